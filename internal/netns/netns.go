@@ -1,0 +1,240 @@
+// Package netns runs code inside Linux network namespaces with the thread
+// discipline that namespace switching needs, and names the namespaces that
+// hopcheck creates so that runs never collide and leftovers can be found.
+//
+// It is the only place in hopcheck that calls setns. Work runs on a fresh
+// goroutine whose OS thread is locked, switched, and switched back; the
+// thread is never unlocked, so if switching back fails the thread dies with
+// its goroutine instead of serving other goroutines in the wrong namespace
+// (the same rule as containernetworking/plugins pkg/ns).
+package netns
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// RunDir is where iproute2 and hopcheck keep named network namespaces
+// (bind mounts of /proc/PID/ns/net); `ip netns list` reads it.
+const RunDir = "/var/run/netns"
+
+// Prefix starts the name of every namespace hopcheck creates, so that
+// `hopcheck clean` recognises its own objects and nothing else.
+const Prefix = "hc"
+
+// Handle is an open network namespace. The zero value is not valid; use
+// Open, Create or Current.
+type Handle = vnetns.NsHandle
+
+// Do runs fn with its OS thread switched into the namespace ns, and waits for
+// it. fn must not start goroutines that expect to be in ns: they run on other
+// threads. Sockets opened inside fn stay in ns and may be used anywhere.
+func Do(ns Handle, fn func() error) error {
+	if !ns.IsOpen() {
+		return errors.New("netns: closed namespace handle")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: see the package comment.
+		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			errc <- fmt.Errorf("netns: get current namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := vnetns.Set(ns); err != nil {
+			errc <- fmt.Errorf("netns: enter %s: %w", ns, err)
+			return
+		}
+		ferr := fn()
+		if err := vnetns.Set(orig); err != nil {
+			// The thread is in the wrong namespace; it must not be reused.
+			// Exiting the goroutine with the thread locked terminates it.
+			errc <- errors.Join(ferr, fmt.Errorf("netns: restore namespace: %w", err))
+			return
+		}
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Create makes a new named network namespace (visible in `ip netns list`)
+// without changing the namespace of the caller's threads, and returns an open
+// handle to it. The caller owns the handle.
+func Create(name string) (Handle, error) {
+	var h Handle
+	err := do(func() error {
+		var err error
+		// NewNamed switches the calling thread into the new namespace;
+		// do() runs on a locked thread that is restored afterwards.
+		h, err = vnetns.NewNamed(name)
+		if err != nil {
+			return fmt.Errorf("netns: create %s: %w", name, err)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// do runs fn on a locked thread and restores that thread's namespace after,
+// for library calls (like NewNamed) that switch the calling thread.
+func do(fn func() error) error {
+	cur, err := vnetns.Get()
+	if err != nil {
+		return fmt.Errorf("netns: get current namespace: %w", err)
+	}
+	defer cur.Close()
+	return Do(cur, fn)
+}
+
+// Open returns a handle to the named namespace.
+func Open(name string) (Handle, error) {
+	h, err := vnetns.GetFromName(name)
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("netns: open %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// OpenPath returns a handle to the namespace at path (a /var/run/netns
+// entry, or /proc/PID/ns/net).
+func OpenPath(path string) (Handle, error) {
+	h, err := vnetns.GetFromPath(path)
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("netns: open %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// Current returns a handle to the namespace of the calling process's main
+// view (the thread it is called on). Used to refer to the root namespace
+// without entering or changing it.
+func Current() (Handle, error) {
+	h, err := vnetns.Get()
+	if err != nil {
+		return vnetns.None(), fmt.Errorf("netns: get current namespace: %w", err)
+	}
+	return h, nil
+}
+
+// Delete removes the named namespace. The kernel frees it, and every link
+// and rule in it, when the last handle and process inside are gone.
+// Deleting a namespace that does not exist is not an error.
+func Delete(name string) error {
+	err := vnetns.DeleteNamed(name)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("netns: delete %s: %w", name, err)
+	}
+	return nil
+}
+
+// Exists reports whether a named namespace exists.
+func Exists(name string) bool {
+	_, err := os.Stat(filepath.Join(RunDir, name))
+	return err == nil
+}
+
+// Name returns the kernel name for namespace ns of run runID:
+// "hc<runID>-<ns>". Interface names inside it stay as the scenario writes
+// them, because the namespace already isolates them.
+func Name(runID, ns string) string {
+	return Prefix + runID + "-" + ns
+}
+
+// ParseName splits a name made by Name into run ID and scenario namespace.
+// ok is false for names hopcheck did not make.
+func ParseName(name string) (runID, ns string, ok bool) {
+	if !strings.HasPrefix(name, Prefix) {
+		return "", "", false
+	}
+	rest := name[len(Prefix):]
+	i := strings.IndexByte(rest, '-')
+	if i <= 0 || i == len(rest)-1 || !isRunID(rest[:i]) {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+// List returns the names of all named namespaces hopcheck made (of any run).
+func List() ([]string, error) {
+	ents, err := os.ReadDir(RunDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netns: list %s: %w", RunDir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if _, _, ok := ParseName(e.Name()); ok {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// Cookie returns the kernel's netns cookie of ns (SO_NETNS_COOKIE), the
+// identifier BPF programs see as bpf_get_netns_cookie.
+func Cookie(ns Handle) (uint64, error) {
+	var cookie uint64
+	err := Do(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("netns: socket: %w", err)
+		}
+		defer unix.Close(fd)
+		v, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		if err != nil {
+			return fmt.Errorf("netns: SO_NETNS_COOKIE: %w", err)
+		}
+		cookie = v
+		return nil
+	})
+	return cookie, err
+}
+
+// Inode returns the inode number of ns, the identifier `ip netns identify`
+// and /proc/PID/ns/net show.
+func Inode(ns Handle) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ns), &st); err != nil {
+		return 0, fmt.Errorf("netns: stat: %w", err)
+	}
+	return st.Ino, nil
+}
+
+func isRunID(s string) bool {
+	if len(s) == 0 || len(s) > 12 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRunID returns a fresh random run identifier: six characters of
+// [a-z0-9], short enough to keep namespace names readable and random enough
+// that two runs started at once do not collide.
+func NewRunID() (string, error) {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("netns: run id: %w", err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:]), nil
+}
