@@ -238,3 +238,15 @@ func NewRunID() (string, error) {
 	}
 	return string(b[:]), nil
 }
+
+// Exec replaces the calling process with path, running inside ns. It
+// returns only on failure. Entering ns on the one locked thread is enough
+// because execve keeps the calling thread's namespaces and ends all others.
+func Exec(ns Handle, path string, argv, env []string) error {
+	runtime.LockOSThread()
+	if err := vnetns.Set(ns); err != nil {
+		return fmt.Errorf("netns: enter %s: %w", ns, err)
+	}
+	err := unix.Exec(path, argv, env)
+	return fmt.Errorf("netns: exec %s: %w", path, err)
+}
