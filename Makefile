@@ -1,0 +1,64 @@
+# hopcheck: build, test and benchmark. Most targets need root (network
+# namespaces, iptables, BPF); run them as root or with sudo.
+
+GO       ?= go
+BIN      := bin/hopcheck
+PKGS     := ./...
+# VM names the Multipass instance for the vm-* targets and `make test VM=...`.
+VM       ?= hopcheck
+IMAGE    ?= 24.04
+
+.PHONY: all build test unit library bench lint generate vm vm-shell vm-destroy vm-test clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hopcheck
+
+# test: the project's tests (unit + privileged integration, race detector),
+# then the scenario library end to end. With VM=NAME the library runs in that
+# Multipass VM instead (see README).
+ifeq ($(origin VM),command line)
+test: build
+	$(BIN) run --vm $(VM) --keep-vm scenarios/
+else
+test: build
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(BIN) run scenarios/
+endif
+
+# unit: the tests that need no root.
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+# library: the scenario library with a report (the main job).
+library: build
+	$(BIN) run scenarios/
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./bench/...
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+# generate: rebuild the BPF objects (needs clang, llvm, libbpf-dev, bpftool).
+generate:
+	$(GO) generate ./bpf/...
+
+vm: build
+	$(BIN) vm up $(VM) --image $(IMAGE)
+
+vm-shell:
+	$(BIN) vm shell $(VM)
+
+vm-destroy:
+	$(BIN) vm down $(VM)
+
+# vm-test: the library against a real Multipass VM (needs multipass; not
+# part of CI here).
+vm-test: build
+	$(BIN) run --vm $(VM) --image $(IMAGE) scenarios/
+
+clean:
+	rm -rf bin
