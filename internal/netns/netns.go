@@ -4,9 +4,11 @@
 //
 // It is the only place in hopcheck that calls setns. Work runs on a fresh
 // goroutine whose OS thread is locked, switched, and switched back; the
-// thread is never unlocked, so if switching back fails the thread dies with
+// thread stays locked if switching back fails, so the thread dies with
 // its goroutine instead of serving other goroutines in the wrong namespace
-// (the same rule as containernetworking/plugins pkg/ns).
+// (the same rule as containernetworking/plugins pkg/ns). When switching back
+// succeeds the thread is unlocked and reused, which keeps Do cheap: hopcheck
+// calls it for every socket it opens inside a namespace.
 package netns
 
 import (
@@ -43,7 +45,7 @@ func Do(ns Handle, fn func() error) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: see the package comment.
+		// Unlocked only after a successful switch back: see the package comment.
 		runtime.LockOSThread()
 		orig, err := vnetns.Get()
 		if err != nil {
@@ -62,6 +64,7 @@ func Do(ns Handle, fn func() error) error {
 			errc <- errors.Join(ferr, fmt.Errorf("netns: restore namespace: %w", err))
 			return
 		}
+		runtime.UnlockOSThread()
 		errc <- ferr
 	}()
 	return <-errc
