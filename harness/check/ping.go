@@ -1,0 +1,134 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/hopcheck/hopcheck/harness/probe"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/trace"
+)
+
+// pingKind sends ICMP echo requests from a namespace (harness/probe) and
+// passes when no more than MaxLoss of them went unanswered. Reached is "at
+// least one reply came back", so an `expect: fail` ping passes only when
+// the destination stayed entirely silent.
+type pingKind struct{}
+
+// lossSlack absorbs float rounding when loss equals MaxLoss exactly (1/3
+// lost against max_loss: 33.333...%).
+const lossSlack = 1e-9
+
+func (pingKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
+	pc := c.Ping
+	if pc == nil {
+		return failed(errors.New("ping check without ping settings"))
+	}
+	dst := pc.To.Addr
+	if pc.To.If.NS != "" {
+		a, err := ifaceAddr(env, pc.To.If)
+		if err != nil {
+			return failed(fmt.Errorf("ping target: %w", err))
+		}
+		dst = a
+	}
+	ns, err := nsOf(env, pc.From)
+	if err != nil {
+		return failed(err)
+	}
+	tag, err := newTag()
+	if err != nil {
+		return failed(err)
+	}
+	info := &trace.Probe{Tag: tag, Proto: trace.ProtoICMP, Dst: netip.AddrPortFrom(dst, 0), SrcNS: pc.From}
+	res, err := probe.Ping(ctx, ns, dst, probe.PingOptions{Count: pc.Count, Timeout: pc.Timeout, Tag: tag})
+	if err != nil {
+		r := failed(fmt.Errorf("%s: %w", pc.From, err))
+		if res.Sent > 0 {
+			r.Probe = info
+		}
+		return r
+	}
+	r := pingResult(pc, dst, res)
+	r.Probe = info
+	return r
+}
+
+// pingResult judges a finished ping against pc.
+func pingResult(pc *scenario.PingCheck, dst netip.Addr, res probe.PingResult) Result {
+	loss := res.Loss()
+	lo, avg, hi := rttStats(res.RTTs)
+	var icmpErrs []string
+	for _, e := range res.ICMPErrors {
+		icmpErrs = append(icmpErrs, e.Description()+" from "+e.From.String())
+	}
+	why := countedList(icmpErrs)
+	if res.SendErr != nil {
+		why = joinNonEmpty(why, "send: "+res.SendErr.Error())
+	}
+
+	d := []Detail{
+		{"target", dst.String()},
+		{"sent", strconv.Itoa(res.Sent)},
+		{"received", strconv.Itoa(res.Received)},
+		{"loss", formatPercent(loss)},
+	}
+	if res.Received > 0 {
+		d = append(d,
+			Detail{"rtt_min_ms", formatMS(lo)},
+			Detail{"rtt_avg_ms", formatMS(avg)},
+			Detail{"rtt_max_ms", formatMS(hi)})
+	}
+	if len(icmpErrs) > 0 {
+		d = append(d, Detail{"icmp_errors", countedList(icmpErrs)})
+	}
+	if res.SendErr != nil {
+		d = append(d, Detail{"send_error", res.SendErr.Error()})
+	}
+	d = append(d, Detail{"tag", res.Tag.String()})
+
+	summary := fmt.Sprintf("%d/%d replies from %s", res.Received, res.Sent, dst)
+	if res.Received > 0 {
+		summary += fmt.Sprintf(", %s loss, rtt min/avg/max %s/%s/%s ms", formatPercent(loss), formatMS(lo), formatMS(avg), formatMS(hi))
+	}
+	if why != "" {
+		summary += ": " + why
+	} else if res.Received < res.Sent {
+		summary += fmt.Sprintf(": %d without reply within %v", res.Sent-res.Received, timeoutOrDefault(pc))
+	}
+
+	r := Result{Summary: summary, Details: d, Reached: res.Received > 0}
+	if loss <= pc.MaxLoss+lossSlack {
+		r.Passed = true
+		return r
+	}
+	if res.Received == 0 {
+		r.Error = fmt.Sprintf("%s got no reply from %s", pc.From, dst)
+	} else {
+		r.Error = fmt.Sprintf("%s lost %s of its pings to %s, more than the allowed %s", pc.From, formatPercent(loss), dst, formatPercent(pc.MaxLoss))
+	}
+	if why != "" {
+		r.Error += " (" + why + ")"
+	}
+	return r
+}
+
+func timeoutOrDefault(pc *scenario.PingCheck) string {
+	if pc.Timeout == 0 {
+		return probe.DefaultPingTimeout.String()
+	}
+	return pc.Timeout.String()
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
