@@ -41,7 +41,7 @@ func (iptablesKind) Run(ctx context.Context, env Env, c *scenario.Check) Result 
 		table = "filter"
 	}
 	where := fmt.Sprintf("%s: %s/%s", ic.In, table, ic.Chain)
-	spec, err := splitArgs(ic.Rule)
+	spec, err := scenario.SplitArgs(ic.Rule)
 	if err != nil {
 		return failed(fmt.Errorf("%s: rule %q: %w", where, ic.Rule, err))
 	}

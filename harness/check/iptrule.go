@@ -1,84 +1,14 @@
 package check
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/scenario"
 )
-
-// ErrUnterminatedQuote is returned by splitArgs for a rule with an opening
-// quote and no closing one.
-var ErrUnterminatedQuote = errors.New("unterminated quote")
-
-// splitArgs splits a rule into arguments the way a POSIX shell would for a
-// plain command line: whitespace separates, single quotes keep everything,
-// double quotes keep everything but let a backslash escape `"` and `\`, and
-// a backslash outside quotes escapes the next character. It is what turns
-// `-m comment --comment "web in"` into the argv iptables gets, and what
-// reads the quoted comments in `iptables -S` output back.
-//
-// The scenario parser does not export a tokeniser yet; this one is kept
-// small and local on purpose.
-func splitArgs(s string) ([]string, error) {
-	var (
-		args   []string
-		cur    strings.Builder
-		inWord bool
-		quote  rune // 0, '\'' or '"'
-		escape bool
-	)
-	for _, r := range s {
-		switch {
-		case escape:
-			if quote == '"' && r != '"' && r != '\\' {
-				cur.WriteRune('\\')
-			}
-			cur.WriteRune(r)
-			escape = false
-		case quote == '\'':
-			if r == '\'' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case quote == '"':
-			switch r {
-			case '"':
-				quote = 0
-			case '\\':
-				escape = true
-			default:
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case r == '\\':
-			escape, inWord = true, true
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
-			if inWord {
-				args = append(args, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("%w (%c)", ErrUnterminatedQuote, quote)
-	}
-	if escape {
-		cur.WriteRune('\\')
-	}
-	if inWord {
-		args = append(args, cur.String())
-	}
-	return args, nil
-}
 
 // listedRule is one "-A CHAIN ..." line of `iptables -v -S CHAIN`.
 type listedRule struct {
@@ -99,7 +29,7 @@ type listedRule struct {
 // iptables-save style "[PKTS:BYTES]" prefixes; both are handled by taking
 // "-c" wherever it is.
 func parseListedRule(line, chain string) (r listedRule, ok bool, err error) {
-	args, err := splitArgs(line)
+	args, err := scenario.SplitArgs(line)
 	if err != nil {
 		return r, false, err
 	}
@@ -246,7 +176,8 @@ func (g argGroup) String() string {
 // groupArgs cuts a spec into option groups. A group starts at an option
 // (an argument that starts with '-' and is not a negative number) or at a
 // "!" in front of one; a "!" after the option (the old "-s ! X" form)
-// negates the group it is in.
+// negates the group it is in. The value of a free-text option (--comment,
+// --log-prefix) is taken as is, even when it looks like an option.
 func groupArgs(spec []string) []argGroup {
 	var (
 		groups []argGroup
@@ -254,6 +185,10 @@ func groupArgs(spec []string) []argGroup {
 	)
 	for _, a := range spec {
 		switch {
+		case len(groups) > 0 && takesFreeText(groups[len(groups)-1]):
+			// "--log-prefix -j": the word is the option's text.
+			g := &groups[len(groups)-1]
+			g.vals = append(g.vals, a)
 		case a == "!":
 			if len(groups) > 0 && len(groups[len(groups)-1].vals) == 0 && !neg {
 				// "-s ! X": the option came first.
@@ -274,6 +209,16 @@ func groupArgs(spec []string) []argGroup {
 		}
 	}
 	return groups
+}
+
+// takesFreeText reports whether g is an option whose one value is free
+// text (a comment, a log prefix) still waiting for that value.
+func takesFreeText(g argGroup) bool {
+	switch g.opt {
+	case "--comment", "--log-prefix", "--nflog-prefix":
+		return len(g.vals) == 0
+	}
+	return false
 }
 
 func isOption(a string) bool {

@@ -1,43 +1,11 @@
 package check
 
 import (
-	"errors"
 	"slices"
 	"testing"
-)
 
-func TestSplitArgs(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"  -j   ACCEPT ", []string{"-j", "ACCEPT"}},
-		{"-s 10.0.0.0/24 ! -o br0 -j MASQUERADE", []string{"-s", "10.0.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}},
-		{`-m comment --comment "web in" -j ACCEPT`, []string{"-m", "comment", "--comment", "web in", "-j", "ACCEPT"}},
-		{`--comment 'it''s'`, []string{"--comment", "its"}},
-		{`--comment 'a "b"'`, []string{"--comment", `a "b"`}},
-		{`--comment "say \"hi\" \n"`, []string{"--comment", `say "hi" \n`}},
-		{`--log-prefix x\ y`, []string{"--log-prefix", "x y"}},
-		{`--comment ""`, []string{"--comment", ""}},
-		{"-i\teth0\n-j DROP", []string{"-i", "eth0", "-j", "DROP"}},
-	}
-	for _, tt := range tests {
-		got, err := splitArgs(tt.in)
-		if err != nil {
-			t.Errorf("splitArgs(%q): %v", tt.in, err)
-			continue
-		}
-		if !slices.Equal(got, tt.want) {
-			t.Errorf("splitArgs(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-	for _, bad := range []string{`--comment "open`, `--comment 'open`} {
-		if _, err := splitArgs(bad); !errors.Is(err, ErrUnterminatedQuote) {
-			t.Errorf("splitArgs(%q) error = %v, want ErrUnterminatedQuote", bad, err)
-		}
-	}
-}
+	"github.com/hopcheck/hopcheck/harness/scenario"
+)
 
 func TestParseListedRule(t *testing.T) {
 	tests := []struct {
@@ -140,6 +108,7 @@ func TestCanonicalRule(t *testing.T) {
 		{"-p tcp --syn -j ACCEPT", "-p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT"},
 		{`-m comment --comment "web in" -j ACCEPT`, `-m comment --comment "web in" -j ACCEPT`},
 		{"-i br0 -o eth0 -j ACCEPT", "-i br0 -o eth0 -c 5 300 -j ACCEPT"},
+		{`-j LOG --log-prefix "-j "`, `-j LOG --log-prefix "-j "`},
 	}
 	for _, tt := range same {
 		w, p := canon(t, tt.written), canon(t, tt.printed)
@@ -163,9 +132,23 @@ func TestCanonicalRule(t *testing.T) {
 	}
 }
 
+// The text of a comment or log prefix stays with its option even when it
+// looks like an option itself.
+func TestGroupArgsFreeText(t *testing.T) {
+	got := groupArgs([]string{"-m", "comment", "--comment", "-s", "--log-prefix", "-j", "-j", "LOG"})
+	var s []string
+	for _, g := range got {
+		s = append(s, g.String())
+	}
+	want := []string{"-m comment", "--comment -s", "--log-prefix -j", "-j LOG"}
+	if !slices.Equal(s, want) {
+		t.Errorf("groups = %q, want %q", s, want)
+	}
+}
+
 func canon(t *testing.T, rule string) []string {
 	t.Helper()
-	args, err := splitArgs(rule)
+	args, err := scenario.SplitArgs(rule)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +176,7 @@ func TestRuleCounters(t *testing.T) {
 		{"-i br0 -o eth1 -j ACCEPT", false, 0, 0},
 	}
 	for _, tt := range tests {
-		args, _ := splitArgs(tt.rule)
+		args, _ := scenario.SplitArgs(tt.rule)
 		p, b, found, err := ruleCounters(listing, "FORWARD", args)
 		if err != nil {
 			t.Fatalf("%q: %v", tt.rule, err)
