@@ -1,0 +1,115 @@
+package trace
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// kallsymsPath lists the kernel's symbols with their addresses. Addresses
+// read as zero unless the reader may see them (root, kptr_restrict < 2).
+const kallsymsPath = "/proc/kallsyms"
+
+// ksym is one kernel text symbol.
+type ksym struct {
+	addr uint64
+	name string
+}
+
+// ksyms maps kernel text addresses to "func+0xoff", the way the kernel
+// prints them in stack traces.
+type ksyms struct {
+	syms []ksym // sorted by addr
+}
+
+// loadKallsyms reads the running kernel's symbols.
+func loadKallsyms() (*ksyms, error) {
+	f, err := os.Open(kallsymsPath)
+	if err != nil {
+		return nil, fmt.Errorf("kernel symbols: %w", err)
+	}
+	defer f.Close()
+	k, err := parseKallsyms(f)
+	if err != nil {
+		return nil, fmt.Errorf("kernel symbols: %s: %w", kallsymsPath, err)
+	}
+	return k, nil
+}
+
+// parseKallsyms reads /proc/kallsyms lines ("ffffffff81f81290 T nf_hook_slow",
+// with a tab and "[module]" after module symbols) and keeps the text symbols
+// (types t, T, w, W). Symbols at address zero are hidden addresses and are
+// dropped, so a reader without permission gets an empty table, not a wrong
+// one.
+func parseKallsyms(r io.Reader) (*ksyms, error) {
+	var syms []ksym
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			return nil, fmt.Errorf("line %d: %q: want address, type and name", line, sc.Text())
+		}
+		switch fields[1] {
+		case "t", "T", "w", "W":
+		default:
+			continue
+		}
+		addr, err := strconv.ParseUint(fields[0], 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: address %q: %w", line, fields[0], err)
+		}
+		if addr == 0 {
+			continue
+		}
+		syms = append(syms, ksym{addr: addr, name: fields[2]})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	// Module symbols follow the core kernel's, not in address order.
+	slices.SortStableFunc(syms, func(a, b ksym) int {
+		switch {
+		case a.addr < b.addr:
+			return -1
+		case a.addr > b.addr:
+			return 1
+		}
+		return 0
+	})
+	return &ksyms{syms: syms}, nil
+}
+
+// symbolize returns "func+0xoff" for a kernel address, or the address in
+// hex if no symbol is at or below it (or the table is empty because
+// addresses are hidden).
+func (k *ksyms) symbolize(addr uint64) string {
+	i, found := slices.BinarySearchFunc(k.syms, addr, func(s ksym, a uint64) int {
+		switch {
+		case s.addr < a:
+			return -1
+		case s.addr > a:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		// i is where addr would go: the symbol before it contains addr.
+		i--
+	}
+	// Aliases share an address; the first one listed (the stable sort kept
+	// file order) is the name the kernel itself prints.
+	for i > 0 && k.syms[i-1].addr == k.syms[i].addr {
+		i--
+	}
+	if i < 0 || addr == 0 {
+		return fmt.Sprintf("%#x", addr)
+	}
+	s := k.syms[i]
+	return fmt.Sprintf("%s+%#x", s.name, addr-s.addr)
+}
