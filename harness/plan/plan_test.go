@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hopcheck/hopcheck/harness/plan/plantest"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -196,18 +197,18 @@ func checkOrder(t *testing.T, sc *scenario.Scenario, steps []Step) {
 // TestRoutesOnLinkFirst pins the route order directly: gateway routes
 // written before the on-link route that makes their gateway reachable.
 func TestRoutesOnLinkFirst(t *testing.T) {
-	f := newFx("routes")
-	n := f.ns("ns1")
-	f.iface(n, "eth0", "", addrs("10.0.0.2/24"))
-	f.iface(n, "eth1", "")
-	f.ns("ns2")
-	f.link("ns1/eth0", "ns2/a")
-	f.link("ns1/eth1", "ns2/b")
-	f.route(n, "default via 192.0.2.1")
-	f.route(n, "198.51.100.0/24 via 10.0.0.1")
-	f.route(n, "192.0.2.0/24 dev eth1")
-	f.route(n, "203.0.113.0/24 dev eth1 src 10.0.0.2")
-	p, err := New(f.done())
+	sc := plantest.New("routes").
+		NS("ns1").NS("ns2").
+		Iface("ns1", "eth0", "", plantest.Addrs("10.0.0.2/24")).
+		Iface("ns1", "eth1", "").
+		Link("ns1/eth0", "ns2/a").
+		Link("ns1/eth1", "ns2/b").
+		Route("ns1", "default via 192.0.2.1").
+		Route("ns1", "198.51.100.0/24 via 10.0.0.1").
+		Route("ns1", "192.0.2.0/24 dev eth1").
+		Route("ns1", "203.0.113.0/24 dev eth1 src 10.0.0.2").
+		Scenario()
+	p, err := New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,56 +229,55 @@ func TestRoutesOnLinkFirst(t *testing.T) {
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		build func(f *fx)
+		build func(b *plantest.Builder)
 		want  string
 	}{
-		{"vxlan dev missing", func(f *fx) {
-			n := f.ns("ns1")
-			f.iface(n, "vx0", scenario.TypeVXLAN, vxlan(1, "", "192.0.2.2", "eth9", 0))
+		{"vxlan dev missing", func(b *plantest.Builder) {
+			b.NS("ns1").Iface("ns1", "vx0", scenario.TypeVXLAN, plantest.VXLAN(1, "", "192.0.2.2", "eth9", 0))
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.interfaces.vx0: vxlan vx0 sits on "eth9", which namespace ns1 does not have`},
-		{"macvlan cycle", func(f *fx) {
-			n := f.ns("ns1")
-			f.iface(n, "m1", scenario.TypeMacvlan, macvlan("m2", ""))
-			f.iface(n, "m2", scenario.TypeMacvlan, macvlan("m1", ""))
+		{"macvlan cycle", func(b *plantest.Builder) {
+			b.NS("ns1").
+				Iface("ns1", "m1", scenario.TypeMacvlan, plantest.Macvlan("m2", "")).
+				Iface("ns1", "m2", scenario.TypeMacvlan, plantest.Macvlan("m1", ""))
 		}, "scenarios/t.yaml:2:7: namespaces.ns1.interfaces.m1: macvlan m1 sits on m2, which cannot be created first (a dependency cycle)\n" +
 			"scenarios/t.yaml:3:7: namespaces.ns1.interfaces.m2: macvlan m2 sits on m1, which cannot be created first (a dependency cycle)"},
-		{"global sysctl", func(f *fx) {
-			f.sysctl(f.ns("ns1"), "kernel.core_pattern", "x")
+		{"global sysctl", func(b *plantest.Builder) {
+			b.NS("ns1").Sysctl("ns1", "kernel.core_pattern", "x")
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.sysctls.kernel.core_pattern: sysctl "kernel.core_pattern" is not in the per-namespace net.* tree`},
-		{"sysctl escaping net", func(f *fx) {
-			f.sysctl(f.ns("ns1"), "net.//.kernel.core_pattern", "x")
+		{"sysctl escaping net", func(b *plantest.Builder) {
+			b.NS("ns1").Sysctl("ns1", "net.//.kernel.core_pattern", "x")
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.sysctls.net.//.kernel.core_pattern: sysctl "net.//.kernel.core_pattern" has an empty or invalid component`},
-		{"sysctl of a missing interface", func(f *fx) {
-			f.sysctl(f.ns("ns1"), "net.ipv4.conf.eth0.rp_filter", "1")
+		{"sysctl of a missing interface", func(b *plantest.Builder) {
+			b.NS("ns1").Sysctl("ns1", "net.ipv4.conf.eth0.rp_filter", "1")
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.sysctls.net.ipv4.conf.eth0.rp_filter: sysctl net.ipv4.conf.eth0.rp_filter names interface "eth0", which namespace ns1 does not have`},
-		{"veth without link", func(f *fx) {
-			f.iface(f.ns("ns1"), "v0", scenario.TypeVeth)
+		{"veth without link", func(b *plantest.Builder) {
+			b.NS("ns1").Iface("ns1", "v0", scenario.TypeVeth)
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.interfaces.v0: veth v0 is not an end of any link`},
-		{"master not a bridge", func(f *fx) {
-			n := f.ns("ns1")
-			f.iface(n, "mv", scenario.TypeMacvlan, macvlan("lo", "private"))
-			f.iface(n, "vx", scenario.TypeVXLAN, vxlan(7, "", "", "", 0), master("mv"))
+		{"master not a bridge", func(b *plantest.Builder) {
+			b.NS("ns1").
+				Iface("ns1", "mv", scenario.TypeMacvlan, plantest.Macvlan("lo", "private")).
+				Iface("ns1", "vx", scenario.TypeVXLAN, plantest.VXLAN(7, "", "", "", 0), plantest.Master("mv"))
 		}, `scenarios/t.yaml:3:7: namespaces.ns1.interfaces.vx: master "mv" is not a bridge in namespace ns1`},
-		{"unknown type", func(f *fx) {
-			f.iface(f.ns("ns1"), "x0", "ipvlan")
+		{"unknown type", func(b *plantest.Builder) {
+			b.NS("ns1").Iface("ns1", "x0", "ipvlan")
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.interfaces.x0: interface x0 has unknown type "ipvlan"`},
-		{"loopback not lo", func(f *fx) {
-			f.iface(f.ns("ns1"), "lo2", scenario.TypeLoopback)
+		{"loopback not lo", func(b *plantest.Builder) {
+			b.NS("ns1").Iface("ns1", "lo2", scenario.TypeLoopback)
 		}, `scenarios/t.yaml:2:7: namespaces.ns1.interfaces.lo2: type loopback is only for lo`},
-		{"iptables delete", func(f *fx) {
-			f.ipt(f.ns("ns1"), "-D INPUT 1", "-D", "INPUT", "1")
+		{"iptables delete", func(b *plantest.Builder) {
+			b.NS("ns1").IPTables("ns1", "-D INPUT 1", "-D", "INPUT", "1")
 		}, `scenarios/t.yaml:2:9: namespaces.ns1.iptables[0]: iptables command "-D" is not one of -A, -I, -N, -P`},
-		{"route dev missing", func(f *fx) {
-			f.route(f.ns("ns1"), "10.9.0.0/16 dev eth3")
+		{"route dev missing", func(b *plantest.Builder) {
+			b.NS("ns1").Route("ns1", "10.9.0.0/16 dev eth3")
 		}, `scenarios/t.yaml:2:9: namespaces.ns1.routes[0]: dev "eth3" does not exist in namespace ns1`},
-		{"neighbor dev missing", func(f *fx) {
-			f.neigh(f.ns("ns1"), "10.0.0.9", "02:00:00:00:00:09", "eth3")
+		{"neighbor dev missing", func(b *plantest.Builder) {
+			b.NS("ns1").Neighbor("ns1", "10.0.0.9", "02:00:00:00:00:09", "eth3")
 		}, `scenarios/t.yaml:2:9: namespaces.ns1.neighbors[0]: dev "eth3" does not exist in namespace ns1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFx("t")
-			tc.build(f)
-			_, err := New(f.done())
+			b := plantest.New("t")
+			tc.build(b)
+			_, err := New(b.Scenario())
 			if err == nil {
 				t.Fatalf("New succeeded, want %s", tc.want)
 			}

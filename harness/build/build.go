@@ -1,0 +1,309 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"github.com/coreos/go-iptables/iptables"
+	"github.com/hopcheck/hopcheck/harness/plan"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Options tune a build.
+type Options struct {
+	// RunID names the run's kernel objects (netns.Name(RunID, ns)); empty
+	// means a fresh netns.NewRunID(). Callers that record runs before
+	// building (so `hopcheck clean` knows the run is alive) pass their own.
+	RunID string
+}
+
+// Up builds sc in fresh namespaces of one run and returns the topology.
+// A scenario that cannot be planned returns the planner's
+// scenario.ErrorList and creates nothing. A step the kernel (or iptables)
+// refuses returns a *StepError naming the scenario line and object, after
+// everything already made has been removed; so does a cancelled ctx, with
+// ctx's cause. A panic during the build also removes what was made.
+func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, err error) {
+	p, err := plan.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	runID := opts.RunID
+	if runID == "" {
+		if runID, err = netns.NewRunID(); err != nil {
+			return nil, err
+		}
+	}
+	if _, _, ok := netns.ParseName(netns.Name(runID, "x")); !ok {
+		// Clean could not recognise this run's namespaces as hopcheck's.
+		return nil, fmt.Errorf("build %s: run ID %q is not 1-12 characters of [a-z0-9]", sc.Name, runID)
+	}
+
+	t := newTopology(runID, sc)
+	built := false
+	defer func() {
+		if built {
+			return
+		}
+		// Runs on error and on panic (which then continues).
+		if derr := t.Down(context.WithoutCancel(ctx)); derr != nil {
+			err = errors.Join(err, fmt.Errorf("remove partial build of %s: %w", sc.Name, derr))
+		}
+	}()
+
+	b := &builder{t: t}
+	for _, s := range p.Steps {
+		if ctx.Err() != nil {
+			return nil, &StepError{Pos: s.Pos, Field: s.Field, Step: s, Err: fmt.Errorf("build interrupted: %w", context.Cause(ctx))}
+		}
+		if serr := b.do(s); serr != nil {
+			return nil, &StepError{Pos: s.Pos, Field: s.Field, Step: s, Err: serr}
+		}
+	}
+	if err := t.collect(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", sc.Name, err)
+	}
+	built = true
+	return t, nil
+}
+
+// builder executes the steps of one build.
+type builder struct {
+	t *Topology
+	// ipt runs iptables; made on the first iptables step, because finding
+	// the binary and its version costs a process.
+	ipt *iptables.IPTables
+}
+
+func (b *builder) do(s plan.Step) error {
+	if s.Kind == plan.CreateNamespace {
+		return b.createNamespace(s.NS)
+	}
+	ns, ok := b.t.byName[s.NS]
+	if !ok {
+		return fmt.Errorf("namespace %s was not created", s.NS)
+	}
+	switch s.Kind {
+	case plan.CreateLink:
+		return b.createLink(ns, s)
+	case plan.SetSysctl:
+		return writeSysctl(ns, s.Sysctl)
+	case plan.RunIPTables:
+		return b.iptables(ns, s.IPTables)
+	case plan.AddRoute:
+		return b.addRoute(ns, s.Route)
+	}
+	// The rest act on the interface s.If.
+	idx, err := b.index(s.NS, s.If)
+	if err != nil {
+		return err
+	}
+	link := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: s.If}}
+	switch s.Kind {
+	case plan.SetMAC:
+		return ns.nl.LinkSetHardwareAddr(link, s.MAC)
+	case plan.SetMTU:
+		return ns.nl.LinkSetMTU(link, s.MTU)
+	case plan.SetMaster:
+		br, err := b.index(s.NS, s.Master)
+		if err != nil {
+			return err
+		}
+		return ns.nl.LinkSetMasterByIndex(link, br)
+	case plan.AddAddress:
+		a := &netlink.Addr{IPNet: ipNet(s.Addr)}
+		if s.Addr.Addr().Is6() {
+			// Without NODAD the address stays "tentative" (unusable as a
+			// source) for a second or more of duplicate address detection
+			// after the link comes up; these addresses are unique by
+			// construction, and the checks must not wait for DAD.
+			a.Flags = unix.IFA_F_NODAD
+		}
+		return ns.nl.AddrAdd(link, a)
+	case plan.SetUp:
+		return ns.nl.LinkSetUp(link)
+	case plan.AddNeighbor:
+		n := s.Neighbor
+		return ns.nl.NeighAdd(&netlink.Neigh{
+			LinkIndex:    idx,
+			Family:       family(n.IP),
+			State:        netlink.NUD_PERMANENT,
+			IP:           net.IP(n.IP.AsSlice()),
+			HardwareAddr: n.MAC,
+		})
+	}
+	return fmt.Errorf("unknown step kind %q", s.Kind)
+}
+
+// createNamespace makes the run's namespace for scenario namespace name
+// and records it at once, so that any later failure removes it.
+func (b *builder) createNamespace(name string) error {
+	kernel := netns.Name(b.t.RunID, name)
+	h, err := netns.Create(kernel)
+	if err != nil {
+		// Not recorded: a name that already existed belongs to someone
+		// else (netns.Create refuses to reuse it) and must survive.
+		return err
+	}
+	ns := &namespace{name: name, kernel: kernel, h: h, index: map[string]int{}}
+	b.t.add(ns)
+	return ns.attach()
+}
+
+func (b *builder) createLink(ns *namespace, s plan.Step) error {
+	k, ok := linkKinds[s.Type]
+	if !ok {
+		return fmt.Errorf("hopcheck cannot create interfaces of type %q", s.Type)
+	}
+	l, err := k.newLink(s, b)
+	if err != nil {
+		return err
+	}
+	if err := ns.nl.LinkAdd(l); err != nil {
+		// EOPNOTSUPP is also how the kernel refuses some settings of a
+		// kind it has; a probe tells the two apart.
+		if errors.Is(err, unix.EOPNOTSUPP) {
+			if has, perr := hasKind(b.t.RunID, k.kernelKind()); perr == nil && !has {
+				return &UnsupportedKindError{Type: s.Type, Config: k.kernelConfig()}
+			}
+		}
+		return err
+	}
+	if idx := l.Attrs().Index; idx > 0 {
+		ns.index[s.If] = idx
+	}
+	return nil
+}
+
+// index implements resolver: the ifindex of ifname in scenario namespace
+// nsName, from the cache or looked up once.
+func (b *builder) index(nsName, ifname string) (int, error) {
+	ns, ok := b.t.byName[nsName]
+	if !ok {
+		return 0, fmt.Errorf("namespace %s was not created", nsName)
+	}
+	if idx, ok := ns.index[ifname]; ok {
+		return idx, nil
+	}
+	l, err := ns.nl.LinkByName(ifname)
+	if err != nil {
+		return 0, fmt.Errorf("find %s/%s: %w", nsName, ifname, err)
+	}
+	ns.index[ifname] = l.Attrs().Index
+	return l.Attrs().Index, nil
+}
+
+// handle implements resolver.
+func (b *builder) handle(nsName string) (netns.Handle, error) {
+	ns, ok := b.t.byName[nsName]
+	if !ok {
+		return netns.Handle(-1), fmt.Errorf("namespace %s was not created", nsName)
+	}
+	return ns.h, nil
+}
+
+func (b *builder) addRoute(ns *namespace, r *scenario.Route) error {
+	nr := &netlink.Route{
+		Dst:      ipNet(r.Dst.Masked()),
+		Priority: r.Metric,
+		Table:    r.Table,
+	}
+	if r.Via.IsValid() {
+		nr.Gw = net.IP(r.Via.AsSlice())
+	} else if r.Dst.Addr().Is4() {
+		// As `ip route add PREFIX dev IF` does for IPv4: a route without
+		// gateway is on-link.
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	if r.Dev != "" {
+		idx, err := b.index(ns.name, r.Dev)
+		if err != nil {
+			return err
+		}
+		nr.LinkIndex = idx
+	}
+	if r.Src.IsValid() {
+		nr.Src = net.IP(r.Src.AsSlice())
+	}
+	return ns.nl.RouteAdd(nr)
+}
+
+// writeSysctl writes s inside ns. /proc/sys/net shows the namespace of the
+// thread that opens the file, so the open happens in netns.Do.
+func writeSysctl(ns *namespace, s *scenario.Sysctl) error {
+	path, err := plan.SysctlPath(s.Key)
+	if err != nil {
+		return err
+	}
+	return netns.Do(ns.h, func() error {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, werr := f.WriteString(s.Value)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		return werr
+	})
+}
+
+// iptables applies c inside ns. go-iptables runs the iptables binary (argv,
+// no shell); the process is forked from the thread netns.Do switched, so
+// it starts in ns. (os/exec's goroutines that copy the process's output
+// only read a pipe; they do nothing that depends on the namespace.)
+func (b *builder) iptables(ns *namespace, c *scenario.IPTablesCommand) error {
+	if b.ipt == nil {
+		ipt, err := iptables.New()
+		if err != nil {
+			return fmt.Errorf("find iptables: %w", err)
+		}
+		b.ipt = ipt
+	}
+	table := c.Table
+	if table == "" {
+		table = "filter"
+	}
+	err := netns.Do(ns.h, func() error {
+		switch c.Op {
+		case "-A":
+			return b.ipt.Append(table, c.Chain, c.Args...)
+		case "-I":
+			pos, args := 1, c.Args
+			if len(args) > 0 {
+				if n, err := strconv.Atoi(args[0]); err == nil {
+					pos, args = n, args[1:]
+				}
+			}
+			return b.ipt.Insert(table, c.Chain, pos, args...)
+		case "-N":
+			return b.ipt.NewChain(table, c.Chain)
+		case "-P":
+			if len(c.Args) != 1 {
+				return fmt.Errorf("-P %s needs exactly one target, got %q", c.Chain, c.Args)
+			}
+			return b.ipt.ChangePolicy(table, c.Chain, c.Args[0])
+		}
+		return fmt.Errorf("unsupported iptables command %q", c.Op)
+	})
+	return iptablesReason(err)
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
