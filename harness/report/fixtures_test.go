@@ -155,7 +155,7 @@ func buildErrorRun() Run {
 				File:       "scenarios/dnat-ingress.yaml",
 				Passed:     false,
 				DurationMS: 41,
-				Error: "scenarios/dnat-ingress.yaml:22:9: namespaces.host.iptables[1]: iptables rejected the rule: exit status 2:\n" +
+				BuildError: true, Error: "scenarios/dnat-ingress.yaml:22:9: namespaces.host.iptables[1]: iptables rejected the rule: exit status 2:\n" +
 					"iptables v1.8.10 (nf_tables): unknown option \"--to-destinaton\"\n" +
 					"Try `iptables -h' or 'iptables --help' for more information.",
 			},

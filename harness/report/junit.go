@@ -135,7 +135,7 @@ func junitScenario(s Scenario, tracing Tracing) junitSuite {
 	suite.Tests = len(suite.Cases)
 
 	checks := fmt.Sprintf("checks     %d passed, %d failed", passed, len(s.Checks)-passed)
-	if s.Error != "" && len(s.Checks) == 0 {
+	if s.BuildError {
 		checks = "checks     none ran: the scenario was not built"
 	}
 	out := []string{

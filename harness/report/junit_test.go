@@ -293,7 +293,7 @@ func TestJUnitScenarioErrors(t *testing.T) {
 		scenario  Scenario
 		wantCases []string
 	}{
-		{"build error is one testcase", Scenario{Name: "s", Error: "build: boom"}, []string{"build"}},
+		{"build error is one testcase", Scenario{Name: "s", BuildError: true, Error: "build: boom"}, []string{"build"}},
 		{"teardown error follows the checks", Scenario{Name: "s", Error: "teardown: busy", Checks: []Check{{Name: "c", Passed: true}}}, []string{"c", "teardown"}},
 	}
 	for _, tt := range tests {

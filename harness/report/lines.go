@@ -195,7 +195,7 @@ func countRun(r Run) counts {
 		switch {
 		case s.Passed:
 			n.scenariosPassed++
-		case s.Error != "" && len(s.Checks) == 0:
+		case s.BuildError:
 			n.buildErrors++
 		default:
 			n.scenariosFailed++

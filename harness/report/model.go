@@ -36,11 +36,13 @@ type Scenario struct {
 	// teardown succeeded.
 	Passed     bool    `json:"passed"`
 	DurationMS float64 `json:"duration_ms"`
-	// Error is what went wrong outside the checks. With no Checks it is a
-	// build error (the scenario never ran; exit code 2); with Checks it
-	// happened after them, at teardown.
-	Error  string  `json:"error,omitempty"`
-	Checks []Check `json:"checks"`
+	// Error is what went wrong outside the checks: a build error (see
+	// BuildError), an interruption, or a teardown error.
+	Error string `json:"error,omitempty"`
+	// BuildError is true when the topology could not be built, so no check
+	// ran (exit code 2).
+	BuildError bool    `json:"build_error,omitempty"`
+	Checks     []Check `json:"checks"`
 	// LostEvents counts trace events lost while this scenario ran.
 	LostEvents uint64 `json:"lost_events"`
 }

@@ -153,7 +153,7 @@ func TestScenarioDoneErrors(t *testing.T) {
 		s    Scenario
 		want string
 	}{
-		{"build", Scenario{Name: "s", Error: "no such link"}, "FAIL  s  build\n      error: no such link\n"},
+		{"build", Scenario{Name: "s", BuildError: true, Error: "no such link"}, "FAIL  s  build\n      error: no such link\n"},
 		{"teardown", Scenario{Name: "s", Error: "busy", Checks: []Check{{Name: "c", Passed: true}}}, "FAIL  s  teardown\n      error: busy\n"},
 		{"no error prints nothing", Scenario{Name: "s", Passed: true}, ""},
 	}
