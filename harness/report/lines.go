@@ -176,9 +176,13 @@ func figures(c Check) string {
 // scenarioErrorCheck turns a scenario's own error into the check it is
 // reported as: "build" when no check ran, "teardown" after them.
 func scenarioErrorCheck(s Scenario) Check {
-	name := "build"
-	if len(s.Checks) > 0 {
-		name = "teardown"
+	name := "teardown"
+	switch {
+	case s.BuildError:
+		name = "build"
+	case len(s.Checks) == 0:
+		// Interrupted or otherwise stopped before the first check.
+		name = "setup"
 	}
 	return Check{Name: name, Kind: name, Error: s.Error}
 }
