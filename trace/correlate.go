@@ -1,0 +1,563 @@
+package trace
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// tcpWindow bounds how far past its initial sequence number a probe
+// connection's sequence numbers are accepted. Probes exchange a few bytes;
+// a megabyte leaves room for anything a check sends while keeping the
+// chance that an unrelated connection's numbers fall inside negligible.
+const tcpWindow = 1 << 20
+
+// leg is the direction of a probe packet: part of the request stream or of
+// the reply stream.
+type leg uint8
+
+const (
+	legNone leg = iota
+	legRequest
+	legReply
+)
+
+// record is an event with its decoded packet. view is the packet the probe
+// is: pkt itself, or the packet inside pkt's tunnel headers.
+type record struct {
+	ev   *Event
+	pkt  Packet
+	view *Packet
+}
+
+func (r *record) key() hopKey { return hopKey{r.ev.NS, r.ev.If, r.ev.Dir} }
+
+// hopKey is a place and way a packet can cross: ns/if and direction.
+type hopKey struct {
+	ns, ifname string
+	dir        Direction
+}
+
+// matcher decides which packets belong to a probe. match is called on the
+// packets of a window in time order, so a matcher may learn from earlier
+// packets (a TCP server's sequence number, a UDP flow translated by NAT).
+type matcher interface {
+	// match returns the leg pkt belongs to, and whether it is part of the
+	// probe's first request/reply exchange, the one hops are built from.
+	match(pkt *Packet) (l leg, first bool)
+	// quotes reports whether an ICMP error quoting q is about the probe.
+	quotes(q *Quoted) bool
+}
+
+// Correlate finds the packets of probe p among the events of a run and
+// returns its trace. Events outside the probe's time window, and events
+// whose data cannot be decoded, are ignored; events need not be sorted.
+// It is pure: it neither blocks nor touches the kernel.
+//
+// ICMP and UDP packets are recognised by the probe's tag. A TCP probe is
+// recognised by its SYN leaving SrcNS from Src's port to Dst: its initial
+// sequence number, which NAT keeps, then identifies every later segment of
+// the connection in either direction, and nothing of another connection
+// that reuses the port.
+func Correlate(p Probe, events []Event) Trace {
+	recs := decodeWindow(p, events)
+	var m matcher
+	switch p.Proto {
+	case ProtoTCP:
+		m = newTCPMatcher(p, recs)
+	case ProtoUDP:
+		m = newUDPMatcher(p)
+	default:
+		m = &icmpMatcher{tag: p.Tag}
+	}
+	c := correlation{
+		probe: p,
+		legs:  [3]legHops{legRequest: newLegHops(), legReply: newLegHops()},
+		in:    map[string]time.Duration{p.SrcNS: p.Start},
+		out:   map[hopKey]time.Duration{},
+	}
+	var arps []*record
+	for _, r := range recs {
+		if r.view.ARP != nil {
+			if r.ev.Kind == KindPacket {
+				arps = append(arps, r)
+			}
+			continue
+		}
+		l, first := m.match(r.view)
+		switch {
+		case l == legNone:
+			if q := r.view.Quoted; q != nil && r.ev.Kind == KindPacket && m.quotes(q) {
+				c.addICMPError(r)
+			}
+		case r.ev.Kind == KindDrop:
+			c.addDrop(r, l)
+		case r.ev.Kind == KindPacket:
+			c.addPacket(r, l, first)
+		}
+	}
+	return c.finish(arps)
+}
+
+// decodeWindow decodes the events inside p's window, in time order (stable,
+// so events with equal times keep the order the kernel reported them in).
+func decodeWindow(p Probe, events []Event) []*record {
+	end := p.End
+	if end == 0 {
+		end = math.MaxInt64
+	}
+	var recs []*record
+	for i := range events {
+		e := &events[i]
+		if e.Time < p.Start || e.Time > end || (e.Kind != KindPacket && e.Kind != KindDrop) {
+			continue
+		}
+		pkt, err := Decode(*e)
+		if err != nil {
+			continue
+		}
+		r := &record{ev: e, pkt: pkt}
+		r.view = r.pkt.Innermost()
+		recs = append(recs, r)
+	}
+	slices.SortStableFunc(recs, func(a, b *record) int {
+		switch {
+		case a.ev.Time < b.ev.Time:
+			return -1
+		case a.ev.Time > b.ev.Time:
+			return 1
+		}
+		return 0
+	})
+	return recs
+}
+
+// legHops collects the hops of one leg. Hops come from the leg's first
+// packet, at the first time it crossed each place; counts include every
+// packet of the leg.
+type legHops struct {
+	hops   []Hop // T is still absolute kernel time
+	at     map[hopKey]int
+	counts map[hopKey]int
+}
+
+func newLegHops() legHops {
+	return legHops{at: map[hopKey]int{}, counts: map[hopKey]int{}}
+}
+
+// correlation is the state of one Correlate call.
+type correlation struct {
+	probe Probe
+	legs  [3]legHops // indexed by leg
+	drop  *Drop
+	errs  []ICMPError
+	// in is when the probe was first seen in each namespace; out is when a
+	// probe packet last left through each interface. They decide which ARP
+	// exchanges the probe waited for.
+	in  map[string]time.Duration
+	out map[hopKey]time.Duration
+}
+
+func (c *correlation) addPacket(r *record, l leg, first bool) {
+	lh := &c.legs[l]
+	k := r.key()
+	lh.counts[k]++
+	if first {
+		if _, ok := lh.at[k]; !ok {
+			lh.at[k] = len(lh.hops)
+			lh.hops = append(lh.hops, Hop{
+				NS:    r.ev.NS,
+				If:    r.ev.If,
+				Dir:   r.ev.Dir,
+				T:     r.ev.Time,
+				Src:   r.view.SrcAddrPort(),
+				Dst:   r.view.DstAddrPort(),
+				Proto: r.view.Proto,
+				Len:   r.ev.Len,
+				Encap: r.pkt.Encap,
+			})
+		}
+	}
+	if t, ok := c.in[r.ev.NS]; !ok || r.ev.Time < t {
+		c.in[r.ev.NS] = r.ev.Time
+	}
+	if r.ev.Dir == Egress && r.ev.Time > c.out[k] {
+		c.out[k] = r.ev.Time
+	}
+}
+
+func (c *correlation) addDrop(r *record, l leg) {
+	if c.drop != nil {
+		return
+	}
+	c.drop = &Drop{
+		NS:       r.ev.NS,
+		If:       r.ev.If,
+		Reason:   r.ev.ReasonName,
+		Location: r.ev.Location,
+		T:        r.ev.Time,
+		Reply:    l == legReply,
+		Packet:   r.pkt,
+	}
+}
+
+// addICMPError records an ICMP error about the probe the first time it is
+// seen; the same error seen again on later hops is the same message.
+func (c *correlation) addICMPError(r *record) {
+	v := r.view
+	for _, e := range c.errs {
+		if e.From == v.Src && e.To == v.Dst && e.Type == v.ICMP.Type && e.Code == v.ICMP.Code {
+			return
+		}
+	}
+	c.errs = append(c.errs, ICMPError{
+		NS:    r.ev.NS,
+		If:    r.ev.If,
+		Dir:   r.ev.Dir,
+		T:     r.ev.Time,
+		From:  v.Src,
+		To:    v.Dst,
+		Proto: v.Proto,
+		Type:  v.ICMP.Type,
+		Code:  v.ICMP.Code,
+	})
+}
+
+// finish assembles the trace: counts, translations, ARP, and times made
+// relative to the first request hop.
+func (c *correlation) finish(arps []*record) Trace {
+	var t Trace
+	for _, l := range [...]leg{legRequest, legReply} {
+		lh := &c.legs[l]
+		for i := range lh.hops {
+			h := &lh.hops[i]
+			h.Count = lh.counts[hopKey{h.NS, h.If, h.Dir}]
+		}
+	}
+	t.Request, t.Reply = c.legs[legRequest].hops, c.legs[legReply].hops
+	t.Drop = c.drop
+	t.ICMPErrors = c.errs
+	t.ARP = c.arpExchanges(arps, t)
+	t.Translations = translations(t.Request)
+
+	t0, ok := c.origin(t)
+	if !ok {
+		return t
+	}
+	for _, hs := range [][]Hop{t.Request, t.Reply} {
+		for i := range hs {
+			hs[i].T -= t0
+		}
+	}
+	for i := range t.Translations {
+		t.Translations[i].T -= t0
+	}
+	for i := range t.ARP {
+		t.ARP[i].T -= t0
+		if t.ARP[i].AnswerMAC != nil {
+			t.ARP[i].AnswerT -= t0
+		}
+	}
+	for i := range t.ICMPErrors {
+		t.ICMPErrors[i].T -= t0
+	}
+	if t.Drop != nil {
+		t.Drop.T -= t0
+	}
+	return t
+}
+
+// origin returns the time trace times count from: the first request hop,
+// or when there is none the earliest event attributed to the probe.
+func (c *correlation) origin(t Trace) (time.Duration, bool) {
+	if len(t.Request) > 0 {
+		return t.Request[0].T, true
+	}
+	var times []time.Duration
+	for _, h := range t.Reply {
+		times = append(times, h.T)
+	}
+	for _, a := range t.ARP {
+		times = append(times, a.T)
+	}
+	for _, e := range t.ICMPErrors {
+		times = append(times, e.T)
+	}
+	if t.Drop != nil {
+		times = append(times, t.Drop.T)
+	}
+	if len(times) == 0 {
+		return 0, false
+	}
+	return slices.Min(times), true
+}
+
+// translations names every address change between consecutive request
+// hops, at the hop where the new address first appears.
+func translations(hops []Hop) []Translation {
+	var out []Translation
+	for i := 1; i < len(hops); i++ {
+		prev, cur := hops[i-1], hops[i]
+		if cur.Src != prev.Src {
+			out = append(out, Translation{Kind: SNAT, From: prev.Src, To: cur.Src, NS: cur.NS, If: cur.If, Dir: cur.Dir, T: cur.T})
+		}
+		if cur.Dst != prev.Dst {
+			out = append(out, Translation{Kind: DNAT, From: prev.Dst, To: cur.Dst, NS: cur.NS, If: cur.If, Dir: cur.Dir, T: cur.T})
+		}
+	}
+	return out
+}
+
+// arpExchanges pairs the window's neighbor requests with their replies and
+// keeps the exchanges the probe waited for. An exchange is identified by
+// (sender, target) and placed where its first request was seen leaving;
+// copies of the request flooded through a bridge are the same exchange.
+// The probe waited for it when it was sent from a namespace after the probe
+// got there, and either a probe packet left through the same interface
+// afterwards (resolution held it back) or the probe never got further than
+// that namespace (resolution failed).
+func (c *correlation) arpExchanges(arps []*record, t Trace) []ARPExchange {
+	type exchange struct {
+		ARPExchange
+		origin hopKey
+		valid  bool
+	}
+	var xs []*exchange
+	find := func(sender, target netip.Addr) *exchange {
+		for _, x := range xs {
+			if x.Sender == sender && x.Target == target {
+				return x
+			}
+		}
+		return nil
+	}
+	for _, r := range arps {
+		a := r.view.ARP
+		switch a.Op {
+		case ARPRequest:
+			if a.SenderIP == a.TargetIP {
+				continue // gratuitous: announces, waits for nothing
+			}
+			x := find(a.SenderIP, a.TargetIP)
+			if x == nil {
+				x = &exchange{
+					ARPExchange: ARPExchange{
+						NS: r.ev.NS, If: r.ev.If, T: r.ev.Time,
+						Sender: a.SenderIP, Target: a.TargetIP, SenderMAC: a.SenderMAC,
+					},
+					origin: r.key(),
+					// Seen first arriving: sent from outside what is traced.
+					valid: r.ev.Dir == Egress,
+				}
+				xs = append(xs, x)
+			}
+			if r.key() == x.origin {
+				x.Requests++
+			}
+		case ARPReply:
+			x := find(a.TargetIP, a.SenderIP)
+			if x == nil {
+				continue
+			}
+			if x.AnswerMAC == nil {
+				x.AnswerMAC, x.AnswerT = a.SenderMAC, r.ev.Time
+			}
+			if r.ev.NS == x.NS && r.ev.If == x.If && r.ev.Dir == Ingress {
+				x.Answered = true
+			}
+		}
+	}
+
+	stuck := c.stuck(t)
+	var out []ARPExchange
+	for _, x := range xs {
+		in, onPath := c.in[x.NS]
+		if !x.valid || !onPath || x.T < in {
+			continue
+		}
+		heldBack := c.out[x.origin] >= x.T
+		failed := false
+		if st, ok := stuck[x.NS]; ok && x.T >= st {
+			failed = true
+		}
+		if heldBack || failed {
+			out = append(out, x.ARPExchange)
+		}
+	}
+	return out
+}
+
+// stuck returns the namespaces where a leg of the probe ended without
+// reaching its goal, with the time it got there: where the request was last
+// seen arriving when no reply came (or SrcNS when the request never left),
+// and where the reply was last seen arriving if that is not SrcNS.
+func (c *correlation) stuck(t Trace) map[string]time.Duration {
+	st := map[string]time.Duration{}
+	if len(t.Reply) == 0 {
+		if len(t.Request) == 0 {
+			st[c.probe.SrcNS] = c.probe.Start
+		} else if last := t.Request[len(t.Request)-1]; last.Dir == Ingress {
+			st[last.NS] = last.T
+		}
+	} else if last := t.Reply[len(t.Reply)-1]; last.Dir == Ingress && last.NS != c.probe.SrcNS {
+		st[last.NS] = last.T
+	}
+	return st
+}
+
+// icmpMatcher follows a ping: echo requests and replies carrying the tag.
+// The first exchange is the echo sequence number seen first.
+type icmpMatcher struct {
+	tag       Tag
+	seq       uint16
+	haveFirst bool
+}
+
+func (m *icmpMatcher) quotes(q *Quoted) bool { return q.Tagged && q.Tag == m.tag }
+
+func (m *icmpMatcher) match(p *Packet) (leg, bool) {
+	if !p.Tagged || p.Tag != m.tag || p.ICMP == nil {
+		return legNone, false
+	}
+	var l leg
+	switch {
+	case p.EchoRequest():
+		l = legRequest
+	case p.EchoReply():
+		l = legReply
+	default:
+		return legNone, false
+	}
+	if !m.haveFirst {
+		m.seq, m.haveFirst = p.ICMP.Seq, true
+	}
+	return l, p.ICMP.Seq == m.seq
+}
+
+// flow is a UDP packet's addresses as seen at one place.
+type flow struct{ src, dst netip.AddrPort }
+
+// udpMatcher follows a UDP probe: datagrams carrying the tag, the request
+// and the echoed reply alike. A datagram is a reply when its flow is the
+// reverse of a request flow seen before (NAT translates the reply back
+// exactly, so this holds at every place); any other tagged datagram is the
+// request, possibly translated. Every datagram counts as the first
+// exchange: retries are identical.
+type udpMatcher struct {
+	tag Tag
+	req map[flow]bool
+}
+
+func newUDPMatcher(p Probe) *udpMatcher {
+	m := &udpMatcher{tag: p.Tag, req: map[flow]bool{}}
+	if known(p.Src) && known(p.Dst) {
+		m.req[flow{unmap(p.Src), unmap(p.Dst)}] = true
+	}
+	return m
+}
+
+func (m *udpMatcher) quotes(q *Quoted) bool { return q.Tagged && q.Tag == m.tag }
+
+func (m *udpMatcher) match(p *Packet) (leg, bool) {
+	if p.Proto != ProtoUDP || !p.Tagged || p.Tag != m.tag {
+		return legNone, false
+	}
+	f := flow{p.SrcAddrPort(), p.DstAddrPort()}
+	switch {
+	case m.req[f]:
+		return legRequest, true
+	case m.req[flow{f.dst, f.src}]:
+		return legReply, true
+	}
+	m.req[f] = true
+	return legRequest, true
+}
+
+// tcpMatcher follows one TCP connection by sequence numbers. The client's
+// initial sequence number (isn) comes from the probe's SYN; the server's
+// from the SYN-ACK that acknowledges it. Afterwards a request segment has
+// its sequence number in the client's range and its acknowledgment in the
+// server's, a reply segment the other way round.
+type tcpMatcher struct {
+	found   bool
+	isn     uint32
+	haveSrv bool
+	srv     uint32
+}
+
+// newTCPMatcher finds the probe's SYN: the first SYN in the window that
+// leaves SrcNS (or is dropped there) from Src's port (any port if 0) to
+// Dst, and from Src's address when that is specified.
+func newTCPMatcher(p Probe, recs []*record) *tcpMatcher {
+	m := &tcpMatcher{}
+	for _, r := range recs {
+		v := r.view
+		switch {
+		case v.TCP == nil || !v.TCP.Flags.Has(TCPSyn) || v.TCP.Flags.Has(TCPAck):
+		case r.ev.NS != p.SrcNS || (r.ev.Kind == KindPacket && r.ev.Dir != Egress):
+		case p.Src.Port() != 0 && v.SrcPort != p.Src.Port():
+		case specified(p.Src.Addr()) && v.Src != p.Src.Addr().Unmap():
+		case v.DstAddrPort() != unmap(p.Dst):
+		default:
+			m.found, m.isn = true, v.TCP.Seq
+			return m
+		}
+	}
+	return m
+}
+
+func (m *tcpMatcher) quotes(q *Quoted) bool {
+	return m.found && q.Proto == ProtoTCP && inWindow(q.TCPSeq, m.isn)
+}
+
+func (m *tcpMatcher) match(p *Packet) (leg, bool) {
+	t := p.TCP
+	if !m.found || t == nil {
+		return legNone, false
+	}
+	syn, ack, rst := t.Flags.Has(TCPSyn), t.Flags.Has(TCPAck), t.Flags.Has(TCPRst)
+	switch {
+	case syn && !ack:
+		if t.Seq == m.isn {
+			return legRequest, true
+		}
+	case syn && ack:
+		if t.Ack == m.isn+1 {
+			if !m.haveSrv {
+				m.srv, m.haveSrv = t.Seq, true
+			}
+			if t.Seq == m.srv {
+				return legReply, true
+			}
+		}
+	case rst && ack && !m.haveSrv:
+		// The answer to a SYN when nothing listens: RST, acknowledging it.
+		if t.Ack == m.isn+1 {
+			return legReply, true
+		}
+	case ack && m.haveSrv:
+		switch {
+		case inWindow(t.Seq, m.isn+1) && inWindow(t.Ack, m.srv+1):
+			return legRequest, false
+		case inWindow(t.Seq, m.srv+1) && inWindow(t.Ack, m.isn+1):
+			return legReply, false
+		}
+	}
+	return legNone, false
+}
+
+// inWindow reports whether seq is in [start, start+tcpWindow], in sequence
+// number arithmetic (modulo 2^32).
+func inWindow(seq, start uint32) bool { return seq-start <= tcpWindow }
+
+// known reports whether a is a specific address and port.
+func known(a netip.AddrPort) bool { return specified(a.Addr()) && a.Port() != 0 }
+
+// specified reports whether a is an address rather than none or "any".
+func specified(a netip.Addr) bool { return a.IsValid() && !a.IsUnspecified() }
+
+// unmap turns an IPv4-mapped IPv6 address into IPv4, as packets carry it.
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
