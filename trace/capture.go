@@ -1,0 +1,301 @@
+package trace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/hopcheck/hopcheck/internal/netns"
+)
+
+// ErrNoInterfaces is returned by StartCapture when given nothing to capture.
+var ErrNoInterfaces = errors.New("trace: capture: no interfaces")
+
+const (
+	// drainTimeout bounds how long Stop waits for frames already queued on
+	// the sockets to be written.
+	drainTimeout = time.Second
+	// drainPoll is how often Stop checks whether the queues are empty.
+	drainPoll = time.Millisecond
+	// maxReadFailures ends capture on an interface after this many read
+	// errors in a row. A single error is normal: a packet socket reports
+	// ENETDOWN once when its interface goes down, then reads on.
+	maxReadFailures = 3
+)
+
+// CaptureInterface names one interface to capture on.
+type CaptureInterface struct {
+	// NS is the scenario's name for the namespace ("host", "ns1"), and
+	// Netns an open handle to it. The handle is only used by StartCapture.
+	NS    string
+	Netns netns.Handle
+	// If is the interface name inside the namespace.
+	If string
+}
+
+// CaptureStats counts what was captured on one interface.
+type CaptureStats struct {
+	// Name is "ns/if", as in the file's interface block.
+	Name string
+	// Packets and Bytes count the frames written (Bytes at their full
+	// length on the wire).
+	Packets, Bytes uint64
+	// Dropped counts frames the kernel discarded because the socket's
+	// queue was full: the reader fell behind.
+	Dropped uint64
+	// Err is the read error that ended capture on this interface early.
+	Err error
+}
+
+// Capture writes every frame that crosses a set of interfaces, in any
+// number of namespaces, into one pcapng file with one interface block per
+// "ns/if". It reads through AF_PACKET sockets (pcapgo's pure-Go handle),
+// each opened inside its namespace, where it stays; one goroutine per
+// interface reads full frames and writes them straight to the file under a
+// lock, so memory does not grow with traffic.
+type Capture struct {
+	file  *os.File
+	ifs   []*captureIf
+	wg    sync.WaitGroup
+	unctx func() bool // stops the context.AfterFunc that closes sockets
+
+	closeOnce sync.Once
+	closing   atomic.Bool
+	stopOnce  sync.Once
+	stats     []CaptureStats
+	stopErr   error
+
+	mu   sync.Mutex // guards w and werr
+	w    *pcapgo.NgWriter
+	werr error
+}
+
+// captureIf is one interface being captured.
+type captureIf struct {
+	name string
+	id   int // interface block index in the file
+	h    *pcapgo.EthernetHandle
+
+	// packets and bytes are written by the reader; packets is also read by
+	// Stop while draining.
+	packets, bytes atomic.Uint64
+	err            error // set by the reader before it exits
+
+	// mu guards the kernel's counts, which Stop and the context's closer
+	// may both collect.
+	mu      sync.Mutex
+	queued  uint64 // frames the kernel put on the socket's queue
+	dropped uint64
+}
+
+// StartCapture opens a packet socket on every interface in ifaces, creates
+// the pcapng file at path, and starts reading. Cancelling ctx ends reading
+// early; Stop must be called in every case to flush and close the file and
+// to wait for the readers. On error nothing is left open and no file is
+// left behind.
+func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (*Capture, error) {
+	if len(ifaces) == 0 {
+		return nil, ErrNoInterfaces
+	}
+	c := &Capture{}
+	for i, ci := range ifaces {
+		name := ci.NS + "/" + ci.If
+		var h *pcapgo.EthernetHandle
+		err := netns.Do(ci.Netns, func() error {
+			var err error
+			h, err = pcapgo.NewEthernetHandle(ci.If)
+			return err
+		})
+		if err != nil {
+			c.closeHandles()
+			return nil, fmt.Errorf("trace: capture %s: open packet socket: %w", name, err)
+		}
+		c.ifs = append(c.ifs, &captureIf{name: name, id: i, h: h})
+	}
+	if err := c.create(path); err != nil {
+		c.closeHandles()
+		return nil, err
+	}
+	for _, ci := range c.ifs {
+		c.wg.Add(1)
+		go c.read(ci)
+	}
+	c.unctx = context.AfterFunc(ctx, c.closeSockets)
+	return c, nil
+}
+
+// create makes the file and writes its section header and one interface
+// block per interface, in the order of c.ifs.
+func (c *Capture) create(path string) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("trace: capture: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+		Hardware:    runtime.GOARCH,
+		OS:          runtime.GOOS,
+		Application: "hopcheck",
+	}}
+	intf := func(ci *captureIf) pcapgo.NgInterface {
+		// Linux gives loopback a (zeroed) Ethernet header too.
+		return pcapgo.NgInterface{
+			Name:                ci.name,
+			OS:                  runtime.GOOS,
+			LinkType:            layers.LinkTypeEthernet,
+			SnapLength:          uint32(ci.h.GetCaptureLength()),
+			TimestampResolution: 9,
+		}
+	}
+	w, err := pcapgo.NewNgWriterInterface(f, intf(c.ifs[0]), opts)
+	if err != nil {
+		return fmt.Errorf("trace: capture %s: write header: %w", path, err)
+	}
+	for _, ci := range c.ifs[1:] {
+		if _, err := w.AddInterface(intf(ci)); err != nil {
+			return fmt.Errorf("trace: capture %s: add interface %s: %w", path, ci.name, err)
+		}
+	}
+	c.file, c.w = f, w
+	return nil
+}
+
+// read copies frames from one socket to the file until the socket is
+// closed or fails repeatedly.
+func (c *Capture) read(ci *captureIf) {
+	defer c.wg.Done()
+	failures := 0
+	for {
+		// Zero-copy is safe: the frame is written before the next read.
+		data, info, err := ci.h.ZeroCopyReadPacketData()
+		if err != nil {
+			if c.closing.Load() {
+				return
+			}
+			if failures++; failures == maxReadFailures {
+				ci.err = fmt.Errorf("trace: capture %s: %w", ci.name, err)
+				return
+			}
+			continue
+		}
+		failures = 0
+		info.InterfaceIndex = ci.id
+		info.AncillaryData = nil
+		c.write(info, data)
+		ci.bytes.Add(uint64(info.Length))
+		ci.packets.Add(1)
+	}
+}
+
+func (c *Capture) write(info gopacket.CaptureInfo, data []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.werr != nil {
+		return
+	}
+	if err := c.w.WritePacket(info, data); err != nil {
+		c.werr = fmt.Errorf("trace: capture %s: write: %w", c.file.Name(), err)
+	}
+}
+
+// collect adds the kernel's counts for ci since the last call (the kernel
+// resets them on every read). Without them, Stop neither waits for queued
+// frames nor reports drops; the capture itself is unaffected.
+func (ci *captureIf) collect() {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	st, err := ci.h.Stats()
+	if err != nil {
+		return
+	}
+	// tp_packets counts drops too.
+	ci.queued += uint64(st.Packets - st.Drops)
+	ci.dropped += uint64(st.Drops)
+}
+
+// drain waits, at most drainTimeout, until every frame that was queued on
+// the sockets when it was called has been written.
+func (c *Capture) drain() {
+	want := make([]uint64, len(c.ifs))
+	for i, ci := range c.ifs {
+		ci.collect()
+		ci.mu.Lock()
+		want[i] = ci.queued
+		ci.mu.Unlock()
+	}
+	deadline := time.Now().Add(drainTimeout)
+	for i := 0; i < len(c.ifs) && time.Now().Before(deadline); {
+		if c.closing.Load() || c.ifs[i].packets.Load() >= want[i] {
+			i++
+			continue
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// closeSockets ends reading: readers return once their socket is closed.
+func (c *Capture) closeSockets() {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		for _, ci := range c.ifs {
+			ci.collect()
+		}
+		c.closeHandles()
+	})
+}
+
+func (c *Capture) closeHandles() {
+	for _, ci := range c.ifs {
+		ci.h.Close()
+	}
+}
+
+// Stop drains what the sockets already hold, stops reading, waits for the
+// readers to exit, and flushes and closes the file. It returns the counts
+// per interface, in the order given to StartCapture, and the first error
+// writing the file. Calling it again returns the same.
+func (c *Capture) Stop() ([]CaptureStats, error) {
+	c.stopOnce.Do(func() {
+		c.unctx()
+		c.drain()
+		c.closeSockets()
+		c.wg.Wait()
+
+		for _, ci := range c.ifs {
+			ci.mu.Lock()
+			dropped := ci.dropped
+			ci.mu.Unlock()
+			c.stats = append(c.stats, CaptureStats{
+				Name:    ci.name,
+				Packets: ci.packets.Load(),
+				Bytes:   ci.bytes.Load(),
+				Dropped: dropped,
+				Err:     ci.err,
+			})
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		errs := []error{c.werr}
+		if err := c.w.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("trace: capture %s: flush: %w", c.file.Name(), err))
+		}
+		if err := c.file.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("trace: capture: %w", err))
+		}
+		c.stopErr = errors.Join(errs...)
+	})
+	return c.stats, c.stopErr
+}
