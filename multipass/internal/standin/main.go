@@ -223,7 +223,9 @@ type spec struct {
 	flags  map[string]string
 }
 
-func parse(sp spec, args []string) (*opts, error) {
+// parse parses args; a non-empty message is a command-line error, worded as
+// multipass's (Qt's) parser words it.
+func parse(sp spec, args []string) (*opts, string) {
 	o := &opts{values: map[string]string{}, flags: map[string]bool{}}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -239,7 +241,7 @@ func parse(sp spec, args []string) (*opts, error) {
 		if canon, ok := sp.values[key]; ok {
 			if !hasVal {
 				if i+1 >= len(args) {
-					return nil, fmt.Errorf("Missing value after '%s'.", key)
+					return nil, fmt.Sprintf("Missing value after '%s'.", key)
 				}
 				i++
 				val = args[i]
@@ -251,15 +253,15 @@ func parse(sp spec, args []string) (*opts, error) {
 			o.flags[canon] = true
 			continue
 		}
-		return nil, fmt.Errorf("Unknown option '%s'.", strings.TrimLeft(key, "-"))
+		return nil, fmt.Sprintf("Unknown option '%s'.", strings.TrimLeft(key, "-"))
 	}
-	return o, nil
+	return o, ""
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
 
 func launch(s *store, cmd string, args []string) int {
-	o, err := parse(spec{values: map[string]string{
+	o, msg := parse(spec{values: map[string]string{
 		"-n": "name", "--name": "name",
 		"-c": "cpus", "--cpus": "cpus",
 		"-m": "memory", "--memory": "memory", "--mem": "memory",
@@ -267,8 +269,8 @@ func launch(s *store, cmd string, args []string) int {
 		"--cloud-init": "cloud-init",
 		"--timeout":    "timeout",
 	}}, args)
-	if err != nil {
-		return usageError(err.Error())
+	if msg != "" {
+		return usageError(msg)
 	}
 	if len(o.pos) > 1 {
 		return usageError("Too many arguments supplied")
@@ -307,6 +309,7 @@ func launch(s *store, cmd string, args []string) int {
 	}
 	var cloudInit []byte
 	if src, ok := o.values["cloud-init"]; ok {
+		var err error
 		if src == "-" {
 			cloudInit, err = io.ReadAll(os.Stdin)
 		} else {
@@ -340,20 +343,20 @@ func launch(s *store, cmd string, args []string) int {
 
 var formatSpec = spec{values: map[string]string{"--format": "format"}}
 
-func checkFormat(o *opts) error {
+func checkFormat(o *opts) string {
 	if f := o.values["format"]; f != "json" {
-		return fmt.Errorf("stand-in: only --format json is supported, not %q", f)
+		return fmt.Sprintf("stand-in: only --format json is supported, not %q", f)
 	}
-	return nil
+	return ""
 }
 
 func info(s *store, cmd string, args []string) int {
-	o, err := parse(formatSpec, args)
-	if err == nil {
-		err = checkFormat(o)
+	o, msg := parse(formatSpec, args)
+	if msg == "" {
+		msg = checkFormat(o)
 	}
-	if err != nil {
-		return usageError(err.Error())
+	if msg != "" {
+		return usageError(msg)
 	}
 	if len(o.pos) == 0 {
 		return usageError("Name argument or --all is required")
@@ -400,12 +403,12 @@ func infoEntry(in *instance) map[string]any {
 }
 
 func list(s *store, cmd string, args []string) int {
-	o, err := parse(formatSpec, args)
-	if err == nil {
-		err = checkFormat(o)
+	o, msg := parse(formatSpec, args)
+	if msg == "" {
+		msg = checkFormat(o)
 	}
-	if err != nil {
-		return usageError(err.Error())
+	if msg != "" {
+		return usageError(msg)
 	}
 	names, err := s.names()
 	if err != nil {
@@ -438,9 +441,9 @@ func printJSON(v any) int {
 
 func setState(state string) handler {
 	return func(s *store, cmd string, args []string) int {
-		o, err := parse(spec{values: map[string]string{"--timeout": "timeout"}}, args)
-		if err != nil {
-			return usageError(err.Error())
+		o, msg := parse(spec{values: map[string]string{"--timeout": "timeout"}}, args)
+		if msg != "" {
+			return usageError(msg)
 		}
 		if len(o.pos) == 0 {
 			return usageError("Name argument or --all is required")
@@ -460,9 +463,9 @@ func setState(state string) handler {
 }
 
 func deleteCmd(s *store, cmd string, args []string) int {
-	o, err := parse(spec{flags: map[string]string{"-p": "purge", "--purge": "purge"}}, args)
-	if err != nil {
-		return usageError(err.Error())
+	o, msg := parse(spec{flags: map[string]string{"-p": "purge", "--purge": "purge"}}, args)
+	if msg != "" {
+		return usageError(msg)
 	}
 	if len(o.pos) == 0 {
 		return usageError("Name argument or --all is required")
@@ -489,12 +492,12 @@ func deleteCmd(s *store, cmd string, args []string) int {
 // execCmd runs `exec NAME -- ARGV` on this machine in the instance's home
 // and exits with the command's status, as multipass passes it through.
 func execCmd(s *store, cmd string, args []string) int {
-	o, err := parse(spec{
+	o, msg := parse(spec{
 		values: map[string]string{"-d": "dir", "--working-directory": "dir"},
 		flags:  map[string]string{"-n": "nomap", "--no-map-working-directory": "nomap"},
 	}, args)
-	if err != nil {
-		return usageError(err.Error())
+	if msg != "" {
+		return usageError(msg)
 	}
 	argv := append(o.pos[min(1, len(o.pos)):], o.dashed...)
 	if len(o.pos) == 0 || len(argv) == 0 {
@@ -569,9 +572,9 @@ func runLocal(home, dir string, argv []string) int {
 }
 
 func shell(s *store, cmd string, args []string) int {
-	o, err := parse(spec{}, args)
-	if err != nil {
-		return usageError(err.Error())
+	o, msg := parse(spec{}, args)
+	if msg != "" {
+		return usageError(msg)
 	}
 	if len(o.pos) != 1 {
 		return usageError("Wrong number of arguments")
@@ -593,12 +596,12 @@ func (s *store) guestPath(name, p string) string {
 }
 
 func transfer(s *store, cmd string, args []string) int {
-	o, err := parse(spec{flags: map[string]string{
+	o, msg := parse(spec{flags: map[string]string{
 		"-r": "recursive", "--recursive": "recursive",
 		"-p": "parents", "--parents": "parents",
 	}}, args)
-	if err != nil {
-		return usageError(err.Error())
+	if msg != "" {
+		return usageError(msg)
 	}
 	paths := append(o.pos, o.dashed...)
 	if len(paths) < 2 {
