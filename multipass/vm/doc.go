@@ -1,0 +1,19 @@
+// Package vm runs hopcheck inside a Multipass VM: it makes sure the VM
+// exists and runs (launching it with cloud-init when missing), puts a
+// hopcheck binary for the guest's architecture and the scenario files into a
+// per-run directory in the guest, runs `sudo hopcheck run` there with the
+// guest's output streamed back as it comes, brings the JSON and JUnit
+// reports and the packet captures home, and returns the guest run's exit
+// code. It also backs `hopcheck vm up|shell|down`.
+//
+// The guest side of a run lives under the default user's home directory
+// (found with `printenv HOME` in the guest), because multipass transfers
+// files as that user; only the run itself and the packing of its results
+// use sudo. Files travel as one tar archive each way, which keeps the
+// scenarios' relative layout and the binary's mode, and costs one transfer.
+//
+// By default Run deletes the VM when it is done (RunOptions.KeepVM keeps
+// it): a fresh VM per run means no namespace, rule or module left by an
+// earlier or killed run can change the result, which is what CI needs.
+// Keeping it saves the minutes a launch takes when iterating by hand.
+package vm

@@ -1,0 +1,287 @@
+package vm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hopcheck/hopcheck/multipass"
+)
+
+// DefaultRunTimeout bounds the guest's `hopcheck run` when RunOptions leaves
+// Timeout zero. The multipass calls around it have the client's timeouts.
+const DefaultRunTimeout = time.Hour
+
+// cleanupTimeout bounds the removal of the guest run directory and the
+// deletion of the VM, which happen even after ctx is canceled.
+const cleanupTimeout = 5 * time.Minute
+
+// RunOptions describes one `hopcheck run` in a VM.
+type RunOptions struct {
+	// Spec names the VM and says how to launch it when missing.
+	Spec
+	// KeepVM leaves the VM running after the run. By default it is deleted
+	// and purged, so that every run starts from a fresh kernel state; see
+	// the package documentation.
+	KeepVM bool
+
+	// Paths are the scenario files and directories, as given on the host
+	// command line. Relative ones are taken from Dir.
+	Paths []string
+	// Dir is the directory relative Paths start from; "" means the current
+	// directory. Paths under it keep their relative form in the guest.
+	Dir string
+
+	// JSONPath, JUnitPath and PcapDir are where the guest's reports and
+	// captures are written on the host; "" skips one. Captures are only
+	// made when PcapDir is set.
+	JSONPath, JUnitPath, PcapDir string
+	// Args are further flags for the guest's `hopcheck run` (such as
+	// "--shard=1/4"), placed before the paths.
+	Args []string
+
+	// Binary returns the path of a hopcheck executable for linux/goarch,
+	// goarch being the guest's architecture; the CLI reuses its own
+	// executable when it fits or builds one with BuildBinary.
+	Binary func(ctx context.Context, goarch string) (string, error)
+
+	// Stdout and Stderr receive the guest run's output as it comes; nil
+	// discards it.
+	Stdout, Stderr io.Writer
+	// Timeout bounds the guest run; 0 means DefaultRunTimeout.
+	Timeout time.Duration
+}
+
+// Run runs hopcheck in the VM and returns the guest run's exit code: 0 when
+// every check passed, 1 when one failed, 2 for bad input. The code is -1
+// when the run did not finish; err then says why. After a finished run, err
+// reports a failure to bring results home or to clean up, and the exit code
+// is still the run's.
+func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err error) {
+	spec := opts.Spec.withDefaults()
+	if len(opts.Paths) == 0 {
+		return -1, errors.New("vm run: no scenario paths")
+	}
+	if opts.Binary == nil {
+		return -1, errors.New("vm run: no Binary function to provide hopcheck for the guest")
+	}
+	base, err := baseDir(opts.Dir)
+	if err != nil {
+		return -1, err
+	}
+	files, args, err := collect(base, opts.Paths)
+	if err != nil {
+		return -1, err
+	}
+	local, err := os.MkdirTemp("", "hopcheck-vm-")
+	if err != nil {
+		return -1, err
+	}
+	defer os.RemoveAll(local)
+
+	c := b.client()
+	_, launched, err := b.ensure(ctx, spec)
+	if err != nil {
+		if launched && !opts.KeepVM {
+			// A failed launch may leave a broken instance behind.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			err = errors.Join(err, b.deleteVM(cctx, spec.Name, true))
+		}
+		return -1, err
+	}
+	g := &guest{c: c, name: spec.Name}
+	exitCode = -1
+	var runDir string
+	defer func() {
+		// Clean up even when ctx is canceled: that is when it matters most.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if opts.KeepVM {
+			if runDir != "" {
+				_, cerr := g.run(cctx, "sudo", "rm", "-rf", runDir)
+				err = errors.Join(err, cerr)
+			}
+			return
+		}
+		err = errors.Join(err, b.deleteVM(cctx, spec.Name, false))
+	}()
+
+	machine, err := g.run(ctx, "uname", "-m")
+	if err != nil {
+		return exitCode, err
+	}
+	goarch, err := guestArch(machine)
+	if err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+	}
+	bin, err := opts.Binary(ctx, goarch)
+	if err != nil {
+		return exitCode, fmt.Errorf("vm %s: hopcheck binary for linux/%s: %w", spec.Name, goarch, err)
+	}
+	home, err := g.run(ctx, "printenv", "HOME")
+	if err != nil {
+		return exitCode, err
+	}
+	if !path.IsAbs(home) {
+		return exitCode, fmt.Errorf("vm %s: guest home directory %q is not an absolute path", spec.Name, home)
+	}
+	runDir = path.Join(home, "hopcheck-run-"+newID())
+
+	// Host → guest: one archive with the binary and the scenarios.
+	bundle := filepath.Join(local, bundleName)
+	if err := writeBundleFile(bundle, bin, files); err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+	}
+	b.logf("copying hopcheck and %d scenario files into VM %s", len(files), spec.Name)
+	if _, err := g.run(ctx, "mkdir", "-p", path.Join(runDir, outDir)); err != nil {
+		return exitCode, err
+	}
+	if err := c.Push(ctx, spec.Name, bundle, path.Join(runDir, bundleName)); err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+	}
+	if _, err := g.run(ctx, "tar", "--no-same-owner", "-xf", path.Join(runDir, bundleName), "-C", runDir); err != nil {
+		return exitCode, err
+	}
+
+	// The run, from the scenarios' directory so that relative paths read
+	// as they do on the host.
+	argv := guestRunArgv(runDir, opts.PcapDir != "", opts.Args, args)
+	long := *c
+	long.Timeout = opts.Timeout
+	if long.Timeout <= 0 {
+		long.Timeout = DefaultRunTimeout
+	}
+	code, err := long.ExecStream(ctx, spec.Name, argv, nil, opts.Stdout, opts.Stderr)
+	if err != nil {
+		return exitCode, fmt.Errorf("vm %s: hopcheck run: %w", spec.Name, err)
+	}
+	exitCode = code
+	if code < 0 || code > 2 {
+		// 126/127: the binary could not run there; 128+n: killed by signal n.
+		return exitCode, fmt.Errorf("vm %s: hopcheck run exited with status %d", spec.Name, code)
+	}
+
+	// Guest → host: the reports and captures, packed by root because root
+	// wrote them, into a file the default user can read and transfer.
+	dests := resultDests{JSON: opts.JSONPath, JUnit: opts.JUnitPath, Pcap: opts.PcapDir}
+	if dests == (resultDests{}) {
+		return exitCode, nil
+	}
+	results := path.Join(runDir, resultsName)
+	if _, err := g.run(ctx, "sudo", "tar", "-cf", results, "-C", path.Join(runDir, outDir), "."); err != nil {
+		return exitCode, err
+	}
+	localResults := filepath.Join(local, resultsName)
+	if err := c.Pull(ctx, spec.Name, results, localResults); err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+	}
+	got, err := extractResultsFile(localResults, dests)
+	if err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+	}
+	// Bad input (2) may stop a run before it writes reports; a run that
+	// checked something (0, 1) must have written them.
+	if exitCode != 2 {
+		var missing []string
+		if dests.JSON != "" && !got.JSON {
+			missing = append(missing, jsonName)
+		}
+		if dests.JUnit != "" && !got.JUnit {
+			missing = append(missing, junitName)
+		}
+		if len(missing) > 0 {
+			return exitCode, fmt.Errorf("vm %s: the guest run wrote no %s", spec.Name, strings.Join(missing, " or "))
+		}
+	}
+	return exitCode, nil
+}
+
+// guestRunArgv is the guest's command line for the run.
+func guestRunArgv(runDir string, pcap bool, extra, paths []string) []string {
+	out := path.Join(runDir, outDir)
+	argv := []string{
+		// env -C (coreutils ≥ 8.28) sets the working directory without a
+		// shell; sudo cannot, unless sudoers allows it.
+		"sudo", "env", "-C", path.Join(runDir, inDir),
+		path.Join(runDir, binName), "run",
+		"--json", path.Join(out, jsonName),
+		"--junit", path.Join(out, junitName),
+	}
+	if pcap {
+		argv = append(argv, "--pcap", path.Join(out, pcapName))
+	}
+	argv = append(argv, extra...)
+	return append(argv, paths...)
+}
+
+// deleteVM deletes the VM; a VM already gone is fine when missingOK.
+func (b *Backend) deleteVM(ctx context.Context, name string, missingOK bool) error {
+	err := b.Down(ctx, name)
+	if missingOK && errors.Is(err, multipass.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// guest runs commands in one instance that must succeed.
+type guest struct {
+	c    *multipass.Client
+	name string
+}
+
+// run runs argv in the guest and returns its trimmed stdout; a nonzero exit
+// status is an error carrying the command's stderr.
+func (g *guest) run(ctx context.Context, argv ...string) (string, error) {
+	res, err := g.c.Exec(ctx, g.name, argv, nil)
+	if err != nil {
+		return "", fmt.Errorf("vm %s: %w", g.name, err)
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("vm %s: %s: exit status %d: %s", g.name, strings.Join(argv, " "), res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return strings.TrimSpace(string(res.Stdout)), nil
+}
+
+func baseDir(dir string) (string, error) {
+	if dir == "" {
+		return os.Getwd()
+	}
+	return filepath.Abs(dir)
+}
+
+func writeBundleFile(name, binary string, files []bundleFile) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := writeBundle(f, binary, files); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func extractResultsFile(name string, dests resultDests) (found, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return found{}, err
+	}
+	defer f.Close()
+	return extractResults(f, dests)
+}
+
+// newID names a run directory so that two runs in one VM do not collide.
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,344 @@
+package vm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/hopcheck/hopcheck/multipass"
+	"github.com/hopcheck/hopcheck/multipass/internal/standintest"
+	"github.com/hopcheck/hopcheck/multipass/vm"
+)
+
+// These tests drive Run against the multipass stand-in with echorun
+// (testdata/echorun), a FAKE of `hopcheck run` that only reports what reached
+// it. They check the backend's plumbing: files in and out, layout, flags,
+// streaming, exit codes, VM lifecycle. The end-to-end test of `run --vm`
+// with the real hopcheck binary belongs with the CLI.
+
+type fixture struct {
+	stateDir string // the stand-in's instances
+	work     string // the host directory the scenario paths are relative to
+	echorun  string // the fake hopcheck
+	goarches []string
+	b        *vm.Backend
+	log      bytes.Buffer
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{stateDir: standintest.Setup(t), work: t.TempDir()}
+	f.echorun = filepath.Join(standintest.Build(t, "./testdata/echorun", "hopcheck"), "hopcheck")
+	f.b = &vm.Backend{Log: &f.log}
+	writeFiles(t, f.work, map[string]string{
+		"scenarios/pass.yaml":        "name: pass\n",
+		"scenarios/broken/fail.yaml": "name: fail\nexit: 1\n",
+		"bad.yaml":                   "exit: 2\n",
+	})
+	return f
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for rel, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// binary is the RunOptions.Binary of the tests: it records the guest
+// architecture asked for and hands out echorun.
+func (f *fixture) binary(_ context.Context, goarch string) (string, error) {
+	f.goarches = append(f.goarches, goarch)
+	return f.echorun, nil
+}
+
+type echoReport struct {
+	Files []string `json:"files"`
+	Shard string   `json:"shard"`
+	Exit  int      `json:"exit"`
+}
+
+func readReport(t *testing.T, name string) echoReport {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	var r echoReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report %s: %v", name, err)
+	}
+	return r
+}
+
+// runDirs lists the run directories left in the guest's home.
+func runDirs(t *testing.T, stateDir, name string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(stateDir, name, "home", "ubuntu", "hopcheck-run-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func unameGOARCH(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("uname", "-m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(out)) == "x86_64" {
+		return "amd64"
+	}
+	return runtime.GOARCH
+}
+
+func TestRun(t *testing.T) {
+	f := setup(t)
+	tests := []struct {
+		name      string
+		paths     []string
+		args      []string
+		pcap      bool
+		keepVM    bool
+		wantCode  int
+		wantFiles []string
+	}{
+		{
+			name:      "passing scenario, VM deleted",
+			paths:     []string{"scenarios/pass.yaml"},
+			wantCode:  0,
+			wantFiles: []string{"scenarios/pass.yaml"},
+		},
+		{
+			name:      "failing directory with captures and flags, VM kept",
+			paths:     []string{"scenarios"},
+			args:      []string{"--shard=1/2"},
+			pcap:      true,
+			keepVM:    true,
+			wantCode:  1,
+			wantFiles: []string{"scenarios/broken/fail.yaml", "scenarios/pass.yaml"},
+		},
+		{
+			name:      "bad input",
+			paths:     []string{"./bad.yaml"},
+			wantCode:  2,
+			wantFiles: []string{"bad.yaml"},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("hc-run-%d", i)
+			f.goarches = nil
+			out := t.TempDir()
+			var stdout, stderr bytes.Buffer
+			opts := vm.RunOptions{
+				Spec:      vm.Spec{Name: name},
+				KeepVM:    tt.keepVM,
+				Paths:     tt.paths,
+				Dir:       f.work,
+				JSONPath:  filepath.Join(out, "report.json"),
+				JUnitPath: filepath.Join(out, "junit", "report.xml"),
+				Args:      tt.args,
+				Binary:    f.binary,
+				Stdout:    &stdout,
+				Stderr:    &stderr,
+			}
+			if tt.pcap {
+				opts.PcapDir = filepath.Join(out, "pcap")
+			}
+			code, err := f.b.Run(context.Background(), opts)
+			if err != nil {
+				t.Fatalf("Run = %d, %v\nlog:\n%s", code, err, f.log.String())
+			}
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d", code, tt.wantCode)
+			}
+			if want := []string{unameGOARCH(t)}; !reflect.DeepEqual(f.goarches, want) {
+				t.Errorf("Binary asked for %q, want %q", f.goarches, want)
+			}
+
+			r := readReport(t, opts.JSONPath)
+			if !reflect.DeepEqual(r.Files, tt.wantFiles) {
+				t.Errorf("the guest run read %q, want %q (relative layout kept)", r.Files, tt.wantFiles)
+			}
+			if want := strings.TrimPrefix(strings.Join(tt.args, ""), "--shard="); r.Shard != want {
+				t.Errorf("the guest run got --shard %q, want %q", r.Shard, want)
+			}
+			if b, err := os.ReadFile(opts.JUnitPath); err != nil || !strings.HasPrefix(string(b), "<testsuites") {
+				t.Errorf("JUnit report = %q, %v", b, err)
+			}
+			_, perr := os.Stat(filepath.Join(out, "pcap", "all.pcapng"))
+			if tt.pcap != (perr == nil) {
+				t.Errorf("capture on the host: %v, want present=%v", perr, tt.pcap)
+			}
+
+			// The guest's output streamed through.
+			for _, want := range tt.wantFiles {
+				if !strings.Contains(stdout.String(), "echorun: read "+want) {
+					t.Errorf("stdout %q lacks the guest's line for %s", stdout.String(), want)
+				}
+			}
+			if !strings.Contains(stderr.String(), "echorun: exit") {
+				t.Errorf("stderr %q lacks the guest's stderr", stderr.String())
+			}
+
+			in, err := (&multipass.Client{}).Info(context.Background(), name)
+			if tt.keepVM {
+				if err != nil || in.State != multipass.StateRunning {
+					t.Errorf("kept VM: %+v, %v; want it running", in, err)
+				}
+				if left := runDirs(t, f.stateDir, name); len(left) != 0 {
+					t.Errorf("run directories left in the guest: %q", left)
+				}
+			} else if !errors.Is(err, multipass.ErrNotFound) {
+				t.Errorf("VM after the run: %+v, %v; want it deleted", in, err)
+			}
+		})
+	}
+
+	t.Run("path outside Dir", func(t *testing.T) {
+		far := t.TempDir()
+		writeFiles(t, far, map[string]string{"far.yaml": "exit: 1\n"})
+		out := filepath.Join(t.TempDir(), "r.json")
+		code, err := f.b.Run(context.Background(), vm.RunOptions{
+			Spec: vm.Spec{Name: "hc-far"}, Paths: []string{filepath.Join(far, "far.yaml"), "scenarios/pass.yaml"},
+			Dir: f.work, JSONPath: out, Binary: f.binary,
+		})
+		if err != nil || code != 1 {
+			t.Fatalf("Run = %d, %v; want 1", code, err)
+		}
+		r := readReport(t, out)
+		if len(r.Files) != 2 || !strings.HasPrefix(r.Files[0], "_outside/") || !strings.HasSuffix(r.Files[0], "/far.yaml") {
+			t.Errorf("the guest run read %q, want the far file under _outside/", r.Files)
+		}
+	})
+
+	t.Run("stopped VM is started, not relaunched", func(t *testing.T) {
+		ctx := context.Background()
+		c := &multipass.Client{}
+		if err := c.Launch(ctx, multipass.LaunchOptions{Name: "hc-old", CPUs: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stop(ctx, "hc-old"); err != nil {
+			t.Fatal(err)
+		}
+		code, err := f.b.Run(ctx, vm.RunOptions{
+			Spec: vm.Spec{Name: "hc-old"}, KeepVM: true, Paths: []string{"scenarios/pass.yaml"}, Dir: f.work, Binary: f.binary,
+		})
+		if err != nil || code != 0 {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		in, err := c.Info(ctx, "hc-old")
+		if err != nil || in.State != multipass.StateRunning || in.CPUs != 1 {
+			t.Errorf("VM after the run: %+v, %v; want the same VM (1 CPU), running", in, err)
+		}
+		if _, err := os.Stat(filepath.Join(f.stateDir, "hc-old", "cloud-init.yaml")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the existing VM was launched again (%v)", err)
+		}
+		if !strings.Contains(f.log.String(), "starting VM hc-old") {
+			t.Errorf("log %q does not say the VM was started", f.log.String())
+		}
+	})
+}
+
+func TestRunFailures(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+
+	t.Run("binary unavailable", func(t *testing.T) {
+		code, err := f.b.Run(ctx, vm.RunOptions{
+			Spec: vm.Spec{Name: "hc-nobin"}, Paths: []string{"scenarios"}, Dir: f.work,
+			Binary: func(context.Context, string) (string, error) { return "", errors.New("no go tool") },
+		})
+		if code != -1 || err == nil || !strings.Contains(err.Error(), "no go tool") {
+			t.Errorf("Run = %d, %v; want -1 and the Binary error", code, err)
+		}
+		if _, err := (&multipass.Client{}).Info(ctx, "hc-nobin"); !errors.Is(err, multipass.ErrNotFound) {
+			t.Errorf("the VM launched for the failed run is still there (%v)", err)
+		}
+	})
+
+	t.Run("missing scenario path", func(t *testing.T) {
+		code, err := f.b.Run(ctx, vm.RunOptions{Spec: vm.Spec{Name: "hc-nopath"}, Paths: []string{"nope.yaml"}, Dir: f.work, Binary: f.binary})
+		if code != -1 || !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Run = %d, %v; want -1 and ErrNotExist", code, err)
+		}
+		if list, _ := (&multipass.Client{}).List(ctx); len(list) != 0 {
+			t.Errorf("a VM was launched for bad input: %+v", list)
+		}
+	})
+
+	t.Run("binary that cannot run in the guest", func(t *testing.T) {
+		notExec := filepath.Join(t.TempDir(), "hopcheck")
+		writeFiles(t, filepath.Dir(notExec), map[string]string{"hopcheck": "not a program\n"})
+		code, err := f.b.Run(ctx, vm.RunOptions{
+			Spec: vm.Spec{Name: "hc-noexec"}, Paths: []string{"scenarios"}, Dir: f.work,
+			Binary: func(context.Context, string) (string, error) { return notExec, nil },
+		})
+		if code == 0 || code == 1 || code == 2 || err == nil {
+			t.Errorf("Run = %d, %v; want the guest's failure to start as an error", code, err)
+		}
+	})
+
+	t.Run("daemon unavailable", func(t *testing.T) {
+		t.Setenv(standintest.StateDirEnv, "")
+		code, err := f.b.Run(ctx, vm.RunOptions{Paths: []string{"scenarios"}, Dir: f.work, Binary: f.binary})
+		if code != -1 || !errors.Is(err, multipass.ErrDaemonUnavailable) {
+			t.Errorf("Run = %d, %v; want ErrDaemonUnavailable", code, err)
+		}
+	})
+
+	t.Run("canceled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		code, err := f.b.Run(cctx, vm.RunOptions{Spec: vm.Spec{Name: "hc-cancel"}, Paths: []string{"scenarios"}, Dir: f.work, Binary: f.binary})
+		if code != -1 || !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %d, %v; want context.Canceled", code, err)
+		}
+	})
+}
+
+func TestUpShellDown(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	in, err := f.b.Up(ctx, vm.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Name != vm.DefaultName || in.State != multipass.StateRunning || in.CPUs != vm.DefaultCPUs ||
+		in.ImageRelease != vm.DefaultImage || in.Memory.Total != 2<<30 || in.Disks["sda1"].Total != 10<<30 {
+		t.Errorf("Up() = %+v, want the default VM running", in)
+	}
+	ci, err := os.ReadFile(filepath.Join(f.stateDir, vm.DefaultName, "cloud-init.yaml"))
+	if err != nil || !bytes.Equal(ci, vm.CloudInit()) {
+		t.Errorf("launched with cloud-init %q (%v), want vm.CloudInit()", ci, err)
+	}
+	if again, err := f.b.Up(ctx, vm.Spec{}); err != nil || again.Name != in.Name {
+		t.Errorf("second Up = %+v, %v", again, err)
+	}
+	if err := f.b.Shell(ctx, "hc-none"); !errors.Is(err, multipass.ErrNotFound) {
+		t.Errorf("Shell of a missing VM = %v, want ErrNotFound", err)
+	}
+	if err := f.b.Down(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.Down(ctx, ""); !errors.Is(err, multipass.ErrNotFound) {
+		t.Errorf("second Down = %v, want ErrNotFound", err)
+	}
+}
