@@ -1,0 +1,93 @@
+// Command hopcheck builds container networks from YAML scenarios in network
+// namespaces, checks them, traces every probe hop by hop, and says why a
+// packet did not arrive.
+//
+// This package only parses flags and wires the harness, trace and multipass
+// packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, the contract CI systems rely on.
+const (
+	exitOK          = 0 // every check passed
+	exitCheckFailed = 1 // a check failed
+	exitBadInput    = 2 // bad input, a build error, or a usage error
+)
+
+// exitError carries an exit code out of a command without printing twice.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	// SIGINT and SIGTERM cancel the context; every command tears down what
+	// it built before returning, so nothing is left behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "hopcheck:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "hopcheck:", err)
+	return exitBadInput
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hopcheck",
+		Short: "Build, check and trace container networks in network namespaces",
+		Long: `hopcheck builds container networks from YAML scenarios inside Linux network
+namespaces, verifies them with in-namespace pings, ARP, route and reachability
+checks, traces every probe packet hop by hop with tc eBPF programs, and prints a
+pass/fail report that explains failures.
+
+Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newRunCmd(),
+		newValidateCmd(),
+		newUpCmd(),
+		newDownCmd(),
+		newExecCmd(),
+		newListCmd(),
+		newCleanCmd(),
+		newVMCmd(),
+	)
+	return root
+}

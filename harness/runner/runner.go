@@ -1,0 +1,369 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hopcheck/hopcheck/harness/build"
+	"github.com/hopcheck/hopcheck/harness/check"
+	"github.com/hopcheck/hopcheck/harness/report"
+	"github.com/hopcheck/hopcheck/harness/runs"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/trace"
+)
+
+// TraceMode says whether probes are traced and when their hops are shown.
+type TraceMode string
+
+// The values of --trace.
+const (
+	// TraceOnFailure traces every probe and shows hops for failed checks.
+	TraceOnFailure TraceMode = "on-failure"
+	// TraceAlways traces every probe and shows hops for every check.
+	TraceAlways TraceMode = "always"
+	// TraceOff attaches nothing.
+	TraceOff TraceMode = "off"
+)
+
+// Options control a run.
+type Options struct {
+	// Parallel is how many scenarios run at once; 0 means the number of CPUs.
+	Parallel int
+	// Keep leaves every topology up after its checks (as `hopcheck up`
+	// does); `hopcheck down` removes them.
+	Keep bool
+	// Trace is the tracing mode; "" means TraceOnFailure.
+	Trace TraceMode
+	// Attach forces the tc attach method.
+	Attach trace.AttachMode
+	// PcapDir, when set, receives one pcapng file per scenario.
+	PcapDir string
+	// Store records runs so that `clean` can tell live runs from leftovers.
+	Store runs.Store
+	// Observer receives results as they happen; nil means none.
+	Observer Observer
+}
+
+// Observer is told about progress as it happens. Calls are serialised.
+type Observer interface {
+	ScenarioStart(s report.Scenario)
+	CheckDone(scenario string, c report.Check)
+	ScenarioDone(s report.Scenario)
+}
+
+// teardownTimeout bounds teardown, which runs even after cancellation.
+const teardownTimeout = 30 * time.Second
+
+// Run runs every scenario, at most opts.Parallel at once, and returns the
+// report in the order the scenarios were given.
+func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run {
+	start := time.Now()
+	par := opts.Parallel
+	if par <= 0 {
+		par = runtime.NumCPU()
+	}
+	obs := &serialObserver{o: opts.Observer}
+	out := report.Run{Scenarios: make([]report.Scenario, len(scs))}
+	tracing := make([]report.Tracing, len(scs))
+
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, sc := range scs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				out.Scenarios[i] = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description,
+					Error: "not run: " + context.Cause(ctx).Error()}
+				return
+			}
+			defer func() { <-sem }()
+			out.Scenarios[i], tracing[i] = runOne(ctx, sc, opts, obs)
+		}()
+	}
+	wg.Wait()
+
+	out.Passed = len(scs) > 0
+	for i, s := range out.Scenarios {
+		out.Passed = out.Passed && s.Passed
+		out.LostEvents += s.LostEvents
+		// The run traced if any scenario did; otherwise the first reason
+		// tracing was off stands for all.
+		if t := tracing[i]; t.Enabled && !out.Tracing.Enabled || !out.Tracing.Enabled && out.Tracing.Reason == "" {
+			out.Tracing = t
+		}
+	}
+	out.DurationMS = ms(time.Since(start))
+	return out
+}
+
+// runOne builds, checks and tears down one scenario. It never panics: a
+// panic in any stage becomes the scenario's error after teardown.
+func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, obs Observer) (rep report.Scenario, tracing report.Tracing) {
+	start := time.Now()
+	rep = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description}
+	obs.ScenarioStart(rep)
+	defer func() {
+		if p := recover(); p != nil {
+			rep.Passed = false
+			rep.Error = fmt.Sprintf("internal error: %v\n%s", p, debug.Stack())
+		}
+		rep.DurationMS = ms(time.Since(start))
+		obs.ScenarioDone(rep)
+	}()
+
+	tracing = report.Tracing{Reason: "not started"}
+	runID, err := netns.NewRunID()
+	if err != nil {
+		rep.Error = err.Error()
+		return rep, tracing
+	}
+	rec := &runs.Record{RunID: runID, Scenario: sc.Name, File: sc.File, PID: os.Getpid(), Kept: opts.Keep,
+		Namespaces: map[string]string{}, Created: time.Now().UTC()}
+	for _, n := range sc.Namespaces {
+		rec.Namespaces[n.Name] = netns.Name(runID, n.Name)
+	}
+	// The record exists before the first namespace does, so a concurrent
+	// `hopcheck clean` never mistakes this run's objects for leftovers.
+	if err := opts.Store.Save(rec); err != nil {
+		rep.Error = err.Error()
+		return rep, tracing
+	}
+
+	topo, err := build.Up(ctx, sc, build.Options{RunID: runID})
+	if err != nil {
+		rep.Error = err.Error()
+		rep.BuildError = true
+		if rerr := opts.Store.Remove(runID); rerr != nil {
+			rep.Error += "; " + rerr.Error()
+		}
+		return rep, tracing
+	}
+	defer func() {
+		if opts.Keep {
+			topo.Release()
+			return
+		}
+		// Teardown must happen even when ctx is cancelled (SIGINT), so it
+		// gets a context of its own with a deadline.
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+		defer cancel()
+		if err := topo.Down(tctx); err != nil {
+			rep.Passed = false
+			rep.Error = joinMsg(rep.Error, "teardown: "+err.Error())
+			return
+		}
+		if err := opts.Store.Remove(runID); err != nil {
+			rep.Error = joinMsg(rep.Error, err.Error())
+		}
+	}()
+
+	tr, tracing := startTracer(ctx, topo, opts)
+	if tr != nil {
+		defer func() {
+			if lost, err := tr.Lost(); err == nil {
+				rep.LostEvents = lost
+			}
+			if err := tr.Close(); err != nil {
+				rep.Error = joinMsg(rep.Error, "detach tracer: "+err.Error())
+			}
+		}()
+	}
+	if opts.PcapDir != "" {
+		capt, err := startCapture(ctx, topo, filepath.Join(opts.PcapDir, sc.Name+".pcapng"))
+		if err != nil {
+			rep.Error = joinMsg(rep.Error, "capture: "+err.Error())
+		} else {
+			defer func() {
+				if _, err := capt.Stop(); err != nil {
+					rep.Error = joinMsg(rep.Error, "capture: "+err.Error())
+				}
+			}()
+		}
+	}
+
+	rep.Passed = true
+	for i := range sc.Checks {
+		if ctx.Err() != nil {
+			rep.Passed = false
+			rep.Error = joinMsg(rep.Error, "interrupted: "+context.Cause(ctx).Error())
+			break
+		}
+		c := runCheck(ctx, topo, tr, &sc.Checks[i], opts)
+		rep.Checks = append(rep.Checks, c)
+		rep.Passed = rep.Passed && c.Passed
+		obs.CheckDone(sc.Name, c)
+	}
+	return rep, tracing
+}
+
+// startCapture opens a packet capture on every interface of the topology.
+func startCapture(ctx context.Context, topo *build.Topology, path string) (*trace.Capture, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	var ifs []trace.CaptureInterface
+	for _, i := range topo.Interfaces() {
+		ifs = append(ifs, trace.CaptureInterface{NS: i.NS, Netns: topo.NS(i.NS), If: i.If})
+	}
+	return trace.StartCapture(ctx, path, ifs)
+}
+
+// startTracer attaches the tracer to every interface of the topology. A
+// tracer that cannot start is not an error: the checks still run, and the
+// report says that tracing is off and why.
+func startTracer(ctx context.Context, topo *build.Topology, opts Options) (*trace.Tracer, report.Tracing) {
+	if opts.Trace == TraceOff {
+		return nil, report.Tracing{Reason: "--trace off"}
+	}
+	tr, err := trace.New(trace.Options{Attach: opts.Attach})
+	if err != nil {
+		return nil, report.Tracing{Reason: err.Error()}
+	}
+	fail := func(err error) (*trace.Tracer, report.Tracing) {
+		tr.Close()
+		return nil, report.Tracing{Reason: err.Error()}
+	}
+	for _, name := range topo.Namespaces() {
+		if err := tr.AddNamespace(name, topo.NS(name)); err != nil {
+			return fail(err)
+		}
+		if err := tr.AttachAll(name); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tr.Start(ctx); err != nil {
+		return fail(err)
+	}
+	return tr, report.Tracing{Enabled: true, Mode: tr.Mode().String()}
+}
+
+// runCheck runs one check and, for probes, correlates its trace and checks
+// its trace assertions.
+func runCheck(ctx context.Context, topo *build.Topology, tr *trace.Tracer, c *scenario.Check, opts Options) report.Check {
+	var from time.Duration
+	if tr != nil {
+		from = tr.Now()
+	}
+	res := check.Run(ctx, topo, c)
+	rc := report.Check{
+		Name:       c.Name,
+		Kind:       c.Kind,
+		Expect:     string(c.Expect),
+		Cause:      c.Cause,
+		Passed:     res.Passed,
+		DurationMS: ms(res.Duration),
+		Error:      res.Error,
+		Summary:    res.Summary,
+	}
+	for _, d := range res.Details {
+		rc.Details = append(rc.Details, report.Detail{Key: d.Key, Value: d.Value})
+	}
+	if res.Probe == nil {
+		return rc
+	}
+	if tr == nil {
+		rc.TraceNote = "tracing off"
+		if len(c.Path) > 0 || c.SNAT.IsValid() || c.DNAT.IsValid() {
+			rc.Passed = false
+			rc.Error = joinMsg(rc.Error, "trace assertions cannot be checked: tracing is off")
+		}
+		return rc
+	}
+	probe := *res.Probe
+	probe.Start, probe.End = from, tr.Now()
+	if err := tr.Flush(ctx); err != nil {
+		rc.TraceNote = "trace incomplete: " + err.Error()
+	}
+	t := trace.Correlate(probe, tr.Take())
+	fillTrace(&rc, &t)
+	if res.Reached || c.Expect == scenario.ExpectSuccess {
+		for _, msg := range traceAssertions(c, &t) {
+			rc.Passed = false
+			rc.Error = joinMsg(rc.Error, msg)
+		}
+	}
+	return rc
+}
+
+// fillTrace copies a probe's trace into its report; the renderers decide
+// how much of it to show.
+func fillTrace(rc *report.Check, t *trace.Trace) {
+	for _, leg := range []struct {
+		name string
+		hops []trace.Hop
+	}{{"request", t.Request}, {"reply", t.Reply}} {
+		for _, h := range leg.hops {
+			rc.Hops = append(rc.Hops, report.Hop{
+				NS: h.NS, If: h.If, Dir: h.Dir.String(), TUS: h.T.Microseconds(),
+				Src: addrString(h.Src), Dst: addrString(h.Dst), Proto: h.Proto, Leg: leg.name,
+			})
+		}
+	}
+	for _, x := range t.Translations {
+		rc.Translations = append(rc.Translations, x.String())
+	}
+	for _, a := range t.ARP {
+		rc.ARP = append(rc.ARP, a.String())
+	}
+	if t.Drop != nil {
+		rc.Drop = &report.Drop{NS: t.Drop.NS, If: t.Drop.If, Reason: t.Drop.Reason, Location: t.Drop.Location}
+	}
+}
+
+// addrString formats a hop address, without the port when there is none.
+func addrString(ap netip.AddrPort) string {
+	if ap.Port() == 0 {
+		return ap.Addr().String()
+	}
+	return ap.String()
+}
+
+func joinMsg(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// serialObserver serialises calls to an Observer from parallel scenarios.
+type serialObserver struct {
+	mu sync.Mutex
+	o  Observer
+}
+
+func (s *serialObserver) ScenarioStart(r report.Scenario) {
+	if s.o != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.o.ScenarioStart(r)
+	}
+}
+
+func (s *serialObserver) CheckDone(sc string, c report.Check) {
+	if s.o != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.o.CheckDone(sc, c)
+	}
+}
+
+func (s *serialObserver) ScenarioDone(r report.Scenario) {
+	if s.o != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.o.ScenarioDone(r)
+	}
+}
