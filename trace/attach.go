@@ -62,15 +62,15 @@ func (m AttachMode) resolve(f Features) (AttachMode, error) {
 			return AttachClsact, nil
 		}
 		return 0, fmt.Errorf("%w: cannot attach tc programs (TCX: %s; clsact: %s)",
-			ErrUnavailable, f.Missing[FeatureTCX], f.Missing[FeatureClsact])
+			ErrUnavailable, f.why(FeatureTCX), f.why(FeatureClsact))
 	case AttachTCX:
 		if !f.HasTCX {
-			return 0, fmt.Errorf("%w: tc attach mode tcx: %s", ErrUnavailable, f.Missing[FeatureTCX])
+			return 0, fmt.Errorf("%w: tc attach mode tcx: %s", ErrUnavailable, f.why(FeatureTCX))
 		}
 		return m, nil
 	case AttachClsact:
 		if !f.HasClsact {
-			return 0, fmt.Errorf("%w: tc attach mode clsact: %s", ErrUnavailable, f.Missing[FeatureClsact])
+			return 0, fmt.Errorf("%w: tc attach mode clsact: %s", ErrUnavailable, f.why(FeatureClsact))
 		}
 		return m, nil
 	}

@@ -65,4 +65,9 @@ func TestFeaturesUsable(t *testing.T) {
 	if err := (Features{HasBTF: true, CanLoad: true, HasClsact: true}).usable(); err != nil {
 		t.Errorf("usable with BTF, loading and clsact = %v", err)
 	}
+	// A Features built by hand, without reasons, still says what is missing.
+	err = Features{HasBTF: true, HasTCX: true}.usable()
+	if want := "tracing off: BPF program loading not available"; err == nil || err.Error() != want {
+		t.Errorf("usable without loading = %v, want %q", err, want)
+	}
 }

@@ -125,16 +125,24 @@ func (f Features) String() string {
 // usable returns nil if tracing can run at all, or an error wrapping
 // ErrUnavailable that says why not.
 func (f Features) usable() error {
-	for _, name := range []Feature{FeatureBTF, FeatureLoad} {
-		if why, missing := f.Missing[name]; missing {
-			return fmt.Errorf("%w: %s", ErrUnavailable, why)
-		}
-	}
-	if !f.HasTCX && !f.HasClsact {
+	switch {
+	case !f.HasBTF:
+		return fmt.Errorf("%w: %s", ErrUnavailable, f.why(FeatureBTF))
+	case !f.CanLoad:
+		return fmt.Errorf("%w: %s", ErrUnavailable, f.why(FeatureLoad))
+	case !f.HasTCX && !f.HasClsact:
 		return fmt.Errorf("%w: no way to attach tc programs (TCX: %s; clsact: %s)",
-			ErrUnavailable, f.Missing[FeatureTCX], f.Missing[FeatureClsact])
+			ErrUnavailable, f.why(FeatureTCX), f.why(FeatureClsact))
 	}
 	return nil
+}
+
+// why returns the recorded reason a feature is missing.
+func (f Features) why(name Feature) string {
+	if why, ok := f.Missing[name]; ok {
+		return why
+	}
+	return string(name) + " not available"
 }
 
 // probeLoad checks that every kind of object the tracer loads can be

@@ -583,3 +583,139 @@ func TestTracerRejectsBadOptions(t *testing.T) {
 		t.Errorf("New without BTF = %v, want ErrUnavailable", err)
 	}
 }
+
+// testFrame is an Ethernet/IPv4/UDP frame carrying tag, for running the tc
+// programs with BPF_PROG_TEST_RUN.
+func testFrame(tag Tag) []byte {
+	payload := tag.Append(nil)
+	f := []byte{
+		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet, IPv4
+		0x45, 0, 0, byte(28 + len(payload)), 0, 0, 0x40, 0, 64, 17, 0, 0, // IPv4, UDP
+		10, 99, 0, 1, 10, 99, 0, 2,
+		0x9c, 0x40, byte(testPort >> 8), byte(testPort & 0xff), 0, byte(8 + len(payload)), 0, 0, // UDP
+	}
+	return append(f, payload...)
+}
+
+// runTC runs prog once on frame inside ns (the test run's skb belongs to
+// the running thread's namespace) and returns its verdict.
+func runTC(t testing.TB, ns netns.Handle, prog *ebpf.Program, frame []byte) uint32 {
+	t.Helper()
+	var ret uint32
+	err := netns.Do(ns, func() error {
+		var err error
+		ret, err = prog.Run(&ebpf.RunOptions{Data: frame})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("test run: %v", err)
+	}
+	return ret
+}
+
+// TestTCProgramsNeverInterfere runs both tc programs on a packet of a
+// traced and of an untraced namespace: the verdict is always "no opinion"
+// (TC_ACT_UNSPEC, TCX_NEXT), and only the traced one is reported.
+func TestTCProgramsNeverInterfere(t *testing.T) {
+	topo := newVethTopology(t)
+	tr, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	if err := tr.AddNamespace("A", topo.a); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	const unspec = 0xffffffff // TC_ACT_UNSPEC (-1) as the kernel returns it
+	tags := testTags(2)
+	for _, tc := range []struct {
+		ns  netns.Handle
+		tag Tag
+	}{{topo.a, tags[0]}, {topo.b, tags[1]}} {
+		for _, prog := range []*ebpf.Program{tr.tc.ingress, tr.tc.egress} {
+			if ret := runTC(t, tc.ns, prog, testFrame(tc.tag)); ret != unspec {
+				t.Errorf("%s returned %#x, want TC_ACT_UNSPEC", prog, ret)
+			}
+		}
+	}
+	flushTracer(t, tr)
+	// The test run's skb is on the namespace's lo. The kernel frees it as
+	// dropped after the run, which the drop program reports too.
+	var dirs []Direction
+	for _, ev := range eventsWithTag(tr.Events(), tags[0]) {
+		if ev.Kind == KindPacket && ev.NS == "A" && ev.If == "lo" {
+			dirs = append(dirs, ev.Dir)
+		}
+	}
+	if len(dirs) != 2 || dirs[0] == dirs[1] {
+		t.Errorf("traced namespace: packets seen in directions %v, want ingress and egress:%s",
+			dirs, describeEvents(eventsWithTag(tr.Events(), tags[0])))
+	}
+	if evs := eventsWithTag(tr.Events(), tags[1]); len(evs) != 0 {
+		t.Errorf("untraced namespace reported:%s", describeEvents(evs))
+	}
+}
+
+// BenchmarkTCProgram measures one run of the tc program on a traced
+// packet (filter lookup, ring-buffer record, 128-byte copy) with
+// BPF_PROG_TEST_RUN, against a program that only returns, in the same run.
+// It needs no kernel.bpf_stats_enabled.
+func BenchmarkTCProgram(b *testing.B) {
+	privtest.Require(b)
+	runID, err := netns.NewRunID()
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := netns.Name(runID, "bench")
+	ns, err := netns.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ns.Close(); netns.Delete(name) })
+
+	tr, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tr.Close() })
+	if err := tr.AddNamespace("bench", ns); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	if err := tr.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	base, err := passProgram()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { base.Close() })
+
+	frame := testFrame(1)
+	perRun := func(p *ebpf.Program, n int) time.Duration {
+		var d time.Duration
+		err := netns.Do(ns, func() error {
+			var err error
+			_, d, err = p.Benchmark(frame, n, nil)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	b.ResetTimer()
+	traced := perRun(tr.tc.egress, b.N)
+	b.StopTimer()
+	baseline := perRun(base, b.N)
+	b.ReportMetric(float64(traced.Nanoseconds()), "ns/run")
+	b.ReportMetric(float64(baseline.Nanoseconds()), "baseline-ns/run")
+	if baseline > 0 {
+		b.ReportMetric(float64(traced)/float64(baseline), "x-baseline")
+	}
+}
