@@ -46,6 +46,10 @@ type Options struct {
 	// and deletes a namespace, so a caller making many Tracers probes once
 	// and passes the result. Nil means New probes.
 	Features *Features
+	// BTF caches the kernel's BTF, which takes tens of milliseconds to
+	// decode. Callers making many Tracers share one (btf.NewCache()). Nil
+	// means a cache for this Tracer only.
+	BTF *btf.Cache
 }
 
 // Tracer follows packets through the namespaces registered with
@@ -134,7 +138,11 @@ func New(opts Options) (*Tracer, error) {
 		return nil, err
 	}
 
-	kernel, err := btf.LoadKernelSpec()
+	cache := opts.BTF
+	if cache == nil {
+		cache = btf.NewCache()
+	}
+	kernel, err := cache.Kernel()
 	if err != nil {
 		return nil, fmt.Errorf("%w: kernel BTF: %v", ErrUnavailable, err)
 	}
@@ -157,7 +165,7 @@ func New(opts Options) (*Tracer, error) {
 		}
 	}
 
-	if err := t.load(opts.RingSize, kernel); err != nil {
+	if err := t.load(opts.RingSize, cache); err != nil {
 		t.closeObjects()
 		return nil, err
 	}
@@ -166,7 +174,7 @@ func New(opts Options) (*Tracer, error) {
 
 // load loads the collection, attaches the kfree_skb program and opens the
 // ring-buffer reader.
-func (t *Tracer) load(ringSize int, kernel *btf.Spec) error {
+func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 	spec, err := bpf.LoadTrace()
 	if err != nil {
 		return fmt.Errorf("load BPF object: %w", err)
@@ -194,9 +202,7 @@ func (t *Tracer) load(ringSize int, kernel *btf.Spec) error {
 		TcEgress  *ebpf.Program `ebpf:"tc_egress"`
 		Drop      *ebpf.Program `ebpf:"kfree_skb"`
 	}
-	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{KernelTypes: kernel},
-	})
+	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{Cache: cache})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
