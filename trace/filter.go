@@ -12,8 +12,8 @@ type Filter struct {
 	// of its ARP sender/target, of the packet inside a tunnel, or of the
 	// packet an ICMP error quotes).
 	Host netip.Addr
-	// Proto, when set, is "icmp", "tcp" or "udp"; ICMPv6 counts as icmp,
-	// and ICMP errors quoting a packet of Proto match too.
+	// Proto, when set, is "icmp", "tcp" or "udp"; ICMPv6 echo and errors
+	// count as icmp, and ICMP errors quoting a packet of Proto match too.
 	Proto string
 }
 
@@ -55,7 +55,13 @@ func (f Filter) matchProto(q *Packet) bool {
 	case "":
 		return true
 	case ProtoICMP:
-		return q.Proto == ProtoICMP || q.Proto == ProtoICMPv6 && q.ARP == nil
+		if q.Proto == ProtoICMPv6 {
+			// Echo and errors only: neighbor discovery, router
+			// solicitations and MLD reports (types 130-143) are the
+			// kernel's own chatter, not what a user pinging wants.
+			return q.ICMP != nil && q.ICMP.Type <= 129
+		}
+		return q.Proto == ProtoICMP
 	}
 	if q.Proto == f.Proto {
 		return true

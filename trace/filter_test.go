@@ -10,7 +10,9 @@ func TestFilterMatch(t *testing.T) {
 	icmp := Packet{Src: a, Dst: b, Proto: ProtoICMP}
 	udp := Packet{Src: a, Dst: b, Proto: ProtoUDP, SrcPort: 4000, DstPort: 53}
 	arp := Packet{Proto: ProtoARP, ARP: &ARP{SenderIP: a, TargetIP: c}}
-	nd := Packet{Src: a, Dst: b, Proto: ProtoICMPv6, ARP: &ARP{SenderIP: a, TargetIP: b}}
+	nd := Packet{Src: a, Dst: b, Proto: ProtoICMPv6, ICMP: &ICMP{Type: 135}, ARP: &ARP{SenderIP: a, TargetIP: b}}
+	mld := Packet{Src: a, Dst: b, Proto: ProtoICMPv6, ICMP: &ICMP{Type: 143}}
+	echo6 := Packet{Src: a, Dst: b, Proto: ProtoICMPv6, ICMP: &ICMP{Type: 128}}
 	unreach := Packet{Src: b, Dst: a, Proto: ProtoICMP, Quoted: &Quoted{Src: a, Dst: c, Proto: ProtoUDP}}
 	tunnel := Packet{Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), Proto: ProtoUDP,
 		Inner: &Packet{Src: a, Dst: c, Proto: ProtoTCP}}
@@ -28,6 +30,8 @@ func TestFilterMatch(t *testing.T) {
 		{"host inside a tunnel", Filter{Host: c}, tunnel, true},
 		{"proto icmp", Filter{Proto: ProtoICMP}, icmp, true},
 		{"proto icmp is not neighbor discovery", Filter{Proto: ProtoICMP}, nd, false},
+		{"proto icmp is not an MLD report", Filter{Proto: ProtoICMP}, mld, false},
+		{"proto icmp includes icmpv6 echo", Filter{Proto: ProtoICMP}, echo6, true},
 		{"proto udp vs icmp", Filter{Proto: ProtoUDP}, icmp, false},
 		{"proto udp quoted in an icmp error", Filter{Proto: ProtoUDP}, unreach, true},
 		{"proto of the packet inside a tunnel", Filter{Proto: ProtoTCP}, tunnel, true},

@@ -88,6 +88,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		newListCmd(),
 		newCleanCmd(),
 		newVMCmd(),
+		newTraceCmd(),
 	)
 	return root
 }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/trace"
+	"github.com/spf13/cobra"
+)
+
+func newTraceCmd() *cobra.Command {
+	var (
+		nsList   []string
+		host     string
+		proto    string
+		tcAttach string
+	)
+	cmd := &cobra.Command{
+		Use:   "trace --netns A,B,... [--host IP] [--proto icmp|tcp|udp]",
+		Short: "Trace packets live in existing namespaces, hop by hop, with drops",
+		Long: `trace attaches hopcheck's tc programs to every interface of the given
+network namespaces (made with 'ip netns add', by 'hopcheck up', by a container
+runtime: any name in /var/run/netns, or a path such as /proc/PID/ns/net) and
+prints every packet crossing them, and every packet the kernel drops in them
+with the drop reason, until interrupted. Then it detaches everything.`,
+		Example: `  hopcheck trace --netns ns1,ns2 --host 10.0.0.3 --proto icmp
+  hopcheck trace --netns $(ip netns list | awk '{print $1}' | paste -sd,)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(nsList) == 0 {
+				return &exitError{code: exitBadInput, err: errors.New("--netns: name at least one namespace")}
+			}
+			var f trace.Filter
+			if host != "" {
+				a, err := netip.ParseAddr(host)
+				if err != nil {
+					return &exitError{code: exitBadInput, err: fmt.Errorf("--host %q: not an IP address", host)}
+				}
+				f.Host = a
+			}
+			p, err := trace.ParseProto(proto)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("--proto: %w", err)}
+			}
+			f.Proto = p
+			mode, err := trace.ParseAttachMode(tcAttach)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("--tc-attach: %w", err)}
+			}
+			if err := requireRoot("trace"); err != nil {
+				return err
+			}
+			return traceLive(cmd.Context(), cmd.OutOrStdout(), nsList, f, mode)
+		},
+	}
+	cmd.Flags().StringSliceVar(&nsList, "netns", nil, "namespaces to trace: names from 'ip netns list' or paths, comma-separated")
+	cmd.Flags().StringVar(&host, "host", "", "show only packets to or from `IP`")
+	cmd.Flags().StringVar(&proto, "proto", "", "show only icmp, tcp or udp")
+	cmd.Flags().StringVar(&tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
+	return cmd
+}
+
+// traceLive attaches to every interface of the namespaces and prints
+// events until ctx ends.
+func traceLive(ctx context.Context, w io.Writer, nsList []string, f trace.Filter, mode trace.AttachMode) error {
+	tr, err := trace.New(trace.Options{Attach: mode})
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	for _, name := range nsList {
+		h, err := openNamespace(name)
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		err = tr.AddNamespace(name, h)
+		h.Close() // the tracer keeps its own handle
+		if err != nil {
+			return err
+		}
+		if err := tr.AttachAll(name); err != nil {
+			return err
+		}
+	}
+	if err := tr.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "tracing %s (%s); Ctrl-C to stop\n", strings.Join(nsList, ", "), tr.Mode())
+
+	var origin time.Duration
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			lost, _ := tr.Lost()
+			fmt.Fprintf(w, "stopped; %d events lost\n", lost)
+			return nil
+		case <-tick.C:
+		}
+		for _, ev := range tr.Take() {
+			p, err := trace.Decode(ev)
+			if err != nil || !f.Match(p) {
+				continue
+			}
+			if origin == 0 {
+				origin = ev.Time
+			}
+			fmt.Fprintln(w, liveLine(ev, p, ev.Time-origin))
+		}
+	}
+}
+
+// liveLine formats one event: time since the first, where, what.
+func liveLine(ev trace.Event, p trace.Packet, t time.Duration) string {
+	where := ev.NS + "/" + ev.If
+	if ev.Kind == trace.KindDrop {
+		if ev.If == "" {
+			where = ev.NS
+		}
+		return fmt.Sprintf("%10.6fs  DROP %-24s %s at %s: %s", t.Seconds(), where, p, ev.Location, ev.ReasonName)
+	}
+	return fmt.Sprintf("%10.6fs  %-29s %-7s %s", t.Seconds(), where, ev.Dir, p)
+}
+
+// openNamespace opens a namespace by name (/var/run/netns) or by path.
+func openNamespace(s string) (netns.Handle, error) {
+	if strings.ContainsRune(s, '/') {
+		return netns.OpenPath(s)
+	}
+	return netns.Open(s)
+}
