@@ -745,3 +745,21 @@ func TestScriptBuildsTheSame(t *testing.T) {
 		}
 	}
 }
+
+// TestRunIDCollision: a build under a run ID whose namespaces exist fails
+// and leaves the other run's namespaces alone.
+func TestRunIDCollision(t *testing.T) {
+	sc := plantest.NATEgress()
+	first := up(t, sc)
+	_, err := build.Up(context.Background(), sc, build.Options{RunID: first.RunID})
+	var se *build.StepError
+	if !errors.As(err, &se) || se.Step.Kind != plan.CreateNamespace || !errors.Is(err, os.ErrExist) {
+		t.Fatalf("second build under run %s = %v, want a create-namespace StepError (exists)", first.RunID, err)
+	}
+	if got := runNamespaces(t, first.RunID); len(got) != 4 {
+		t.Errorf("the first run lost namespaces: %v", got)
+	}
+	if l := link(t, nlAt(t, first.NS("host")), "br0"); !isUp(l) {
+		t.Error("the first run's bridge is gone or down")
+	}
+}
