@@ -214,12 +214,16 @@ func probeTCX() string {
 
 // probeClsact adds a clsact qdisc and a direct-action cls_bpf filter to lo
 // in a namespace made for the purpose, and deletes the namespace after.
-func probeClsact() (why string) {
+func probeClsact() string {
 	runID, err := netns.NewRunID()
 	if err != nil {
 		return err.Error()
 	}
-	name := netns.Name(runID, "probe")
+	return probeClsactIn(netns.Name(runID, "probe"))
+}
+
+// probeClsactIn runs the clsact probe in a new namespace called name.
+func probeClsactIn(name string) (why string) {
 	ns, err := netns.Create(name)
 	if err != nil {
 		return fmt.Sprintf("cannot create a namespace to probe in: %v", err)

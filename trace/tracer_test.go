@@ -560,10 +560,20 @@ func TestTracerStopsWithContext(t *testing.T) {
 		t.Error("second Start succeeded")
 	}
 	cancel()
-	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer fcancel()
-	if err := tr.Flush(fctx); !errors.Is(err, ErrClosed) {
-		t.Errorf("Flush after the context ended = %v, want ErrClosed", err)
+	// The reader stops shortly after the context ends; until then Flush
+	// still succeeds. It must then fail with ErrClosed, not hang.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := tr.Flush(fctx)
+		fcancel()
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("Flush after the context ended = %v, want ErrClosed", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := tr.Close(); err != nil {
 		t.Errorf("Close: %v", err)
