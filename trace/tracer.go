@@ -189,7 +189,8 @@ func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 
 	// Only one kfree_skb variant can pass the verifier on a given kernel:
 	// the one reading a reason argument is rejected where there is none.
-	// LoadAndAssign loads only what the struct names.
+	// LoadAndAssign loads only what the struct names, so the chosen variant
+	// is given one more name, dropKey, for the struct to ask for.
 	dropName := bpf.TraceProgKfreeSkbNoreason
 	if t.hasReason {
 		dropName = bpf.TraceProgKfreeSkbReason
