@@ -211,7 +211,9 @@ type clsactAttachment struct {
 }
 
 // gone reports errors that mean the object is already gone: the filter,
-// qdisc or device was deleted (with its namespace, say).
+// qdisc or device was deleted (with its namespace, say). The kernel answers
+// a filter deletion under a clsact qdisc that no longer exists with EINVAL
+// ("parent qdisc doesn't exist"), not ENOENT.
 func gone(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL)
 }
