@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/hopcheck/hopcheck/harness/build"
 	"github.com/hopcheck/hopcheck/harness/check"
 	"github.com/hopcheck/hopcheck/harness/report"
@@ -71,6 +72,14 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 		par = runtime.NumCPU()
 	}
 	obs := &serialObserver{o: opts.Observer}
+	// Probing kernel features makes and deletes a namespace, and decoding
+	// kernel BTF takes tens of milliseconds: do both once per run, not once
+	// per scenario.
+	var shared sharedTrace
+	if opts.Trace != TraceOff {
+		f := trace.ProbeFeatures()
+		shared = sharedTrace{features: &f, btf: btf.NewCache()}
+	}
 	out := report.Run{Scenarios: make([]report.Scenario, len(scs))}
 	tracing := make([]report.Tracing, len(scs))
 
@@ -88,7 +97,7 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 				return
 			}
 			defer func() { <-sem }()
-			out.Scenarios[i], tracing[i] = runOne(ctx, sc, opts, obs)
+			out.Scenarios[i], tracing[i] = runOne(ctx, sc, opts, shared, obs)
 		}()
 	}
 	wg.Wait()
@@ -109,7 +118,7 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 
 // runOne builds, checks and tears down one scenario. It never panics: a
 // panic in any stage becomes the scenario's error after teardown.
-func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, obs Observer) (rep report.Scenario, tracing report.Tracing) {
+func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sharedTrace, obs Observer) (rep report.Scenario, tracing report.Tracing) {
 	start := time.Now()
 	rep = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description}
 	obs.ScenarioStart(rep)
@@ -168,7 +177,7 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, obs Observ
 		}
 	}()
 
-	tr, tracing := startTracer(ctx, topo, opts)
+	tr, tracing := startTracer(ctx, topo, opts, shared)
 	if tr != nil {
 		defer func() {
 			if lost, err := tr.Lost(); err == nil {
@@ -219,14 +228,20 @@ func startCapture(ctx context.Context, topo *build.Topology, path string) (*trac
 	return trace.StartCapture(ctx, path, ifs)
 }
 
+// sharedTrace is what every scenario's tracer of one run shares.
+type sharedTrace struct {
+	features *trace.Features
+	btf      *btf.Cache
+}
+
 // startTracer attaches the tracer to every interface of the topology. A
 // tracer that cannot start is not an error: the checks still run, and the
 // report says that tracing is off and why.
-func startTracer(ctx context.Context, topo *build.Topology, opts Options) (*trace.Tracer, report.Tracing) {
+func startTracer(ctx context.Context, topo *build.Topology, opts Options, shared sharedTrace) (*trace.Tracer, report.Tracing) {
 	if opts.Trace == TraceOff {
 		return nil, report.Tracing{Reason: "--trace off"}
 	}
-	tr, err := trace.New(trace.Options{Attach: opts.Attach})
+	tr, err := trace.New(trace.Options{Attach: opts.Attach, Features: shared.features, BTF: shared.btf})
 	if err != nil {
 		return nil, report.Tracing{Reason: err.Error()}
 	}
