@@ -79,7 +79,11 @@ func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, 
 			return nil, &StepError{Pos: s.Pos, Field: s.Field, Step: s, Err: serr}
 		}
 	}
-	if err := t.collect(); err != nil {
+	pending, err := t.collect()
+	if err == nil {
+		err = t.ready(ctx, pending)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", sc.Name, err)
 	}
 	built = true

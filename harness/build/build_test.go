@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/hopcheck/hopcheck/harness/build"
@@ -762,4 +763,63 @@ func TestRunIDCollision(t *testing.T) {
 	if l := link(t, nlAt(t, first.NS("host")), "br0"); !isUp(l) {
 		t.Error("the first run's bridge is gone or down")
 	}
+}
+
+// TestCarriesTrafficOnReturn: Up returns only when the topology carries
+// traffic. In this topology (the library's multi-host-l2) switch/p1 gets
+// the same ifindex as its peer node1/eth0; the kernel deems such a link's
+// carrier event non-urgent and may leave it out of the bridge for up to a
+// second, so the ARP request of a first datagram sent at once would be
+// dropped and retried only a second later. The datagram must arrive well
+// before that retry.
+func TestCarriesTrafficOnReturn(t *testing.T) {
+	b := plantest.New("l2").NS("switch").
+		Iface("switch", "sw0", scenario.TypeBridge).
+		Iface("switch", "p1", "", plantest.Master("sw0")).
+		Iface("switch", "p2", "", plantest.Master("sw0"))
+	for _, n := range []string{"1", "2"} {
+		node, c := "node"+n, "c"+n
+		b.NS(node).
+			Iface(node, "eth0", "", plantest.Addrs("192.0.2.1"+n+"/24")).
+			Iface(node, "cbr0", scenario.TypeBridge, plantest.Addrs("10.1."+n+".1/24")).
+			Iface(node, "veth-"+c, "", plantest.Master("cbr0"))
+	}
+	for _, n := range []string{"1", "2"} {
+		b.NS("c"+n).Iface("c"+n, "eth0", "", plantest.Addrs("10.1."+n+".2/24"))
+	}
+	sc := b.Link("node1/eth0", "switch/p1").Link("node2/eth0", "switch/p2").
+		Link("c1/eth0", "node1/veth-c1").Link("c2/eth0", "node2/veth-c2").
+		Scenario()
+	for i := range 3 {
+		topo := up(t, sc)
+		recv := udpSocket(t, topo.NS("node2"), "192.0.2.12:9")
+		send := udpSocket(t, topo.NS("node1"), "192.0.2.11:0")
+		if _, err := send.WriteTo([]byte("hop"), &net.UDPAddr{IP: net.ParseIP("192.0.2.12"), Port: 9}); err != nil {
+			t.Fatal(err)
+		}
+		// ARP retries after a second; the datagram must not need a retry.
+		recv.SetReadDeadline(time.Now().Add(700 * time.Millisecond))
+		if _, _, err := recv.ReadFrom(make([]byte, 16)); err != nil {
+			t.Errorf("build %d: node2 did not get node1's first datagram at once: %v", i+1, err)
+		}
+		send.Close()
+		recv.Close()
+		if err := topo.Down(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// udpSocket opens a UDP socket bound to addr inside h.
+func udpSocket(t *testing.T, h netns.Handle, addr string) net.PacketConn {
+	t.Helper()
+	var c net.PacketConn
+	if err := netns.Do(h, func() error {
+		var err error
+		c, err = net.ListenPacket("udp4", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("udp socket on %s: %v", addr, err)
+	}
+	return c
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/internal/netns"
@@ -200,7 +201,8 @@ func Open(sc *scenario.Scenario, runID string) (*Topology, error) {
 			return nil, err
 		}
 	}
-	if err := t.collect(); err != nil {
+	// An opened topology has been up for a while: nothing to wait for.
+	if _, err := t.collect(); err != nil {
 		t.Release()
 		return nil, err
 	}
@@ -209,14 +211,18 @@ func Open(sc *scenario.Scenario, runID string) (*Topology, error) {
 
 // collect records every scenario interface's index and MAC, with one link
 // dump per namespace, once the build is complete (a bridge's MAC can
-// change while ports join).
-func (t *Topology) collect() error {
-	var ifaces []Interface
+// change while ports join). It returns the veth ends that should carry
+// traffic (both ends set up) but are not operationally up yet.
+func (t *Topology) collect() ([]scenario.Endpoint, error) {
+	var (
+		ifaces  []Interface
+		pending []scenario.Endpoint
+	)
 	for _, n := range t.Scenario.Namespaces {
 		ns := t.byName[n.Name]
 		links, err := retryDump(ns.nl.LinkList)
 		if err != nil {
-			return fmt.Errorf("%s: list links: %w", n.Name, err)
+			return nil, fmt.Errorf("%s: list links: %w", n.Name, err)
 		}
 		byName := map[string]netlink.Link{}
 		for _, l := range links {
@@ -225,20 +231,80 @@ func (t *Topology) collect() error {
 		for _, ifc := range n.Interfaces {
 			l, ok := byName[ifc.Name]
 			if !ok {
-				return fmt.Errorf("%s/%s: interface missing after build", n.Name, ifc.Name)
+				return nil, fmt.Errorf("%s/%s: interface missing after build", n.Name, ifc.Name)
 			}
+			ep := scenario.Endpoint{NS: n.Name, If: ifc.Name}
 			ifaces = append(ifaces, Interface{
-				Endpoint: scenario.Endpoint{NS: n.Name, If: ifc.Name},
+				Endpoint: ep,
 				Type:     ifc.Type,
 				Index:    l.Attrs().Index,
 				MAC:      slices.Clone(l.Attrs().HardwareAddr),
 			})
+			if t.carries(ifc) && l.Attrs().OperState != netlink.OperUp {
+				pending = append(pending, ep)
+			}
 		}
 	}
 	t.mu.Lock()
 	t.ifaces = ifaces
 	t.mu.Unlock()
-	return nil
+	return pending, nil
+}
+
+// carries reports whether ifc is a veth end that the scenario brings up
+// together with its peer, so that it must reach operational state up.
+func (t *Topology) carries(ifc *scenario.Interface) bool {
+	if ifc.Type != scenario.TypeVeth || !ifc.Up {
+		return false
+	}
+	peer := t.Scenario.Interface(ifc.Peer)
+	return peer != nil && peer.Up
+}
+
+// readyTimeout bounds the wait for links to come up; the kernel delays
+// the events it does not consider urgent by at most a second.
+const readyTimeout = 3 * time.Second
+
+// ready waits until the pending veth ends are operationally up. The
+// kernel turns a link's carrier on, attaches its queueing discipline and
+// enables it as a bridge port from a work item ("linkwatch") that it runs
+// up to a second after the link comes up, for links it does not deem
+// urgent: a veth whose peer has the same ifindex in its own namespace,
+// which is common since every namespace numbers from 1. Until then the
+// link drops what it should send and a bridge drops what arrives on it, so
+// the first probe of a check would be lost. Up therefore returns only when
+// the topology can carry traffic.
+func (t *Topology) ready(ctx context.Context, pending []scenario.Endpoint) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var still []scenario.Endpoint
+		for _, ep := range pending {
+			l, err := t.byName[ep.NS].nl.LinkByName(ep.If)
+			if err != nil {
+				return fmt.Errorf("%s: %w", ep, err)
+			}
+			if l.Attrs().OperState != netlink.OperUp {
+				still = append(still, ep)
+			}
+		}
+		if pending = still; len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s did not come up within %v (carrier still off)", pending[0], readyTimeout)
+			}
+			return context.Cause(ctx)
+		case <-tick.C:
+		}
+	}
 }
 
 // retryDump runs a netlink dump again while the kernel reports that the
