@@ -27,8 +27,8 @@ type Options struct {
 	RunID string
 }
 
-// Up builds sc in fresh namespaces of one run and returns the topology.
-// A scenario that cannot be planned returns the planner's
+// Up builds sc in fresh namespaces of one run and returns the topology,
+// once its links carry traffic (see Topology.ready). A scenario that cannot be planned returns the planner's
 // scenario.ErrorList and creates nothing. A step the kernel (or iptables)
 // refuses returns a *StepError naming the scenario line and object, after
 // everything already made has been removed; so does a cancelled ctx, with
