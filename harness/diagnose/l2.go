@@ -1,0 +1,224 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// endpoint is an interface of a namespace: "ns/if".
+type endpoint struct{ ns, ifname string }
+
+func (e endpoint) String() string { return e.ns + "/" + e.ifname }
+
+// segmentStep is one interface a frame crosses on its way from a sender to
+// a receiver, and how.
+type segmentStep struct {
+	at endpoint
+	// out is true when the frame leaves through the interface (a bridge
+	// sending to a port, a veth transmitting), false when it arrives.
+	out bool
+}
+
+// segment describes the layer-2 reach of frames sent out of one interface.
+type segment struct {
+	// receivers are the interfaces that take the frame to their own
+	// stack (a veth end with no master, a bridge), with the steps that
+	// led there.
+	receivers map[endpoint][]segmentStep
+	order     []endpoint
+}
+
+// flood follows a frame sent out of ns/dev to every interface that would
+// receive it: through veth pairs and bridges. In ideal mode the namespaces
+// are taken as the scenario means them (every link up, every port
+// enslaved to its scenario master), so the paths to the intended receivers
+// are known even when the real state cuts them; otherwise the snapshot's
+// state decides.
+func (w *walker) flood(start endpoint, ideal bool) segment {
+	seg := segment{receivers: map[endpoint][]segmentStep{}}
+	seen := map[segmentStep]bool{}
+	var send, arrive func(e endpoint, path []segmentStep)
+	send = func(e endpoint, path []segmentStep) {
+		st := segmentStep{at: e, out: true}
+		if seen[st] {
+			return
+		}
+		seen[st] = true
+		path = append(clonePath(path), st)
+		l := w.st.NS(e.ns).Link(e.ifname)
+		if l == nil || (!ideal && !l.Up) {
+			return
+		}
+		switch l.Kind {
+		case "bridge":
+			for _, p := range w.ports(e.ns, e.ifname, ideal) {
+				send(endpoint{e.ns, p}, path)
+			}
+		default:
+			if peer, ok := w.peer(e); ok {
+				arrive(peer, path)
+			}
+		}
+	}
+	arrive = func(e endpoint, path []segmentStep) {
+		st := segmentStep{at: e}
+		if seen[st] {
+			return
+		}
+		seen[st] = true
+		path = append(clonePath(path), st)
+		l := w.st.NS(e.ns).Link(e.ifname)
+		if l == nil || (!ideal && !l.Up) {
+			return
+		}
+		master := w.master(e, ideal)
+		if master == "" {
+			seg.add(e, path)
+			return
+		}
+		br := endpoint{e.ns, master}
+		if bl := w.st.NS(e.ns).Link(master); bl == nil || (!ideal && !bl.Up) {
+			return
+		}
+		brStep := segmentStep{at: br}
+		seen[brStep] = true
+		seg.add(br, append(clonePath(path), brStep))
+		for _, p := range w.ports(e.ns, master, ideal) {
+			if p != e.ifname {
+				send(endpoint{e.ns, p}, append(clonePath(path), brStep))
+			}
+		}
+	}
+	send(start, nil)
+	return seg
+}
+
+func (s *segment) add(e endpoint, path []segmentStep) {
+	if _, ok := s.receivers[e]; ok {
+		return
+	}
+	s.receivers[e] = path
+	s.order = append(s.order, e)
+}
+
+func clonePath(p []segmentStep) []segmentStep { return append([]segmentStep(nil), p...) }
+
+// holder returns the receiver of seg that holds address a on a link that
+// is up, in the order the flood found them.
+func (w *walker) holder(seg segment, a netip.Addr, ideal bool) (endpoint, bool) {
+	for _, e := range seg.order {
+		l := w.st.NS(e.ns).Link(e.ifname)
+		if l != nil && l.HasAddr(a) && (ideal || l.Up) {
+			return e, true
+		}
+	}
+	return endpoint{}, false
+}
+
+// master returns the bridge e is a port of: the scenario's intent in ideal
+// mode (falling back to the snapshot), the snapshot's otherwise.
+func (w *walker) master(e endpoint, ideal bool) string {
+	if ideal {
+		if m, ok := w.intendedMaster(e); ok {
+			return m
+		}
+	}
+	if l := w.st.NS(e.ns).Link(e.ifname); l != nil {
+		return l.Master
+	}
+	return ""
+}
+
+// intendedMaster returns the master the scenario gives e, when the
+// scenario declares e.
+func (w *walker) intendedMaster(e endpoint) (string, bool) {
+	if w.sc == nil {
+		return "", false
+	}
+	if ns := w.sc.Namespace(e.ns); ns != nil {
+		if i := ns.Interface(e.ifname); i != nil {
+			return i.Master, true
+		}
+	}
+	return "", false
+}
+
+// ports returns the ports of bridge br in ns, sorted as the snapshot lists
+// its links.
+func (w *walker) ports(ns, br string, ideal bool) []string {
+	var out []string
+	for _, l := range w.st.NS(ns).Links {
+		if w.master(endpoint{ns, l.Name}, ideal) == br && l.Name != br {
+			out = append(out, l.Name)
+		}
+	}
+	return out
+}
+
+// peer returns the other end of the veth pair e: from the snapshot when it
+// could tell, else from the scenario's links.
+func (w *walker) peer(e endpoint) (endpoint, bool) {
+	if l := w.st.NS(e.ns).Link(e.ifname); l != nil && l.Peer != "" {
+		if ns, ifname, ok := strings.Cut(l.Peer, "/"); ok {
+			return endpoint{ns, ifname}, true
+		}
+	}
+	if w.sc == nil {
+		return endpoint{}, false
+	}
+	for _, lk := range w.sc.Links {
+		switch {
+		case lk.A.NS == e.ns && lk.A.If == e.ifname:
+			return endpoint{lk.B.NS, lk.B.If}, true
+		case lk.B.NS == e.ns && lk.B.If == e.ifname:
+			return endpoint{lk.A.NS, lk.A.If}, true
+		}
+	}
+	return endpoint{}, false
+}
+
+// blockage is what cuts a layer-2 path in the real state.
+type blockage struct {
+	cause string
+	at    endpoint
+	// bridge is the master a not-bridged port should have.
+	bridge string
+	// why says what is wrong, for the summary.
+	why string
+}
+
+// blocked walks an ideal path step by step against the snapshot and
+// returns the first interface that cuts it: a link administratively down
+// (a veth whose peer is down has no carrier: the down peer is named), a
+// port missing from its bridge, a bridge that is down.
+func (w *walker) blocked(path []segmentStep) *blockage {
+	for _, st := range path {
+		ns := w.st.NS(st.at.ns)
+		l := ns.Link(st.at.ifname)
+		if l == nil {
+			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s does not exist", st.at)}
+		}
+		if !l.Up {
+			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s is administratively down", st.at)}
+		}
+		want, declared := w.intendedMaster(st.at)
+		if declared && want != "" && l.Master != want {
+			return &blockage{cause: NotBridged, at: st.at, bridge: want,
+				why: fmt.Sprintf("%s is not a port of bridge %s (it has %s)", st.at, want, masterText(l.Master))}
+		}
+	}
+	for _, st := range path {
+		if l := w.st.NS(st.at.ns).Link(st.at.ifname); l != nil && !l.Carrier && !l.IsLoopback() && l.Kind != "bridge" {
+			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s has no carrier", st.at)}
+		}
+	}
+	return nil
+}
+
+func masterText(m string) string {
+	if m == "" {
+		return "no master"
+	}
+	return "master " + m
+}

@@ -1,0 +1,531 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/internal/netns"
+)
+
+// Env is the set of namespaces a snapshot covers; build.Topology
+// satisfies it.
+type Env interface {
+	// Namespaces returns the scenario names of the namespaces.
+	Namespaces() []string
+	// NS returns the open handle of the namespace called name.
+	NS(name string) netns.Handle
+}
+
+// ErrNoIPTablesSave is recorded (in NSState.Errors) and returned when
+// iptables-save is not installed: the snapshot then has no iptables.
+var ErrNoIPTablesSave = errors.New("iptables-save not found in PATH")
+
+// dumpRetries bounds how often a netlink dump interrupted by a concurrent
+// change is repeated.
+const dumpRetries = 5
+
+// Take reads the state of every namespace of env: links, IPv4 routes of
+// every table, neighbors, the sysctls the diagnosis reads, iptables with
+// counters, and listening sockets. A part that cannot be read is named in
+// its namespace's Errors and the rest is still taken; the error returned
+// joins what could not be read at all (a namespace that cannot be entered,
+// ctx done). The State is returned in every case.
+func Take(ctx context.Context, env Env) (*State, error) {
+	st := &State{}
+	var errs []error
+	handles := map[string]netns.Handle{}
+	for _, name := range env.Namespaces() {
+		handles[name] = env.NS(name)
+	}
+	for _, name := range env.Namespaces() {
+		if err := ctx.Err(); err != nil {
+			return st, errors.Join(append(errs, err)...)
+		}
+		n, err := takeNS(ctx, name, handles)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		st.Namespaces = append(st.Namespaces, n)
+	}
+	resolvePeers(st)
+	return st, errors.Join(errs...)
+}
+
+// TakeCounters reads only the iptables rules and counters of every
+// namespace of env: what Delta needs from before a probe, and cheap
+// enough to take before every probe check (one iptables-save per
+// namespace).
+func TakeCounters(ctx context.Context, env Env) (*State, error) {
+	st := &State{}
+	var errs []error
+	for _, name := range env.Namespaces() {
+		n := &NSState{Name: name}
+		tables, err := iptablesSave(ctx, env.NS(name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			n.Errors = append(n.Errors, err.Error())
+		}
+		n.IPTables = tables
+		st.Namespaces = append(st.Namespaces, n)
+	}
+	return st, errors.Join(errs...)
+}
+
+// takeNS reads one namespace. handles holds every namespace of the
+// snapshot, to name the namespaces veth peers live in.
+func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (*NSState, error) {
+	n := &NSState{Name: name, Sysctls: map[string]string{}}
+	ns := handles[name]
+	if !ns.IsOpen() {
+		return n, errors.New("namespace handle is closed")
+	}
+	h, err := handleAt(ns)
+	if err != nil {
+		return n, err
+	}
+	defer h.Close()
+
+	fail := func(what string, err error) { n.Errors = append(n.Errors, fmt.Sprintf("%s: %v", what, err)) }
+	links, err := dump(h.LinkList)
+	if err != nil {
+		// Without links nothing else can be named.
+		return n, fmt.Errorf("list links: %w", err)
+	}
+	byIndex := map[int]string{}
+	for _, l := range links {
+		byIndex[l.Attrs().Index] = l.Attrs().Name
+	}
+	nsids := peerNamespaces(h, name, handles)
+	for _, l := range links {
+		link, err := readLink(h, l, byIndex, nsids, name)
+		if err != nil {
+			fail("addresses of "+l.Attrs().Name, err)
+		}
+		n.Links = append(n.Links, link)
+	}
+	if n.Routes, err = readRoutes(h, byIndex); err != nil {
+		fail("routes", err)
+	}
+	if n.Neighbors, err = readNeighbors(h, byIndex); err != nil {
+		fail("neighbors", err)
+	}
+	if n.Listeners, err = readListeners(h); err != nil {
+		fail("sockets", err)
+	}
+	if err := readSysctls(ns, n); err != nil {
+		fail("sysctls", err)
+	}
+	if n.IPTables, err = iptablesSave(ctx, ns); err != nil {
+		fail("iptables", err)
+	}
+	return n, nil
+}
+
+// handleAt opens a netlink handle whose sockets (rtnetlink and sock_diag)
+// live in ns. The sockets are opened inside netns.Do, which is the one
+// place that switches threads; a socket keeps its namespace afterwards.
+func handleAt(ns netns.Handle) (*netlink.Handle, error) {
+	var h *netlink.Handle
+	err := netns.Do(ns, func() error {
+		var err error
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	return h, nil
+}
+
+// dump runs a netlink dump again while the kernel reports that a
+// concurrent change interrupted it.
+func dump[T any](fn func() (T, error)) (T, error) {
+	var (
+		v   T
+		err error
+	)
+	for range dumpRetries {
+		if v, err = fn(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, err
+		}
+	}
+	return v, err
+}
+
+// peerNamespaces maps the netns ids that namespace name knows its peers'
+// namespaces by (IFLA_LINK_NETNSID) to their scenario names.
+func peerNamespaces(h *netlink.Handle, name string, handles map[string]netns.Handle) map[int]string {
+	out := map[int]string{}
+	for other, oh := range handles {
+		if other == name || !oh.IsOpen() {
+			continue
+		}
+		if id, err := h.GetNetNsIdByFd(int(oh)); err == nil && id >= 0 {
+			out[id] = other
+		}
+	}
+	return out
+}
+
+// readLink converts a netlink link. The peer of a veth is recorded as its
+// namespace and ifindex here; resolvePeers names it once every namespace
+// is read.
+func readLink(h *netlink.Handle, l netlink.Link, byIndex map[int]string, nsids map[int]string, self string) (Link, error) {
+	a := l.Attrs()
+	out := Link{
+		Name:      a.Name,
+		Index:     a.Index,
+		Kind:      l.Type(),
+		Up:        a.Flags&net.FlagUp != 0,
+		Carrier:   a.RawFlags&unix.IFF_LOWER_UP != 0,
+		OperState: a.OperState.String(),
+		Master:    byIndex[a.MasterIndex],
+		MTU:       a.MTU,
+	}
+	if a.Flags&net.FlagLoopback != 0 {
+		out.Kind = "loopback"
+	}
+	if len(a.HardwareAddr) > 0 {
+		out.MAC = a.HardwareAddr.String()
+	}
+	if out.Kind == "veth" && a.ParentIndex > 0 {
+		out.PeerIndex = a.ParentIndex
+		peerNS := self
+		if a.NetNsID >= 0 {
+			peerNS = nsids[a.NetNsID]
+		}
+		if peerNS != "" {
+			// Completed to "ns/if" by resolvePeers.
+			out.Peer = peerNS + "/"
+		}
+	}
+	addrs, err := dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
+	for _, ad := range addrs {
+		if p, ok := prefixOf(ad.IPNet); ok {
+			out.Addrs = append(out.Addrs, p)
+		}
+	}
+	return out, err
+}
+
+// resolvePeers names each veth peer "ns/if" from the peer namespace's
+// links, now that every namespace is read. A peer in a namespace outside
+// the snapshot is left unnamed.
+func resolvePeers(st *State) {
+	for _, n := range st.Namespaces {
+		for i := range n.Links {
+			l := &n.Links[i]
+			ns, ok := strings.CutSuffix(l.Peer, "/")
+			if !ok {
+				continue
+			}
+			l.Peer = ""
+			for _, pl := range st.NS(ns).linksOrNil() {
+				if pl.Index == l.PeerIndex {
+					l.Peer = ns + "/" + pl.Name
+				}
+			}
+		}
+	}
+}
+
+func (n *NSState) linksOrNil() []Link {
+	if n == nil {
+		return nil
+	}
+	return n.Links
+}
+
+// readRoutes dumps the IPv4 routes of every table.
+func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
+	rs, err := dump(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Route, 0, len(rs))
+	for _, r := range rs {
+		rt := Route{
+			Table:    r.Table,
+			Type:     routeType(r.Type),
+			Dev:      byIndex[r.LinkIndex],
+			Metric:   r.Priority,
+			LinkDown: r.Flags&unix.RTNH_F_LINKDOWN != 0,
+		}
+		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if p, ok := prefixOf(r.Dst); ok {
+			rt.Dst = p.Masked()
+		}
+		rt.Via = addrOf(r.Gw)
+		rt.Src = addrOf(r.Src)
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+// routeType names a route type as ip route does.
+func routeType(t int) string {
+	switch t {
+	case unix.RTN_LOCAL:
+		return RouteLocal
+	case unix.RTN_BROADCAST:
+		return RouteBroadcast
+	case unix.RTN_BLACKHOLE:
+		return RouteBlackhole
+	case unix.RTN_UNREACHABLE:
+		return RouteUnreachable
+	case unix.RTN_PROHIBIT:
+		return RouteProhibit
+	case unix.RTN_THROW:
+		return RouteThrow
+	case unix.RTN_MULTICAST:
+		return "multicast"
+	case unix.RTN_ANYCAST:
+		return "anycast"
+	}
+	return RouteUnicast
+}
+
+// readNeighbors dumps the IPv4 neighbor table.
+func readNeighbors(h *netlink.Handle, byIndex map[int]string) ([]Neighbor, error) {
+	ns, err := dump(func() ([]netlink.Neigh, error) { return h.NeighList(0, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, err
+	}
+	var out []Neighbor
+	for _, nb := range ns {
+		ip := addrOf(nb.IP)
+		if !ip.IsValid() {
+			continue
+		}
+		n := Neighbor{IP: ip, Dev: byIndex[nb.LinkIndex], State: neighState(nb.State)}
+		if len(nb.HardwareAddr) > 0 {
+			n.MAC = nb.HardwareAddr.String()
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// neighState names a NUD state as ip neigh does.
+func neighState(s int) string {
+	names := []struct {
+		bit  int
+		name string
+	}{
+		{netlink.NUD_INCOMPLETE, NeighIncomplete}, {netlink.NUD_REACHABLE, "REACHABLE"},
+		{netlink.NUD_STALE, "STALE"}, {netlink.NUD_DELAY, "DELAY"}, {netlink.NUD_PROBE, "PROBE"},
+		{netlink.NUD_FAILED, NeighFailed}, {netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"},
+	}
+	var out []string
+	for _, n := range names {
+		if s&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "NONE"
+	}
+	return strings.Join(out, ",")
+}
+
+// readListeners lists TCP sockets in LISTEN and UDP sockets that are not
+// connected, IPv4 and IPv6, through sock_diag.
+func readListeners(h *netlink.Handle) ([]Listener, error) {
+	var out []Listener
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		tcp, err := dump(func() ([]*netlink.Socket, error) { return h.SocketDiagTCP(fam) })
+		if err != nil {
+			return out, fmt.Errorf("sock_diag tcp: %w", err)
+		}
+		for _, s := range tcp {
+			if s.State == unix.BPF_TCP_LISTEN {
+				out = append(out, Listener{Proto: "tcp", Addr: netip.AddrPortFrom(addrOf(s.ID.Source), s.ID.SourcePort)})
+			}
+		}
+		udp, err := dump(func() ([]*netlink.Socket, error) { return h.SocketDiagUDP(fam) })
+		if err != nil {
+			return out, fmt.Errorf("sock_diag udp: %w", err)
+		}
+		for _, s := range udp {
+			if d := addrOf(s.ID.Destination); !d.IsValid() || d.IsUnspecified() {
+				out = append(out, Listener{Proto: "udp", Addr: netip.AddrPortFrom(addrOf(s.ID.Source), s.ID.SourcePort)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// sysctlKeys are the per-namespace sysctls the diagnosis reads, and
+// linkSysctls those read for all, default and every link.
+var (
+	sysctlKeys  = []string{"net.ipv4.ip_forward", "net.ipv4.icmp_echo_ignore_all"}
+	linkSysctls = []string{"rp_filter", "forwarding", "accept_local", "arp_ignore"}
+)
+
+// readSysctls reads the sysctls inside ns: /proc/sys/net resolves against
+// the namespace of the thread that opens the file.
+func readSysctls(ns netns.Handle, n *NSState) error {
+	keys := append([]string(nil), sysctlKeys...)
+	for _, dev := range append([]string{"all", "default"}, linkNames(n)...) {
+		for _, k := range linkSysctls {
+			keys = append(keys, "net.ipv4.conf."+dev+"."+k)
+		}
+	}
+	paths := make([]string, len(keys))
+	for i, k := range keys {
+		paths[i] = sysctlPath(k)
+	}
+	vals := make([]string, len(keys))
+	err := netns.Do(ns, func() error {
+		var errs []error
+		for i, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				if !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			vals[i] = strings.TrimSpace(string(b))
+		}
+		return errors.Join(errs...)
+	})
+	for i, k := range keys {
+		if vals[i] != "" {
+			n.Sysctls[k] = vals[i]
+		}
+	}
+	return err
+}
+
+// sysctlPath maps a dotted key whose interface part may itself hold dots
+// ("net.ipv4.conf.eth0.100.rp_filter") to its file under /proc/sys: the
+// first four levels and the last are fixed, the rest is the interface.
+func sysctlPath(key string) string {
+	parts := strings.Split(key, ".")
+	if len(parts) > 5 && parts[2] == "conf" {
+		dev := strings.Join(parts[3:len(parts)-1], ".")
+		parts = append(parts[:3], dev, parts[len(parts)-1])
+	}
+	return filepath.Join(append([]string{"/proc/sys"}, parts...)...)
+}
+
+func linkNames(n *NSState) []string {
+	out := make([]string, len(n.Links))
+	for i, l := range n.Links {
+		out[i] = l.Name
+	}
+	return out
+}
+
+// iptablesSave runs `iptables-save -c` inside ns and parses its output.
+//
+// The child process inherits the namespace of the thread that forks it,
+// so it is started inside netns.Do; os/exec forks from the calling,
+// locked thread. Its output goes to memory files rather than pipes, so
+// that starting it spawns no goroutine inside the switched section; it is
+// waited for outside, where ctx can cut it short.
+func iptablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
+	path, err := exec.LookPath("iptables-save")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoIPTablesSave, err)
+	}
+	stdout, err := memFile("iptables-save-stdout")
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := memFile("iptables-save-stderr")
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	cmd := exec.Command(path, "-c")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := netns.Do(ns, cmd.Start); err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	if err := wait(ctx, cmd); err != nil {
+		msg, _ := readAll(stderr)
+		return nil, fmt.Errorf("%s -c: %w: %s", path, err, strings.TrimSpace(msg))
+	}
+	out, err := readAll(stdout)
+	if err != nil {
+		return nil, fmt.Errorf("read iptables-save output: %w", err)
+	}
+	return ParseIPTablesSave(out)
+}
+
+// wait waits for cmd, killing it when ctx is done first. It returns only
+// after the process has been reaped, so no goroutine outlives it.
+func wait(ctx context.Context, cmd *exec.Cmd) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		return context.Cause(ctx)
+	}
+}
+
+// memFile returns an anonymous in-memory file.
+func memFile(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// readAll reads f from its start.
+func readAll(f *os.File) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(f)
+	return string(b), err
+}
+
+// prefixOf converts an interface address (address and mask) to a prefix
+// that keeps the host bits.
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	a = a.Unmap()
+	if a.Is4() && ones > 32 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(a, ones), true
+}
+
+// addrOf converts an IP from netlink, unmapping IPv4; invalid for nil.
+func addrOf(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}

@@ -1,0 +1,379 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Routing table numbers, as in iproute2's rt_tables.
+const (
+	TableDefault = 253
+	TableMain    = 254
+	TableLocal   = 255
+)
+
+// Route types, as `ip route` names them.
+const (
+	RouteUnicast     = "unicast"
+	RouteLocal       = "local"
+	RouteBroadcast   = "broadcast"
+	RouteBlackhole   = "blackhole"
+	RouteUnreachable = "unreachable"
+	RouteProhibit    = "prohibit"
+	RouteThrow       = "throw"
+)
+
+// Neighbor states that mean resolution did not succeed.
+const (
+	NeighFailed     = "FAILED"
+	NeighIncomplete = "INCOMPLETE"
+)
+
+// State is a snapshot of the namespaces of one topology: plain data, so it
+// can be built by hand in tests and shown as evidence in JSON.
+type State struct {
+	Namespaces []*NSState `json:"namespaces"`
+}
+
+// NS returns the snapshot of the namespace called name, or nil.
+func (s *State) NS(name string) *NSState {
+	if s == nil {
+		return nil
+	}
+	for _, n := range s.Namespaces {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NSState is the state of one namespace. A snapshot taken by TakeCounters
+// holds only IPTables.
+type NSState struct {
+	// Name is the scenario's name for the namespace.
+	Name      string     `json:"name"`
+	Links     []Link     `json:"links,omitempty"`
+	Routes    []Route    `json:"routes,omitempty"`
+	Neighbors []Neighbor `json:"neighbors,omitempty"`
+	// Sysctls maps dotted keys ("net.ipv4.ip_forward",
+	// "net.ipv4.conf.eth0.rp_filter") to their values.
+	Sysctls   map[string]string `json:"sysctls,omitempty"`
+	IPTables  []Table           `json:"iptables,omitempty"`
+	Listeners []Listener        `json:"listeners,omitempty"`
+	// Errors name the parts of the snapshot that could not be read; the
+	// other parts are still valid.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Link is one network interface.
+type Link struct {
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+	// Kind is the link type: "veth", "bridge", "dummy", "vxlan",
+	// "macvlan", "loopback" (lo) ...
+	Kind string `json:"kind"`
+	// Up is the administrative state (IFF_UP); Carrier is IFF_LOWER_UP,
+	// false for a veth whose peer is down.
+	Up        bool   `json:"up"`
+	Carrier   bool   `json:"carrier"`
+	OperState string `json:"operstate,omitempty"`
+	// Master is the bridge this link is a port of, or "".
+	Master string         `json:"master,omitempty"`
+	MTU    int            `json:"mtu,omitempty"`
+	MAC    string         `json:"mac,omitempty"`
+	Addrs  []netip.Prefix `json:"addrs,omitempty"`
+	// Peer is the other end of a veth pair as "ns/if", when the snapshot
+	// could tell; PeerIndex is its ifindex.
+	Peer      string `json:"peer,omitempty"`
+	PeerIndex int    `json:"peer_index,omitempty"`
+}
+
+// IsLoopback reports whether l is the namespace's lo.
+func (l *Link) IsLoopback() bool { return l.Kind == "loopback" || l.Name == "lo" }
+
+// HasAddr reports whether a is one of l's addresses.
+func (l *Link) HasAddr(a netip.Addr) bool {
+	for _, p := range l.Addrs {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Route is one route of any table.
+type Route struct {
+	// Table is the table number: TableMain, TableLocal, or another.
+	Table int `json:"table"`
+	// Type is RouteUnicast, RouteLocal, ...
+	Type string       `json:"type"`
+	Dst  netip.Prefix `json:"dst"`
+	// Via is the gateway; invalid for an on-link route.
+	Via    netip.Addr `json:"via,omitzero"`
+	Dev    string     `json:"dev,omitempty"`
+	Src    netip.Addr `json:"src,omitzero"`
+	Metric int        `json:"metric,omitempty"`
+	// LinkDown is set when the kernel marks the route's device as having
+	// no carrier (still used, as the kernel does by default).
+	LinkDown bool `json:"linkdown,omitempty"`
+}
+
+// String formats r as `ip route` prints it: "default via 10.0.0.1 dev
+// veth_1", "local 10.0.0.2 dev veth_1 table local".
+func (r Route) String() string {
+	var b strings.Builder
+	if r.Type != "" && r.Type != RouteUnicast {
+		b.WriteString(r.Type + " ")
+	}
+	switch {
+	case r.Dst.Bits() == 0:
+		b.WriteString("default")
+	case r.Dst.IsSingleIP():
+		b.WriteString(r.Dst.Addr().String())
+	default:
+		b.WriteString(r.Dst.String())
+	}
+	if r.Via.IsValid() {
+		b.WriteString(" via " + r.Via.String())
+	}
+	if r.Dev != "" {
+		b.WriteString(" dev " + r.Dev)
+	}
+	switch r.Table {
+	case 0, TableMain:
+	case TableLocal:
+		b.WriteString(" table local")
+	default:
+		b.WriteString(" table " + strconv.Itoa(r.Table))
+	}
+	if r.Src.IsValid() {
+		b.WriteString(" src " + r.Src.String())
+	}
+	if r.Metric != 0 {
+		b.WriteString(" metric " + strconv.Itoa(r.Metric))
+	}
+	if r.LinkDown {
+		b.WriteString(" linkdown")
+	}
+	return b.String()
+}
+
+// Neighbor is one neighbor (ARP) entry.
+type Neighbor struct {
+	IP  netip.Addr `json:"ip"`
+	MAC string     `json:"mac,omitempty"`
+	Dev string     `json:"dev"`
+	// State is the NUD state as `ip neigh` prints it: REACHABLE, STALE,
+	// DELAY, PROBE, FAILED, INCOMPLETE, PERMANENT, NOARP.
+	State string `json:"state"`
+}
+
+// Table is one iptables table.
+type Table struct {
+	Name   string  `json:"name"`
+	Chains []Chain `json:"chains"`
+}
+
+// Chain is one chain with its rules, in order.
+type Chain struct {
+	Name string `json:"name"`
+	// Policy is ACCEPT or DROP for a built-in chain, "" for a user chain.
+	// Packets and Bytes are the policy's counters.
+	Policy  string `json:"policy,omitempty"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	Rules   []Rule `json:"rules,omitempty"`
+}
+
+// Rule is one rule, as `iptables-save` prints it after "-A CHAIN".
+type Rule struct {
+	Spec    string `json:"spec"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Target returns the rule's -j (or -g) target, or "" when it has none.
+func (r Rule) Target() string {
+	w := strings.Fields(r.Spec)
+	for i := 0; i+1 < len(w); i++ {
+		if w[i] == "-j" || w[i] == "--jump" || w[i] == "-g" || w[i] == "--goto" {
+			return w[i+1]
+		}
+	}
+	return ""
+}
+
+// Listener is a socket waiting for tcp connections or bound for udp.
+type Listener struct {
+	// Proto is "tcp" or "udp".
+	Proto string `json:"proto"`
+	// Addr is the bound address; unspecified for any.
+	Addr netip.AddrPort `json:"addr"`
+}
+
+// Link returns the link called name, or nil.
+func (n *NSState) Link(name string) *Link {
+	if n == nil {
+		return nil
+	}
+	for i := range n.Links {
+		if n.Links[i].Name == name {
+			return &n.Links[i]
+		}
+	}
+	return nil
+}
+
+// LinkWithAddr returns the link holding address a, or nil.
+func (n *NSState) LinkWithAddr(a netip.Addr) *Link {
+	for i := range n.Links {
+		if n.Links[i].HasAddr(a) {
+			return &n.Links[i]
+		}
+	}
+	return nil
+}
+
+// Ports returns the links enslaved to bridge br.
+func (n *NSState) Ports(br string) []*Link {
+	var out []*Link
+	for i := range n.Links {
+		if n.Links[i].Master == br {
+			out = append(out, &n.Links[i])
+		}
+	}
+	return out
+}
+
+// Sysctl returns the value of key and whether the snapshot has it.
+func (n *NSState) Sysctl(key string) (string, bool) {
+	v, ok := n.Sysctls[key]
+	return v, ok
+}
+
+// sysctlInt returns key as a number, or def when it is missing or not a
+// number.
+func (n *NSState) sysctlInt(key string, def int) int {
+	v, ok := n.Sysctl(key)
+	if !ok {
+		return def
+	}
+	i, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return def
+	}
+	return i
+}
+
+// Table returns the iptables table called name, or nil.
+func (n *NSState) Table(name string) *Table {
+	if n == nil {
+		return nil
+	}
+	for i := range n.IPTables {
+		if n.IPTables[i].Name == name {
+			return &n.IPTables[i]
+		}
+	}
+	return nil
+}
+
+// Chain returns the chain called name, or nil.
+func (t *Table) Chain(name string) *Chain {
+	if t == nil {
+		return nil
+	}
+	for i := range t.Chains {
+		if t.Chains[i].Name == name {
+			return &t.Chains[i]
+		}
+	}
+	return nil
+}
+
+// Neighbor returns the neighbor entry for ip on dev, or nil.
+func (n *NSState) Neighbor(ip netip.Addr, dev string) *Neighbor {
+	for i := range n.Neighbors {
+		if nb := &n.Neighbors[i]; nb.IP == ip && (dev == "" || nb.Dev == dev) {
+			return nb
+		}
+	}
+	return nil
+}
+
+// Moved is an iptables counter that moved between two snapshots: a rule's,
+// or (Rule 0) a built-in chain's policy.
+type Moved struct {
+	NS    string `json:"ns"`
+	Table string `json:"table"`
+	Chain string `json:"chain"`
+	// Rule is the rule's position in its chain, from 1; 0 for the policy.
+	Rule int `json:"rule"`
+	// Spec is the rule as iptables-save prints it; empty for the policy.
+	Spec string `json:"spec,omitempty"`
+	// Target is the rule's target, or the chain's policy.
+	Target  string `json:"target"`
+	Packets uint64 `json:"packets"`
+}
+
+// Drops reports whether the counter is of a rule or policy that drops.
+func (m Moved) Drops() bool { return m.Target == "DROP" || m.Target == "REJECT" }
+
+// String formats m as an evidence line: "host: filter/FORWARD policy DROP:
+// 3 packets during the probe" or "host: filter/FORWARD rule 2 `-i br0 -j
+// DROP`: 1 packet during the probe".
+func (m Moved) String() string {
+	what := "policy " + m.Target
+	if m.Rule > 0 {
+		what = fmt.Sprintf("rule %d `%s`", m.Rule, m.Spec)
+	}
+	return fmt.Sprintf("%s: %s/%s %s: %s during the probe", m.NS, m.Table, m.Chain, what, plural(m.Packets, "packet"))
+}
+
+// Delta returns the iptables counters that moved from before to after, in
+// the order of after. Rules are matched by position and spec, so a rule
+// set changed between the snapshots yields nothing for the changed rules.
+// Either snapshot may come from TakeCounters.
+func Delta(before, after *State) []Moved {
+	if before == nil || after == nil {
+		return nil
+	}
+	var out []Moved
+	for _, an := range after.Namespaces {
+		bn := before.NS(an.Name)
+		if bn == nil {
+			continue
+		}
+		for _, at := range an.IPTables {
+			bt := bn.Table(at.Name)
+			for _, ac := range at.Chains {
+				bc := bt.Chain(ac.Name)
+				if bc == nil {
+					continue
+				}
+				if ac.Policy != "" && ac.Packets > bc.Packets {
+					out = append(out, Moved{NS: an.Name, Table: at.Name, Chain: ac.Name, Target: ac.Policy, Packets: ac.Packets - bc.Packets})
+				}
+				for i, ar := range ac.Rules {
+					if i >= len(bc.Rules) || bc.Rules[i].Spec != ar.Spec || ar.Packets <= bc.Rules[i].Packets {
+						continue
+					}
+					out = append(out, Moved{NS: an.Name, Table: at.Name, Chain: ac.Name, Rule: i + 1, Spec: ar.Spec,
+						Target: ar.Target(), Packets: ar.Packets - bc.Rules[i].Packets})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// plural formats n with its noun: "1 packet", "3 packets".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
+}
