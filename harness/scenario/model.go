@@ -14,9 +14,14 @@ type Pos struct {
 }
 
 // String formats p as "file:line:col", the form editors and CI annotate.
+// Col is left out when it is 0 (unknown: YAML syntax errors carry only a
+// line), and Line too when it is 0 (a problem with the whole file).
 func (p Pos) String() string {
-	if p.Line == 0 {
+	switch {
+	case p.Line == 0:
 		return p.File
+	case p.Col == 0:
+		return p.File + ":" + itoa(p.Line)
 	}
 	return p.File + ":" + itoa(p.Line) + ":" + itoa(p.Col)
 }
@@ -38,6 +43,9 @@ type Scenario struct {
 	Links []Link
 	// Checks run in this order, after the whole topology is built.
 	Checks []Check
+
+	// namePos is where the name is written, for Load's duplicate-name error.
+	namePos Pos
 }
 
 // Namespace returns the namespace called name, or nil.

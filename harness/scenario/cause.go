@@ -1,0 +1,54 @@
+package scenario
+
+// Cause codes name why a probe failed. A check with `expect: fail` and
+// `cause: CODE` passes only when hopcheck's diagnosis names that code. The
+// codes are part of the scenario format: keep them stable, add new ones.
+const (
+	// CauseNoRoute: a namespace on the way has no route for the destination.
+	CauseNoRoute = "no-route"
+	// CauseNoReturnRoute: the request arrived but the reply cannot be routed
+	// back (typically a missing MASQUERADE/SNAT, or a missing route on the
+	// far side).
+	CauseNoReturnRoute = "no-return-route"
+	// CauseForwardingDisabled: a namespace that must forward has
+	// net.ipv4.ip_forward=0.
+	CauseForwardingDisabled = "forwarding-disabled"
+	// CauseNetfilterDrop: an iptables rule or chain policy dropped the packet.
+	CauseNetfilterDrop = "netfilter-drop"
+	// CauseLinkDown: an interface on the path is administratively down or
+	// has no carrier.
+	CauseLinkDown = "link-down"
+	// CauseNotBridged: a veth end that should be a bridge port is not
+	// enslaved to the bridge.
+	CauseNotBridged = "not-bridged"
+	// CauseARPFailed: neighbor resolution for a gateway (a next hop that is
+	// not the destination) failed.
+	CauseARPFailed = "arp-failed"
+	// CauseRPFilter: reverse-path filtering dropped the packet.
+	CauseRPFilter = "rp-filter"
+	// CauseNoListener: tcp or udp reached the destination but nothing listens
+	// on that port.
+	CauseNoListener = "no-listener"
+	// CauseAddressMissing: the destination is on-link for the last hop but
+	// no namespace on that segment holds the address.
+	CauseAddressMissing = "address-missing"
+	// CauseLoopbackDown: the namespace's lo is down, so it cannot reach its
+	// own addresses.
+	CauseLoopbackDown = "loopback-down"
+	// CauseUnknown: none of the above; the evidence is still shown.
+	CauseUnknown = "unknown"
+)
+
+// CauseCodes returns every cause code, in the order the format page lists
+// them. The slice is the caller's to keep.
+func CauseCodes() []string {
+	return []string{
+		CauseNoRoute, CauseNoReturnRoute, CauseForwardingDisabled,
+		CauseNetfilterDrop, CauseLinkDown, CauseNotBridged, CauseARPFailed,
+		CauseRPFilter, CauseNoListener, CauseAddressMissing,
+		CauseLoopbackDown, CauseUnknown,
+	}
+}
+
+// IsCauseCode reports whether code is one of CauseCodes.
+func IsCauseCode(code string) bool { return contains(CauseCodes(), code) }
