@@ -116,7 +116,15 @@ func Diagnose(in Input) *Diagnosis {
 		moved:    Delta(in.Before, in.After),
 		counters: in.Before != nil,
 	}
-	f, finalDst := w.run()
+	var (
+		f        *finding
+		finalDst = in.Probe.Dst.Addr()
+	)
+	if in.Probe.Dst.Addr().Unmap().Is4() {
+		f, finalDst = w.run()
+	} else {
+		w.note("the walk through the namespaces' state covers IPv4 only; %s is diagnosed from the trace", in.Probe.Dst.Addr())
+	}
 	tf := fromTrace(in.Trace, in.Probe, finalDst)
 
 	var ev []string

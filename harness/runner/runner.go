@@ -263,9 +263,11 @@ func startTracer(ctx context.Context, topo *build.Topology, opts Options, shared
 	return tr, report.Tracing{Enabled: true, Mode: tr.Mode().String()}
 }
 
-// runCheck runs one check and, for probes, correlates its trace and checks
-// its trace assertions.
+// runCheck runs one check and, for probes, correlates its trace, checks
+// its trace assertions and diagnoses a probe that did not get through
+// (diagnose.go).
 func runCheck(ctx context.Context, topo *build.Topology, tr *trace.Tracer, c *scenario.Check, opts Options) report.Check {
+	before := countersBefore(ctx, topo, c)
 	var from time.Duration
 	if tr != nil {
 		from = tr.Now()
@@ -285,6 +287,7 @@ func runCheck(ctx context.Context, topo *build.Topology, tr *trace.Tracer, c *sc
 		rc.Details = append(rc.Details, report.Detail{Key: d.Key, Value: d.Value})
 	}
 	if res.Probe == nil {
+		diagnoseCheck(ctx, topo, c, res, nil, before, &rc)
 		return rc
 	}
 	if tr == nil {
@@ -293,6 +296,7 @@ func runCheck(ctx context.Context, topo *build.Topology, tr *trace.Tracer, c *sc
 			rc.Passed = false
 			rc.Error = joinMsg(rc.Error, "trace assertions cannot be checked: tracing is off")
 		}
+		diagnoseCheck(ctx, topo, c, res, nil, before, &rc)
 		return rc
 	}
 	probe := *res.Probe
@@ -308,6 +312,7 @@ func runCheck(ctx context.Context, topo *build.Topology, tr *trace.Tracer, c *sc
 			rc.Error = joinMsg(rc.Error, msg)
 		}
 	}
+	diagnoseCheck(ctx, topo, c, res, &t, before, &rc)
 	return rc
 }
 

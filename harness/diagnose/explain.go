@@ -1,0 +1,103 @@
+package diagnose
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/hopcheck/hopcheck/harness/check"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+)
+
+// IsProbe reports whether c is a check that sends a probe (ping, tcp,
+// udp): the checks Diagnose explains.
+func IsProbe(c *scenario.Check) bool {
+	return c.Ping != nil || c.Conn != nil
+}
+
+// ProbeOf describes the probe of check c from its result r. ok is false
+// for a check that sends no probe. The addresses come from the probe the
+// check reports (the destination resolved, the source the prober bound)
+// and fall back to the check as written.
+func ProbeOf(c *scenario.Check, r check.Result) (p Probe, ok bool) {
+	switch {
+	case c.Ping != nil:
+		p = Probe{Proto: "icmp", From: c.Ping.From, Dst: netip.AddrPortFrom(c.Ping.To.Addr, 0)}
+	case c.Conn != nil:
+		p = Probe{Proto: c.Conn.Proto, From: c.Conn.From, Dst: c.Conn.To, ListenNS: c.Conn.ListenNS, ListenPort: c.Conn.ListenPort}
+	default:
+		return Probe{}, false
+	}
+	if tp := r.Probe; tp != nil {
+		if tp.Dst.Addr().IsValid() {
+			p.Dst = tp.Dst
+		}
+		p.Src = tp.Src
+		if tp.SrcNS != "" {
+			p.From = tp.SrcNS
+		}
+	}
+	p.Outcome = outcomeOf(r)
+	p.Detail = r.Summary
+	return p, true
+}
+
+// outcomeOf reads how a probe failed from the key figures its check
+// reports: "outcome" for tcp and udp, "send_error" and "icmp_errors" for
+// ping.
+func outcomeOf(r check.Result) Outcome {
+	get := func(key string) (string, bool) {
+		for _, d := range r.Details {
+			if d.Key == key {
+				return d.Value, true
+			}
+		}
+		return "", false
+	}
+	if v, ok := get("outcome"); ok {
+		switch v {
+		case "refused":
+			return OutcomeRefused
+		case "timeout":
+			return OutcomeTimeout
+		case "unreachable":
+			return OutcomeUnreachable
+		case "filtered":
+			return OutcomeFiltered
+		}
+		return OutcomeError
+	}
+	if _, ok := get("icmp_errors"); ok {
+		return OutcomeUnreachable
+	}
+	if _, ok := get("send_error"); ok {
+		return OutcomeError
+	}
+	return OutcomeTimeout
+}
+
+// Explain diagnoses a failed probe of a running topology: it takes the
+// full snapshot of env (in.After, unless the caller took it) and runs
+// Diagnose. Parts of the snapshot that could not be read are named in the
+// evidence rather than failing the diagnosis. This is the whole sequence
+// for a caller that has sent one probe, such as `hopcheck why`:
+//
+//	before, _ := diagnose.TakeCounters(ctx, topo)
+//	res := check.Run(ctx, topo, c)            // the probe
+//	p, _ := diagnose.ProbeOf(c, res)
+//	d := diagnose.Explain(ctx, topo, diagnose.Input{Scenario: sc, Probe: p, Trace: t, Before: before})
+func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
+	var takeErr error
+	if in.After == nil {
+		in.After, takeErr = Take(ctx, env)
+	}
+	d := Diagnose(in)
+	if takeErr != nil {
+		d.Evidence = append(d.Evidence, "snapshot incomplete: "+takeErr.Error())
+	}
+	for _, n := range in.After.Namespaces {
+		for _, e := range n.Errors {
+			d.Evidence = append(d.Evidence, "snapshot of "+n.Name+" incomplete: "+e)
+		}
+	}
+	return d
+}

@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hopcheck/hopcheck/harness/build"
+	"github.com/hopcheck/hopcheck/harness/check"
+	"github.com/hopcheck/hopcheck/harness/diagnose"
+	"github.com/hopcheck/hopcheck/harness/report"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/trace"
+)
+
+// wantsDiagnosis reports whether a failed probe of c would be diagnosed:
+// every probe check that expects success, and the `expect: fail` probe
+// checks that name the cause they must fail with.
+func wantsDiagnosis(c *scenario.Check) bool {
+	return diagnose.IsProbe(c) && (c.Expect != scenario.ExpectFail || c.Cause != "")
+}
+
+// countersBefore takes the iptables counters of the topology just before
+// a probe check that may need diagnosing, so that the diagnosis can tell
+// which rules and policies the probe moved. nil for other checks, and when
+// the counters cannot be read (the diagnosis then goes without them).
+func countersBefore(ctx context.Context, topo *build.Topology, c *scenario.Check) *diagnose.State {
+	if !wantsDiagnosis(c) {
+		return nil
+	}
+	st, err := diagnose.TakeCounters(ctx, topo)
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// diagnoseCheck explains a probe check whose probe did not get through,
+// puts the diagnosis in rc, and judges an `expect: fail` check's cause: it
+// passes only when the diagnosis names that cause. t is the probe's trace,
+// nil when tracing is off.
+func diagnoseCheck(ctx context.Context, topo *build.Topology, c *scenario.Check, res check.Result, t *trace.Trace, before *diagnose.State, rc *report.Check) {
+	if !wantsDiagnosis(c) || res.Err != nil {
+		return // not a probe, or it could not run: nothing failed on the network
+	}
+	if c.Expect == scenario.ExpectFail {
+		if res.Reached {
+			return // it got through: the check already fails, and there is nothing to explain
+		}
+	} else if res.Passed {
+		return
+	}
+	p, ok := diagnose.ProbeOf(c, res)
+	if !ok {
+		return
+	}
+	d := diagnose.Explain(ctx, topo, diagnose.Input{Scenario: topo.Scenario, Probe: p, Trace: t, Before: before})
+	rc.Diagnosis = &report.Diagnosis{
+		Cause: d.Cause, NS: d.NS, If: d.If, Summary: d.Summary,
+		Evidence: d.Evidence, Fix: d.Fix, FromStateOnly: d.FromStateOnly,
+	}
+	if c.Expect == scenario.ExpectFail && c.Cause != "" && d.Cause != c.Cause {
+		rc.Passed = false
+		rc.Error = joinMsg(rc.Error, fmt.Sprintf("probe failed as expected, but diagnosed as %s, not %s", d.Cause, c.Cause))
+	}
+}
