@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -822,4 +823,32 @@ func udpSocket(t *testing.T, h netns.Handle, addr string) net.PacketConn {
 		t.Fatalf("udp socket on %s: %v", addr, err)
 	}
 	return c
+}
+
+// TestLibraryBuilds builds every scenario of the library: each interface
+// the scenario names exists afterwards, and nothing is left behind.
+func TestLibraryBuilds(t *testing.T) {
+	privtest.Require(t)
+	scs, err := scenario.Load(filepath.Join("..", "..", "scenarios"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scs {
+		t.Run(sc.Name, func(t *testing.T) {
+			topo := up(t, sc)
+			want := 0
+			for _, ns := range sc.Namespaces {
+				want += len(ns.Interfaces)
+			}
+			if got := len(topo.Interfaces()); got != want {
+				t.Errorf("%d interfaces recorded, want %d", got, want)
+			}
+			for _, ifc := range topo.Interfaces() {
+				l := link(t, nlAt(t, topo.NS(ifc.NS)), ifc.If)
+				if up := sc.Interface(ifc.Endpoint).Up; isUp(l) != up {
+					t.Errorf("%s: up %v, want %v", ifc.Endpoint, isUp(l), up)
+				}
+			}
+		})
+	}
 }
