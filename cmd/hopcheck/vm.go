@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -51,6 +52,14 @@ func runInVM(cmd *cobra.Command, f runFlags, paths []string) error {
 		args = append(args, "--shard="+f.shard)
 	}
 	args = append(args, "--trace="+f.traceMode, "--tc-attach="+f.tcAttach)
+	// A hopcheck cross-compiled for the guest lives only as long as the
+	// run: a fixed name in the shared temporary directory would be left
+	// behind and raced for by concurrent runs.
+	buildDir, err := os.MkdirTemp("", "hopcheck-guest-")
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	defer os.RemoveAll(buildDir)
 	b := &vm.Backend{Log: cmd.ErrOrStderr()}
 	code, err := b.Run(cmd.Context(), vm.RunOptions{
 		Spec:      spec,
@@ -60,9 +69,11 @@ func runInVM(cmd *cobra.Command, f runFlags, paths []string) error {
 		JUnitPath: f.junit,
 		PcapDir:   f.pcap,
 		Args:      args,
-		Binary:    guestBinary,
-		Stdout:    cmd.OutOrStdout(),
-		Stderr:    cmd.ErrOrStderr(),
+		Binary: func(ctx context.Context, goarch string) (string, error) {
+			return guestBinary(ctx, goarch, buildDir, cmd.ErrOrStderr())
+		},
+		Stdout: cmd.OutOrStdout(),
+		Stderr: cmd.ErrOrStderr(),
 	})
 	switch {
 	case code < 0:
@@ -78,19 +89,21 @@ func runInVM(cmd *cobra.Command, f runFlags, paths []string) error {
 
 // guestBinary returns a hopcheck for linux/goarch: this executable when it
 // fits (same architecture, statically linked), else one cross-compiled
-// from the source tree this command runs in.
-func guestBinary(ctx context.Context, goarch string) (string, error) {
+// into dir from the source tree this command runs in, which log is told
+// about because it takes a while.
+func guestBinary(ctx context.Context, goarch, dir string, log io.Writer) (string, error) {
 	self, err := os.Executable()
 	if err == nil && goarch == runtime.GOARCH && isStatic(self) {
 		return self, nil
 	}
-	dir, err := moduleRoot()
+	src, err := moduleRoot()
 	if err != nil {
 		return "", fmt.Errorf("the VM is %s and this hopcheck cannot run there (%s/%s or not static); "+
 			"cross-compiling needs the source tree: %w", goarch, runtime.GOOS, runtime.GOARCH, err)
 	}
-	out := filepath.Join(os.TempDir(), "hopcheck-linux-"+goarch)
-	if err := vm.BuildBinary(ctx, dir, goarch, out); err != nil {
+	fmt.Fprintf(log, "hopcheck: building hopcheck for linux/%s from %s (this executable cannot run in the VM)\n", goarch, src)
+	out := filepath.Join(dir, "hopcheck-linux-"+goarch)
+	if err := vm.BuildBinary(ctx, src, goarch, out); err != nil {
 		return "", err
 	}
 	return out, nil
