@@ -42,6 +42,7 @@ type UnsupportedKindError struct {
 	Config string
 }
 
+// Error says plainly what the kernel cannot do and which option enables it.
 func (e *UnsupportedKindError) Error() string {
 	return fmt.Sprintf("this kernel cannot create %s interfaces (%s is off)", e.Type, e.Config)
 }
