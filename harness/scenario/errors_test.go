@@ -426,7 +426,7 @@ namespaces:
       - default via 10.9.0.1
 `,
 		want: []string{
-			"t.yaml:7:9: namespaces.a.routes[0]: route \"default via 10.9.0.1\": gateway 10.9.0.1 is not on a subnet of any interface that is up in namespace a (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it first",
+			"t.yaml:7:9: namespaces.a.routes[0]: route \"default via 10.9.0.1\": gateway 10.9.0.1 is not on a subnet of any interface that is up in namespace a (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it",
 		}},
 	{name: "route duplicates the kernel's", yaml: `name: t
 namespaces:
@@ -473,7 +473,7 @@ namespaces:
 `,
 		want: []string{
 			"t.yaml:7:9: namespaces.a.routes[0]: route \"10.1.0.0/16 dev br0\": br0 is down (up: false), and the kernel adds no route through a down interface",
-			"t.yaml:8:9: namespaces.a.routes[1]: route \"default via 10.0.0.254\": gateway 10.0.0.254 is not on a subnet of any interface that is up in namespace a (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it first",
+			"t.yaml:8:9: namespaces.a.routes[1]: route \"default via 10.0.0.254\": gateway 10.0.0.254 is not on a subnet of any interface that is up in namespace a (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it",
 		}},
 	{name: "iptables table, policy and command", yaml: `name: t
 namespaces:

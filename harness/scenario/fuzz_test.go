@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -62,7 +61,7 @@ func checkErrors(t *testing.T, data []byte, err error) {
 	if !errors.As(err, &list) || len(list) == 0 {
 		t.Fatalf("error %T (%v) is not a non-empty ErrorList", err, err)
 	}
-	lines := bytes.Count(data, []byte("\n")) + 1
+	lines := yamlLines(data)
 	for _, e := range list {
 		if e.Pos.File != "fuzz.yaml" {
 			t.Errorf("%v: file %q", e, e.Pos.File)
@@ -86,6 +85,20 @@ func checkErrors(t *testing.T, data []byte, err error) {
 	if len(list) > maxErrors+1 {
 		t.Errorf("%d errors; the list is capped at %d", len(list), maxErrors)
 	}
+}
+
+// yamlLines counts the lines of data as the YAML parser does: "\r\n", "\r"
+// and "\n" end a line, and so do NEL, LS and PS in UTF-8.
+func yamlLines(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	n := 1
+	for _, r := range s {
+		switch r {
+		case '\n', '\r', '\u0085', '\u2028', '\u2029':
+			n++
+		}
+	}
+	return n
 }
 
 // checkScenario asserts what every parsed scenario guarantees its consumers.

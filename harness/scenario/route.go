@@ -143,12 +143,12 @@ func (p *parser) checkRoutes(ns *nsSource) {
 				continue
 			}
 		}
-		if r.Via.IsValid() && !(r.Via.Is6() && r.Via.IsLinkLocalUnicast()) && !onLink(ns.ns, ns.ns.Routes[:i], r.Via, r.Dev) {
+		if r.Via.IsValid() && !(r.Via.Is6() && r.Via.IsLinkLocalUnicast()) && !onLink(ns.ns, r.Via, r.Dev) {
 			where := "any interface that is up"
 			if r.Dev != "" {
 				where = r.Dev
 			}
-			p.errorAt(r.Pos, field, "route %q: gateway %s is not on a subnet of %s in namespace %s (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it first", r.Raw, r.Via, where, ns.ns.Name)
+			p.errorAt(r.Pos, field, "route %q: gateway %s is not on a subnet of %s in namespace %s (the kernel would answer \"Nexthop has invalid gateway\"); give an interface an address on its subnet, or add an on-link route to it", r.Raw, r.Via, where, ns.ns.Name)
 		}
 		if r.Via.Is6() && r.Via.IsLinkLocalUnicast() && r.Dev == "" {
 			p.errorAt(r.Pos, field, "route %q: link-local gateway %s needs dev IF", r.Raw, r.Via)
@@ -175,12 +175,13 @@ func (p *parser) checkRoutes(ns *nsSource) {
 	}
 }
 
-// onLink reports whether gw is reachable on a link for a route added after
-// the routes before: inside the subnet of an address of dev (of any
-// interface that is up when dev is ""), or covered by an earlier route
-// without a gateway. This is the lookup the kernel makes when the route is
-// added; an interface that is down has no subnet route to find.
-func onLink(ns *Namespace, before []Route, gw netip.Addr, dev string) bool {
+// onLink reports whether gw is reachable on a link: inside the subnet of an
+// address of dev (of any interface that is up when dev is ""), or covered
+// by a route of ns without a gateway. This is the lookup the kernel makes
+// when a route via gw is added; the builder adds routes without a gateway
+// first, so their order in the file does not matter, and an interface that
+// is down has no subnet route to find.
+func onLink(ns *Namespace, gw netip.Addr, dev string) bool {
 	for _, ifc := range ns.Interfaces {
 		if (dev != "" && ifc.Name != dev) || !ifc.Up {
 			continue
@@ -191,7 +192,7 @@ func onLink(ns *Namespace, before []Route, gw netip.Addr, dev string) bool {
 			}
 		}
 	}
-	for _, r := range before {
+	for _, r := range ns.Routes {
 		if !r.Via.IsValid() && (dev == "" || r.Dev == dev) && r.Dst.Contains(gw) {
 			return true
 		}
