@@ -106,7 +106,7 @@ func Diagnose(in Input) *Diagnosis {
 	if in.After == nil {
 		d.Cause, d.NS = Unknown, in.Probe.From
 		d.Summary = "no snapshot of the namespaces was taken, so the failure cannot be explained"
-		d.Evidence = traceEvidence(in.Trace)
+		d.Evidence = traceEvidence(in.Trace, in.Probe)
 		return d
 	}
 	w := &walker{
@@ -137,7 +137,7 @@ func Diagnose(in Input) *Diagnosis {
 			f.If = tf.If
 		}
 		ev = append(ev, f.Evidence...)
-		if tf != nil && (tf.Cause != f.Cause || tf.NS != f.NS) {
+		if tf != nil && !agree(f, tf) {
 			ev = append(ev, fmt.Sprintf("the trace and the state disagree: the trace points at %s at %s (%s)", tf.Cause, place(tf.NS, tf.If), tf.Summary))
 		}
 	case tf != nil:
@@ -146,7 +146,7 @@ func Diagnose(in Input) *Diagnosis {
 	default:
 		f = &finding{Cause: Unknown, NS: in.Probe.From, Summary: w.unknownSummary()}
 	}
-	ev = append(ev, traceEvidence(in.Trace)...)
+	ev = append(ev, traceEvidence(in.Trace, in.Probe)...)
 	for _, m := range w.moved {
 		if line := m.String(); !containsLine(ev, line) && m.Drops() {
 			ev = append(ev, line)
@@ -311,7 +311,7 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 			return f
 		}
 	}
-	for _, a := range t.ARP {
+	for _, a := range probeARP(t, p) {
 		if a.Answered {
 			continue
 		}
@@ -328,7 +328,7 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 // traceEvidence summarises a trace in a few lines: where the request and
 // the reply went, the drop, the unanswered neighbor requests and the ICMP
 // errors.
-func traceEvidence(t *trace.Trace) []string {
+func traceEvidence(t *trace.Trace, p Probe) []string {
 	if t == nil {
 		return nil
 	}
@@ -350,9 +350,9 @@ func traceEvidence(t *trace.Trace) []string {
 	for _, x := range t.Translations {
 		ev = append(ev, "trace: "+x.String())
 	}
-	for _, a := range t.ARP {
+	for _, a := range probeARP(t, p) {
 		if !a.Answered {
-			ev = append(ev, fmt.Sprintf("trace: who-has %s tell %s at %s/%s: no reply (%d requests)", a.Target, a.Sender, a.NS, a.If, a.Requests))
+			ev = append(ev, fmt.Sprintf("trace: who-has %s tell %s at %s/%s: no reply (%s)", a.Target, a.Sender, a.NS, a.If, plural(uint64(a.Requests), "request")))
 		}
 	}
 	for _, e := range t.ICMPErrors {
@@ -362,6 +362,37 @@ func traceEvidence(t *trace.Trace) []string {
 		ev = append(ev, "trace: "+t.Drop.String())
 	}
 	return ev
+}
+
+// probeARP returns the neighbor resolutions of t that can concern the
+// probe: of its address family, and not duplicate address detection
+// (sent from the unspecified address, about the sender's own new
+// address), which the kernel does for every IPv6 interface that comes up.
+func probeARP(t *trace.Trace, p Probe) []trace.ARPExchange {
+	var out []trace.ARPExchange
+	is4 := p.Dst.Addr().Unmap().Is4()
+	for _, a := range t.ARP {
+		if a.Sender.IsUnspecified() || !a.Sender.IsValid() || a.Target.Unmap().Is4() != is4 {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// layer2 are the causes that leave a sender's neighbor requests
+// unanswered: an unanswered ARP in the trace is what each of them looks
+// like from the sender.
+var layer2 = []string{LinkDown, NotBridged, ARPFailed, AddressMissing}
+
+// agree reports whether the trace's reading tf is consistent with the
+// state's finding f: the same cause at the same place, or an unanswered
+// neighbor request where the state finds a layer-2 cause.
+func agree(f, tf *finding) bool {
+	if tf.Cause == f.Cause && tf.NS == f.NS {
+		return true
+	}
+	return (tf.Cause == ARPFailed || tf.Cause == AddressMissing) && contains(layer2, f.Cause)
 }
 
 // hopPath lists the interfaces of hops, each once in a row.

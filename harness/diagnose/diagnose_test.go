@@ -52,6 +52,12 @@ func conn(proto, from, to, listen string) Probe {
 // diagnosed with its cause at the right ns/if, with the fix it suggests.
 func TestDiagnose(t *testing.T) {
 	nat := natEgressScenario(t)
+	// The same scenario with the master of veth2 forgotten in the YAML
+	// itself: the intent is inferred.
+	noMaster, err := scenario.Parse("nat-egress.yaml", []byte(strings.Replace(natEgressYAML, "      veth2: {master: br0}\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	rpSC, rpStrict := rpState(t, "1")
 	_, rpLoose := rpState(t, "2")
 
@@ -75,6 +81,7 @@ COMMIT
 		cause, ns, ifname string
 		fix               string   // substring of Fix; "-" for no fix
 		evidence          []string // substrings, each in some evidence line
+		noEvidence        []string // substrings in no evidence line
 	}{{
 		name:  "no default route in the container",
 		sc:    nat,
@@ -201,6 +208,33 @@ COMMIT
 		fix:      "ip link set veth2 master br0  # in host",
 		evidence: []string{"host/veth2 is not a port of bridge br0 (it has no master)"},
 	}, {
+		name:  "forgot master br0 in the scenario itself",
+		sc:    noMaster,
+		state: natEgress(t, func(f *fx) { f.ns("host").link("veth2").Master = "" }),
+		probe: ping("ns1", "10.0.0.3"),
+		cause: NotBridged, ns: "host", ifname: "veth2",
+		fix:      "ip link set veth2 master br0  # in host",
+		evidence: []string{"host/veth2 has no address and no master, and its peer is on the subnet of bridge br0"},
+	}, {
+		name: "an on-link route to an address on the far side's lo is answered (weak host ARP)",
+		sc:   nat,
+		state: natEgress(t, func(f *fx) {
+			f.static["host"] = []string{"203.0.113.0/24 dev eth0"}
+			f.ns("internet").route("10.0.0.0/24 via 198.51.100.2")
+		}),
+		probe: ping("ns1", "203.0.113.8"),
+		cause: Unknown, ns: "ns1",
+		evidence: []string{"host: 203.0.113.8 is held by internet/wan0"},
+	}, {
+		name: "the same with arp_ignore=1: nobody answers for the address",
+		sc:   nat,
+		state: natEgress(t, func(f *fx) {
+			f.static["host"] = []string{"203.0.113.0/24 dev eth0"}
+			f.ns("internet").sysctl("net.ipv4.conf.all.arp_ignore", "1")
+		}),
+		probe: ping("ns1", "203.0.113.8"),
+		cause: AddressMissing, ns: "host", ifname: "eth0",
+	}, {
 		name: "gateway nobody holds",
 		sc:   nat,
 		state: natEgress(t, func(f *fx) {
@@ -310,6 +344,18 @@ COMMIT
 		cause: ForwardingDisabled, ns: "host", ifname: "br0",
 		evidence: []string{"the trace and the state disagree: the trace points at rp-filter at host/br0"},
 	}, {
+		name:  "link down; the trace's unanswered ARP agrees, and DAD is not the probe's",
+		sc:    nat,
+		state: natEgress(t, func(f *fx) { f.ns("host").down("veth1") }),
+		probe: ping("ns1", "10.0.0.3"),
+		trace: &trace.Trace{ARP: []trace.ARPExchange{
+			{NS: "ns1", If: "veth_1", Sender: netip.IPv6Unspecified(), Target: netip.MustParseAddr("fe80::1"), Requests: 1},
+			{NS: "ns1", If: "veth_1", Sender: netip.MustParseAddr("10.0.0.2"), Target: netip.MustParseAddr("10.0.0.3"), Requests: 1},
+		}},
+		cause: LinkDown, ns: "host", ifname: "veth1",
+		evidence:   []string{"trace: who-has 10.0.0.3 tell 10.0.0.2 at ns1/veth_1: no reply (1 request)", "trace: the request was not seen on any interface"},
+		noEvidence: []string{"disagree", "fe80::1"},
+	}, {
 		name:  "without a scenario the snapshot's peers and masters are used",
 		sc:    nil,
 		state: natEgress(t, func(f *fx) { f.ns("host").down("veth1") }),
@@ -340,6 +386,11 @@ COMMIT
 			for _, want := range tc.evidence {
 				if !slices.ContainsFunc(d.Evidence, func(e string) bool { return strings.Contains(e, want) }) {
 					t.Errorf("no evidence line contains %q; evidence:\n  %s", want, strings.Join(d.Evidence, "\n  "))
+				}
+			}
+			for _, bad := range tc.noEvidence {
+				if slices.ContainsFunc(d.Evidence, func(e string) bool { return strings.Contains(e, bad) }) {
+					t.Errorf("an evidence line contains %q; evidence:\n  %s", bad, strings.Join(d.Evidence, "\n  "))
 				}
 			}
 			if d.FromStateOnly != (tc.trace == nil) {

@@ -104,14 +104,25 @@ func (s *segment) add(e endpoint, path []segmentStep) {
 
 func clonePath(p []segmentStep) []segmentStep { return append([]segmentStep(nil), p...) }
 
-// holder returns the receiver of seg that holds address a on a link that
-// is up, in the order the flood found them.
+// holder returns the receiver of seg that answers ARP for address a, in
+// the order the flood found them: one whose link holds a, or, since Linux
+// answers ARP for any of its local addresses on any interface unless
+// arp_ignore says otherwise (the weak host model), one whose namespace
+// holds a on another link.
 func (w *walker) holder(seg segment, a netip.Addr, ideal bool) (endpoint, bool) {
 	for _, e := range seg.order {
 		l := w.st.NS(e.ns).Link(e.ifname)
 		if l != nil && l.HasAddr(a) && (ideal || l.Up) {
 			return e, true
 		}
+	}
+	for _, e := range seg.order {
+		ns := w.st.NS(e.ns)
+		l := ns.Link(e.ifname)
+		if l == nil || (!ideal && !l.Up) || !ns.answersARPFor(e.ifname, a) {
+			continue
+		}
+		return e, true
 	}
 	return endpoint{}, false
 }
@@ -120,7 +131,7 @@ func (w *walker) holder(seg segment, a netip.Addr, ideal bool) (endpoint, bool) 
 // mode (falling back to the snapshot), the snapshot's otherwise.
 func (w *walker) master(e endpoint, ideal bool) string {
 	if ideal {
-		if m, ok := w.intendedMaster(e); ok {
+		if m, _, ok := w.intendedMaster(e); ok {
 			return m
 		}
 	}
@@ -130,18 +141,47 @@ func (w *walker) master(e endpoint, ideal bool) string {
 	return ""
 }
 
-// intendedMaster returns the master the scenario gives e, when the
-// scenario declares e.
-func (w *walker) intendedMaster(e endpoint) (string, bool) {
-	if w.sc == nil {
-		return "", false
-	}
-	if ns := w.sc.Namespace(e.ns); ns != nil {
-		if i := ns.Interface(e.ifname); i != nil {
-			return i.Master, true
+// intendedMaster returns the bridge e should be a port of. That is the
+// master the scenario gives it; or, when neither the scenario nor the
+// snapshot gives it one, the bridge of its namespace whose subnet holds an
+// address of its veth peer, if e itself has no address: a veth end with
+// nothing configured on it, whose other end lives on a bridge's subnet, is
+// a port someone forgot to enslave. inferred says which. ok is false when
+// e should be no port.
+func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
+	if w.sc != nil {
+		if ns := w.sc.Namespace(e.ns); ns != nil {
+			if i := ns.Interface(e.ifname); i != nil && i.Master != "" {
+				return i.Master, false, true
+			}
 		}
 	}
-	return "", false
+	ns := w.st.NS(e.ns)
+	l := ns.Link(e.ifname)
+	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.Addrs) > 0 {
+		return "", false, false
+	}
+	peer, found := w.peer(e)
+	if !found {
+		return "", false, false
+	}
+	pl := w.st.NS(peer.ns).Link(peer.ifname)
+	if pl == nil {
+		return "", false, false
+	}
+	for _, b := range ns.Links {
+		if b.Kind != "bridge" {
+			continue
+		}
+		for _, bp := range b.Addrs {
+			for _, pa := range pl.Addrs {
+				if bp.Masked().Contains(pa.Addr()) {
+					return b.Name, true, true
+				}
+			}
+		}
+	}
+	return "", false, false
 }
 
 // ports returns the ports of bridge br in ns, sorted as the snapshot lists
@@ -202,10 +242,12 @@ func (w *walker) blocked(path []segmentStep) *blockage {
 		if !l.Up {
 			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s is administratively down", st.at)}
 		}
-		want, declared := w.intendedMaster(st.at)
-		if declared && want != "" && l.Master != want {
-			return &blockage{cause: NotBridged, at: st.at, bridge: want,
-				why: fmt.Sprintf("%s is not a port of bridge %s (it has %s)", st.at, want, masterText(l.Master))}
+		if want, inferred, ok := w.intendedMaster(st.at); ok && l.Master != want {
+			why := fmt.Sprintf("%s is not a port of bridge %s (it has %s)", st.at, want, masterText(l.Master))
+			if inferred {
+				why = fmt.Sprintf("%s has no address and no master, and its peer is on the subnet of bridge %s, so it should be a port of %s", st.at, want, want)
+			}
+			return &blockage{cause: NotBridged, at: st.at, bridge: want, why: why}
 		}
 	}
 	for _, st := range path {

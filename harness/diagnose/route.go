@@ -150,3 +150,17 @@ func (n *NSState) isLocal(a netip.Addr) bool {
 	r, ok := n.RouteGet(a)
 	return ok && r.Type == RouteLocal
 }
+
+// answersARPFor reports whether the namespace answers an ARP request for a
+// arriving on link in: a is one of its addresses, on an interface that is
+// up (or on lo), and arp_ignore (the larger of all and the link's) lets it
+// answer for an address that is not on in. arp_ignore 1 and above answer
+// only for addresses on in itself, which HasAddr already covers.
+func (n *NSState) answersARPFor(in string, a netip.Addr) bool {
+	ignore := max(n.sysctlInt("net.ipv4.conf.all.arp_ignore", 0), n.sysctlInt("net.ipv4.conf."+in+".arp_ignore", 0))
+	if ignore != 0 {
+		return false
+	}
+	l := n.LinkWithAddr(a)
+	return l != nil && (l.Up || l.IsLoopback()) && n.isLocal(a)
+}

@@ -1,0 +1,163 @@
+package diagnose_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose"
+	"github.com/hopcheck/hopcheck/harness/report"
+	"github.com/hopcheck/hopcheck/harness/runner"
+	"github.com/hopcheck/hopcheck/harness/runs"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/privtest"
+	"github.com/hopcheck/hopcheck/trace"
+)
+
+// brokenDir is the library of deliberately broken scenarios.
+const brokenDir = "../../scenarios/broken"
+
+// brokenPlaces is where each broken scenario's `cause:` check must be
+// diagnosed, by scenario name and check name. The cause itself is the
+// scenario's own `cause:`; the place is stated here because the format
+// has no field for it.
+var brokenPlaces = map[string]map[string]string{
+	"no-default-route":     {"ns1 without a default route cannot reach the internet": "ns1"},
+	"no-ip-forward":        {"the host does not forward the container's packets": "host/br0"},
+	"no-masquerade":        {"the reply cannot find its way back to the unmasqueraded container": "internet/wan0"},
+	"forward-policy-drop":  {"the FORWARD policy drops the container's packets": "host/br0"},
+	"bridge-port-down":     {"ns1 cannot reach the bridge through a port that is down": "host/veth1", "nor can its neighbour reach ns1": "host/veth1"},
+	"forgot-bridge-master": {"ns1 cannot reach ns2, whose host end is not on the bridge": "host/veth2"},
+	"wrong-gateway":        {"ns1's gateway does not answer ARP": "ns1/veth_1"},
+	"address-typo":         {"nobody on the bridge holds 10.0.0.3": "ns1/veth_1"},
+	"strict-rp-filter":     {"the server drops requests that arrive where its route back does not leave": "server/eth0"},
+	"dnat-wrong-port":      {"the published port leads to a port nobody listens on": "ns1/eth0"},
+	"loopback-down":        {"ns1 cannot reach its own address with lo down": "ns1/lo"},
+}
+
+// TestBrokenLibraryCoversEveryCause checks, without root, that the broken
+// library states every cause code but unknown, and that every `cause:`
+// check in it has its place in brokenPlaces.
+func TestBrokenLibraryCoversEveryCause(t *testing.T) {
+	scs := loadBroken(t)
+	seen := map[string]bool{}
+	for _, sc := range scs {
+		for _, c := range sc.Checks {
+			if c.Cause == "" {
+				continue
+			}
+			seen[c.Cause] = true
+			if _, ok := brokenPlaces[sc.Name][c.Name]; !ok {
+				t.Errorf("%s: check %q states cause %s but brokenPlaces has no place for it", sc.Name, c.Name, c.Cause)
+			}
+		}
+	}
+	for _, code := range diagnose.Causes() {
+		if code != diagnose.Unknown && !seen[code] {
+			t.Errorf("no scenario in %s states cause %s", brokenDir, code)
+		}
+	}
+}
+
+// TestBrokenLibrary runs every broken scenario through the runner on both
+// tc attach paths and with tracing off, and checks that each `cause:`
+// check passes (the probe failed and was diagnosed with its cause) at the
+// right ns/if, from the trace or, with tracing off, from state alone.
+func TestBrokenLibrary(t *testing.T) {
+	privtest.Require(t)
+	if _, err := exec.LookPath("iptables-save"); err != nil {
+		privtest.Unavailable(t, "iptables-save")
+	}
+	scs := loadBroken(t)
+	for _, mode := range []struct {
+		name   string
+		trace  runner.TraceMode
+		attach trace.AttachMode
+	}{
+		{"tcx", runner.TraceOnFailure, trace.AttachTCX},
+		{"clsact", runner.TraceOnFailure, trace.AttachClsact},
+		{"trace-off", runner.TraceOff, trace.AttachAuto},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			rep := runner.Run(ctx, scs, runner.Options{
+				Parallel: 2,
+				Trace:    mode.trace,
+				Attach:   mode.attach,
+				Store:    runs.Store{Dir: t.TempDir()},
+			})
+			traced := mode.trace != runner.TraceOff
+			if traced && (!rep.Tracing.Enabled || rep.Tracing.Mode != mode.name) {
+				privtest.Unavailable(t, "tracing with "+mode.name+" ("+rep.Tracing.Reason+")")
+			}
+			for _, s := range rep.Scenarios {
+				t.Run(s.Name, func(t *testing.T) {
+					if s.Error != "" {
+						t.Fatalf("scenario error: %s", s.Error)
+					}
+					for _, c := range s.Checks {
+						want, stated := brokenPlaces[s.Name][c.Name]
+						if !c.Passed {
+							t.Errorf("check %q failed: %s%s", c.Name, c.Error, diagnosisText(c.Diagnosis))
+							continue
+						}
+						if !stated {
+							continue
+						}
+						d := c.Diagnosis
+						if d == nil {
+							t.Errorf("check %q: no diagnosis", c.Name)
+							continue
+						}
+						got := d.NS
+						if d.If != "" {
+							got += "/" + d.If
+						}
+						if d.Cause != c.Cause || got != want {
+							t.Errorf("check %q: diagnosed %s at %s, want %s at %s%s", c.Name, d.Cause, got, c.Cause, want, diagnosisText(d))
+						}
+						if d.FromStateOnly == traced {
+							t.Errorf("check %q: from_state_only = %v with tracing %v", c.Name, d.FromStateOnly, traced)
+						}
+						if d.Summary == "" || len(d.Evidence) == 0 {
+							t.Errorf("check %q: diagnosis without summary or evidence: %+v", c.Name, *d)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+func loadBroken(t *testing.T) []*scenario.Scenario {
+	t.Helper()
+	scs, err := scenario.Load(brokenDir)
+	if err != nil {
+		t.Fatalf("load %s: %v", brokenDir, err)
+	}
+	var names []string
+	for _, sc := range scs {
+		names = append(names, strings.TrimSuffix(filepath.Base(sc.File), ".yaml"))
+		if _, ok := brokenPlaces[sc.Name]; !ok {
+			t.Errorf("%s: not in brokenPlaces", sc.File)
+		}
+	}
+	for name := range brokenPlaces {
+		if !slices.Contains(names, name) {
+			t.Errorf("brokenPlaces names %s, which %s does not hold", name, brokenDir)
+		}
+	}
+	return scs
+}
+
+func diagnosisText(d *report.Diagnosis) string {
+	if d == nil {
+		return ""
+	}
+	return "\n  cause: " + d.Cause + " at " + d.NS + "/" + d.If + ": " + d.Summary + "\n    " + strings.Join(d.Evidence, "\n    ") + "\n  fix: " + d.Fix
+}
