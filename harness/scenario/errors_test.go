@@ -694,6 +694,10 @@ namespaces:
 		want: []string{
 			"t.yaml: the file holds no YAML document",
 		}},
+	{name: "empty document", yaml: "--- # nothing here\n",
+		want: []string{
+			"t.yaml: the YAML document is empty",
+		}},
 	{name: "not a mapping", yaml: "- name: t\n",
 		want: []string{
 			"t.yaml:1:1: expected a mapping, found a list",

@@ -71,7 +71,8 @@ type Namespace struct {
 	Name string
 	Pos  Pos
 	// Interfaces in file order, with veth ends named only in links added
-	// after the declared ones, and lo always present.
+	// after the declared ones (in link order), and lo always present: first
+	// when the file does not declare it.
 	Interfaces []*Interface
 	Routes     []Route
 	Sysctls    []Sysctl

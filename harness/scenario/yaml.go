@@ -348,6 +348,11 @@ func decodeDocument(file string, data []byte) (root *yaml.Node, errs ErrorList) 
 	if len(doc.Content) == 0 {
 		return nil, ErrorList{{Pos: Pos{File: file}, Msg: "the file holds no YAML document"}}
 	}
+	// An empty document ("---" alone) has a null root whose position
+	// yaml.v3 puts after the end of the input; say what is wrong instead.
+	if root := doc.Content[0]; isNull(root) && root.Value == "" {
+		return nil, ErrorList{{Pos: Pos{File: file}, Msg: "the YAML document is empty"}}
+	}
 	return doc.Content[0], nil
 }
 
