@@ -14,9 +14,11 @@ func newCleanCmd() *cobra.Command {
 		Short: "Remove what killed runs left behind, and only that",
 		Long: `clean removes the namespaces (and with them their links, routes and rules)
 of hopcheck runs whose process is gone, for example after SIGKILL. It
-recognises hopcheck's objects by their names (hc<run-id>-<ns>) and keeps
-those of runs still in progress and of topologies kept with 'up' or
-'run --keep'. It never touches anything else.`,
+removes only runs recorded in the state directory (/run/hopcheck, or
+$HOPCHECK_STATE_DIR) and recognises their namespaces by name
+(hc<run-id>-<ns>); it keeps runs still in progress, topologies kept with
+'up' or 'run --keep', and every namespace it has no record of. It never
+touches anything else.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireRoot("clean"); err != nil {
@@ -27,18 +29,22 @@ those of runs still in progress and of topologies kept with 'up' or
 			if err != nil {
 				return err
 			}
-			alive := map[string]bool{}
+			// Only a run recorded here whose owner is gone is a leftover.
+			// A namespace with no record here may be in use by someone this
+			// store cannot see (a run with another HOPCHECK_STATE_DIR, a
+			// test that builds in-process), so it is kept.
+			dead := map[string]bool{}
 			for _, r := range recs {
-				if r.Alive() {
-					alive[r.RunID] = true
+				if !r.Alive() {
+					dead[r.RunID] = true
 				}
 			}
-			removed, err := build.Clean(cmd.Context(), func(runID string) bool { return alive[runID] })
+			removed, err := build.Clean(cmd.Context(), func(runID string) bool { return !dead[runID] })
 			for _, n := range removed {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed namespace %s\n", n)
 			}
 			for _, r := range recs {
-				if !alive[r.RunID] {
+				if dead[r.RunID] {
 					if rerr := store.Remove(r.RunID); rerr != nil && err == nil {
 						err = rerr
 					}
