@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/privtest"
+)
+
+// badInputs are the files in testdata/bad, one mistake each, with the exact
+// report hopcheck must give: file:line:col: field: message, one line per
+// problem. (YAML syntax errors carry a line only: the YAML parser does not
+// report a column.)
+var badInputs = []struct {
+	file string
+	want []string
+}{
+	{"bad-cidr.yaml", []string{
+		`testdata/bad/bad-cidr.yaml:6:26: namespaces.bad-a.interfaces.eth0.addresses[0]: address "10.0.0.300/24" is not a CIDR`,
+	}},
+	{"bad-iptables.yaml", []string{
+		`testdata/bad/bad-iptables.yaml:8:9: namespaces.bad-a.iptables[0]: iptables "-A INPUT -p icmp -j NOSUCHTARGET": target "NOSUCHTARGET" is neither a known target nor a chain made earlier with -N in table filter`,
+	}},
+	{"bad-mac.yaml", []string{
+		`testdata/bad/bad-mac.yaml:6:45: namespaces.bad-a.interfaces.eth0.mac: MAC "02:00:00:00:01" is not an Ethernet address like 02:00:00:00:00:01`,
+	}},
+	{"bad-route.yaml", []string{
+		`testdata/bad/bad-route.yaml:8:9: namespaces.bad-a.routes[0]: route "default gw 10.0.0.2": unknown word "gw"; after the destination come via GW, dev IF, src IP, metric N, table N`,
+	}},
+	{"duplicate-key.yaml", []string{
+		`testdata/bad/duplicate-key.yaml:10:3: namespaces: duplicate key "bad-a" (first at line 4:3)`,
+	}},
+	{"link-missing-ns.yaml", []string{
+		`testdata/bad/link-missing-ns.yaml:9:18: links[0][1]: no namespace "bad-c" (did you mean "bad-a"?)`,
+	}},
+	{"long-name.yaml", []string{
+		`testdata/bad/long-name.yaml:6:7: namespaces.bad-a.interfaces: interface name "eth0-to-bad-b-ns" is 16 characters; Linux allows at most 15 (IFNAMSIZ)`,
+		`testdata/bad/long-name.yaml:11:6: links[0][0]: interface name "eth0-to-bad-b-ns" is 16 characters; Linux allows at most 15 (IFNAMSIZ)`,
+	}},
+	{"master-not-bridge.yaml", []string{
+		`testdata/bad/master-not-bridge.yaml:6:23: namespaces.bad-a.interfaces.veth1.master: master veth2 is not a bridge (it is a veth)`,
+	}},
+	{"syntax.yaml", []string{
+		`testdata/bad/syntax.yaml:5: YAML syntax: did not find expected ',' or '}'`,
+	}},
+	{"unknown-key.yaml", []string{
+		`testdata/bad/unknown-key.yaml:6:14: namespaces.bad-a.interfaces.eth0: unknown key "adress" (did you mean "addresses"?)`,
+	}},
+	{"veth-twice.yaml", []string{
+		`testdata/bad/veth-twice.yaml:11:6: links[1][0]: veth end bad-a/eth0 is already used by the link at line 10:6`,
+	}},
+}
+
+// badNamespaces are the namespace names the files in testdata/bad use;
+// nothing else in these tests uses them.
+var badNamespaces = []string{"bad-a", "bad-b", "bad-c"}
+
+// wantStderr is what hopcheck prints for a list of problems.
+func wantStderr(lines []string) string {
+	return "hopcheck: " + strings.Join(lines, "\n") + "\n"
+}
+
+// TestBadInputValidate runs validate without root (as nobody when the
+// tests run as root): it reports each mistake exactly and exits 2.
+func TestBadInputValidate(t *testing.T) {
+	t.Parallel()
+	for _, tt := range badInputs {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			res := e.runUnprivileged("validate", filepath.Join("testdata/bad", tt.file))
+			if res.code != exitBadInput || res.stderr != wantStderr(tt.want) || res.stdout != "" {
+				t.Errorf("got %v\nwant exit code %d, no stdout, stderr:\n%s", res, exitBadInput, wantStderr(tt.want))
+			}
+		})
+	}
+}
+
+// TestBadInputValidateDirectory validates the whole directory: every file's
+// problems, in file order, in one report.
+func TestBadInputValidateDirectory(t *testing.T) {
+	t.Parallel()
+	var all []string
+	for _, tt := range badInputs {
+		all = append(all, tt.want...)
+	}
+	if ents, err := os.ReadDir("testdata/bad"); err != nil || len(ents) != len(badInputs) {
+		t.Fatalf("testdata/bad holds %d files (%v); the table covers %d", len(ents), err, len(badInputs))
+	}
+	e := newEnv(t)
+	res := e.runUnprivileged("validate", "testdata/bad")
+	if res.code != exitBadInput || res.stderr != wantStderr(all) {
+		t.Errorf("got %v\nwant exit code %d, stderr:\n%s", res, exitBadInput, wantStderr(all))
+	}
+}
+
+// TestBadInputRun runs each bad file as root: the same report, exit code 2,
+// and nothing created: no run record was ever written, and no namespace of
+// the file's exists.
+func TestBadInputRun(t *testing.T) {
+	t.Parallel()
+	privtest.Require(t)
+	for _, tt := range badInputs {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			res := e.run("run", filepath.Join("testdata/bad", tt.file))
+			if res.code != exitBadInput || res.stderr != wantStderr(tt.want) || res.stdout != "" {
+				t.Errorf("got %v\nwant exit code %d, no stdout, stderr:\n%s", res, exitBadInput, wantStderr(tt.want))
+			}
+			if ids := e.runIDs(); len(ids) > 0 {
+				t.Errorf("runs recorded for bad input: %v", ids)
+			}
+			assertNoBadNamespaces(t)
+		})
+	}
+}
+
+// assertNoBadNamespaces fails t if any hopcheck namespace on the machine
+// has a name that only the files in testdata/bad use.
+func assertNoBadNamespaces(t *testing.T) {
+	t.Helper()
+	names, err := netns.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if _, ns, ok := netns.ParseName(n); ok && slices.Contains(badNamespaces, ns) {
+			t.Errorf("namespace %s exists after bad input", n)
+		}
+	}
+}
+
+// TestIPTablesRejectsAtBuild runs a rule that the parser accepts and
+// iptables refuses: the scenario fails to build with iptables' own message
+// under the rule's position, the run tears down what it built before the
+// rule, and hopcheck exits 2.
+func TestIPTablesRejectsAtBuild(t *testing.T) {
+	t.Parallel()
+	privtest.Require(t)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		privtest.Unavailable(t, "the iptables command")
+	}
+	e := newEnv(t)
+	const file = "testdata/iptables-rejected.yaml"
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+
+	vres := e.run("validate", file)
+	if vres.code != exitOK {
+		t.Fatalf("validate should accept %s, which only iptables refuses: %v", file, vres)
+	}
+	res := e.run("run", "--json", jsonPath, file)
+	if res.code != exitBadInput {
+		t.Errorf("exit code %d, want %d\n%v", res.code, exitBadInput, res)
+	}
+	// The position and field are hopcheck's; the reason is iptables' own
+	// words, which vary a little between iptables versions.
+	const where = file + `:10:9: namespaces.rej-a.iptables[1]: iptables -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destinaton 10.9.0.2: `
+	const why = `unknown option "--to-destinaton"`
+	line := lineWith(res.stdout, where)
+	if line == "" || !strings.Contains(line, why) {
+		t.Errorf("stdout has no line with %q ... %q:\n%s", where, why, res.stdout)
+	}
+
+	var rep struct {
+		Passed    bool `json:"passed"`
+		Scenarios []struct {
+			Name       string            `json:"name"`
+			Passed     bool              `json:"passed"`
+			BuildError bool              `json:"build_error"`
+			Error      string            `json:"error"`
+			Checks     []json.RawMessage `json:"checks"`
+		} `json:"scenarios"`
+	}
+	readJSON(t, jsonPath, &rep)
+	if rep.Passed || len(rep.Scenarios) != 1 {
+		t.Fatalf("report: passed %v, %d scenarios; want a failed run of 1", rep.Passed, len(rep.Scenarios))
+	}
+	s := rep.Scenarios[0]
+	if s.Passed || !s.BuildError || !strings.HasPrefix(s.Error, where) || len(s.Checks) != 0 {
+		t.Errorf("scenario report = %+v; want a build error starting %q and no checks run", s, where)
+	}
+	e.assertNothingLeft()
+}
+
+// lineWith returns the first line of s that contains sub, trimmed.
+func lineWith(s, sub string) string {
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// readJSON decodes the JSON file at path into v, failing t on any error.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read report: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s is not valid JSON: %v\n%s", path, err, b)
+	}
+}
+
+// TestRunNeedsRoot runs a good scenario without root (as nobody when the
+// tests run as root): run refuses plainly, with exit code 2, and validate
+// accepts the same file.
+func TestRunNeedsRoot(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if res := e.runUnprivileged("validate", "testdata/pass.yaml"); res.code != exitOK {
+		t.Errorf("validate without root: %v", res)
+	}
+	res := e.runUnprivileged("run", "testdata/pass.yaml")
+	const want = "hopcheck: run needs root (network namespaces, iptables, BPF): run it with sudo\n"
+	if res.code != exitBadInput || res.stderr != want || res.stdout != "" {
+		t.Errorf("run without root: %v\nwant exit code %d and stderr %q", res, exitBadInput, want)
+	}
+	if ids := e.runIDs(); len(ids) > 0 {
+		t.Errorf("runs recorded without root: %v", ids)
+	}
+}
