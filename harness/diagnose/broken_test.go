@@ -134,6 +134,53 @@ func TestBrokenLibrary(t *testing.T) {
 	}
 }
 
+// TestCauseJudged runs, with tracing off, a broken scenario whose check
+// names the wrong cause, and the same probe expected to succeed: the first
+// must fail with the diagnosis named, the second must carry its diagnosis.
+func TestCauseJudged(t *testing.T) {
+	privtest.Require(t)
+	if _, err := exec.LookPath("iptables-save"); err != nil {
+		privtest.Unavailable(t, "iptables-save")
+	}
+	const yaml = `
+name: lo-judged
+namespaces:
+  ns1:
+    interfaces:
+      lo: {up: false}
+      eth0: {addresses: [10.0.0.2/24]}
+  ns2:
+    interfaces:
+      eth0: {addresses: [10.0.0.3/24]}
+links:
+  - [ns1/eth0, ns2/eth0]
+checks:
+  - ping: {from: ns1, to: 10.0.0.2}
+    name: wrong cause
+    expect: fail
+    cause: no-route
+  - ping: {from: ns1, to: 10.0.0.2}
+    name: expected to work
+`
+	sc, err := scenario.Parse("lo-judged.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep := runner.Run(ctx, []*scenario.Scenario{sc}, runner.Options{Trace: runner.TraceOff, Store: runs.Store{Dir: t.TempDir()}})
+	if len(rep.Scenarios) != 1 || len(rep.Scenarios[0].Checks) != 2 {
+		t.Fatalf("report: %+v", rep)
+	}
+	wrong, plain := rep.Scenarios[0].Checks[0], rep.Scenarios[0].Checks[1]
+	if wrong.Passed || !strings.Contains(wrong.Error, "probe failed as expected, but diagnosed as loopback-down, not no-route") {
+		t.Errorf("wrong cause: passed %v, error %q", wrong.Passed, wrong.Error)
+	}
+	if plain.Passed || plain.Diagnosis == nil || plain.Diagnosis.Cause != diagnose.LoopbackDown || plain.Diagnosis.Fix != "ip link set lo up  # in ns1" {
+		t.Errorf("expect success: passed %v, diagnosis %+v", plain.Passed, plain.Diagnosis)
+	}
+}
+
 func loadBroken(t *testing.T) []*scenario.Scenario {
 	t.Helper()
 	scs, err := scenario.Load(brokenDir)

@@ -47,9 +47,6 @@ type Probe struct {
 	ListenNS   string
 	ListenPort uint16
 	Outcome    Outcome
-	// Detail is the prober's own account ("tcp from ns1 to 10.0.0.3:80
-	// was refused"), shown as evidence.
-	Detail string
 }
 
 // Input is everything a diagnosis rests on.
@@ -128,9 +125,6 @@ func Diagnose(in Input) *Diagnosis {
 	tf := fromTrace(in.Trace, in.Probe, finalDst)
 
 	var ev []string
-	if in.Probe.Detail != "" {
-		ev = append(ev, "probe: "+in.Probe.Detail)
-	}
 	switch {
 	case f != nil:
 		if tf != nil && f.If == "" && tf.Cause == f.Cause && tf.NS == f.NS {

@@ -37,7 +37,6 @@ func ProbeOf(c *scenario.Check, r check.Result) (p Probe, ok bool) {
 		}
 	}
 	p.Outcome = outcomeOf(r)
-	p.Detail = r.Summary
 	return p, true
 }
 

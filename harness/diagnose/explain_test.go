@@ -23,7 +23,7 @@ func TestProbeOf(t *testing.T) {
 		c:    pingCheck,
 		r: check.Result{Summary: "0/1 replies from 10.0.0.3", Probe: &trace.Probe{Proto: trace.ProtoICMP, Dst: netip.MustParseAddrPort("10.0.0.3:0"), SrcNS: "ns1"},
 			Details: []check.Detail{{Key: "icmp_errors", Value: "destination host unreachable from 10.0.0.1"}}},
-		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("10.0.0.3:0"), Outcome: OutcomeUnreachable, Detail: "0/1 replies from 10.0.0.3"},
+		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("10.0.0.3:0"), Outcome: OutcomeUnreachable},
 		ok:   true,
 	}, {
 		name: "ping that sent nothing",
