@@ -107,11 +107,11 @@ func Diagnose(in Input) *Diagnosis {
 		return d
 	}
 	w := &walker{
-		sc:       in.Scenario,
-		st:       in.After,
-		probe:    in.Probe,
-		moved:    Delta(in.Before, in.After),
-		counters: in.Before != nil,
+		sc:     in.Scenario,
+		st:     in.After,
+		probe:  in.Probe,
+		moved:  Delta(in.Before, in.After),
+		before: in.Before,
 	}
 	var (
 		f        *finding

@@ -333,9 +333,9 @@ type chainEval struct {
 	// probe; a drop whose counter moved is taken as certain even when
 	// its rule is not fully understood.
 	moved []Moved
-	// counters reports whether moved is known (a snapshot was taken
-	// before the probe). Without it, a rule that may match and drops is
-	// only noted.
+	// counters reports whether moved is known (the namespace's counters
+	// were taken before the probe). Without it, a rule that may match and
+	// drops is only noted.
 	counters bool
 }
 

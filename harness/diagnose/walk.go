@@ -41,17 +41,23 @@ type crossing struct {
 
 // walker walks a probe's packets through a State.
 type walker struct {
-	sc       *scenario.Scenario
-	st       *State
-	moved    []Moved
-	counters bool
-	probe    Probe
+	sc    *scenario.Scenario
+	st    *State
+	moved []Moved
+	// before is the counter snapshot taken before the probe, or nil.
+	before *State
+	probe  Probe
 	// trail is the evidence of the walk: one line per decision.
 	trail []string
 	nats  []natRecord
 	// request lists the namespaces the request crossed, in order.
 	request []crossing
 }
+
+// counted reports whether the counters of namespace ns were taken before
+// the probe, so that a counter that did not move means a rule did not
+// match.
+func (w *walker) counted(ns string) bool { return w.before.NS(ns) != nil }
 
 // legEnd is where a leg of the walk ended.
 type legEnd struct {
@@ -80,7 +86,7 @@ func (w *walker) leg(start string, p packet) legEnd {
 		)
 		if in == "" {
 			p.In, p.Out = "", ""
-			if v := natHook(ns, "OUTPUT", p, w.moved, w.counters); v != nil {
+			if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
 				p = w.dnat(ns, "", v, p)
 			}
 			r, ok = ns.RouteGet(p.Dst)
@@ -105,7 +111,7 @@ func (w *walker) leg(start string, p packet) legEnd {
 			}
 			if p.Reply {
 				p = w.unSNAT(cur, p)
-			} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counters); v != nil {
+			} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
 				p = w.dnat(ns, in, v, p)
 			}
 			r, ok = ns.RouteGet(p.Dst)
@@ -135,7 +141,7 @@ func (w *walker) leg(start string, p packet) legEnd {
 				return legEnd{f: f}
 			}
 		}
-		if v := natHook(ns, "POSTROUTING", p, w.moved, w.counters); v != nil {
+		if v := natHook(ns, "POSTROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
 			p = w.snat(ns, r, v, p)
 		}
 		if p.Reply {
@@ -432,7 +438,7 @@ func (w *walker) rpFilter(ns *NSState, in string, p packet) *finding {
 // filter runs p through a hook's filtering tables in ns and explains a
 // drop. at is the interface named for the drop.
 func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding {
-	v, maybe := filterHook(ns, hook, p, w.moved, w.counters)
+	v, maybe := filterHook(ns, hook, p, w.moved, w.counted(ns.Name))
 	for _, m := range maybe {
 		w.note("%s: %s may match (not fully modelled)", ns.Name, m)
 	}
@@ -450,7 +456,7 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %s %s: %s", ns.Name, hook, p, v.describe()))
 	if v.Moved != nil {
 		f.Evidence = append(f.Evidence, v.Moved.String())
-	} else if w.counters {
+	} else if w.counted(ns.Name) {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: the counter of the %s did not move during the probe", ns.Name, v.describe()))
 	}
 	f.Evidence = append(f.Evidence, maybe...)

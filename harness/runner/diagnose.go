@@ -27,11 +27,29 @@ func countersBefore(ctx context.Context, topo *build.Topology, c *scenario.Check
 	if !wantsDiagnosis(c) {
 		return nil
 	}
-	st, err := diagnose.TakeCounters(ctx, topo)
+	st, err := diagnose.TakeCounters(ctx, counterScope{topo})
 	if err != nil {
 		return nil
 	}
 	return st
+}
+
+// counterScope narrows a topology to the namespaces whose iptables
+// counters can move: those the scenario gives iptables commands, and host,
+// which may be the real root namespace. Nothing else writes iptables in
+// the sandbox namespaces hopcheck makes, so the others hold no rules, and
+// skipping them keeps the snapshot before every probe to one iptables-save
+// per namespace that matters, however many containers a scenario has.
+type counterScope struct{ *build.Topology }
+
+func (s counterScope) Namespaces() []string {
+	var out []string
+	for _, name := range s.Topology.Namespaces() {
+		if ns := s.Scenario.Namespace(name); name == scenario.HostNS || (ns != nil && len(ns.IPTables) > 0) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // diagnoseCheck explains a probe check whose probe did not get through,
