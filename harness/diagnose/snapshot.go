@@ -19,12 +19,43 @@ import (
 )
 
 // Env is the set of namespaces a snapshot covers; build.Topology
-// satisfies it.
+// satisfies it, and so does Named.
 type Env interface {
 	// Namespaces returns the scenario names of the namespaces.
 	Namespaces() []string
 	// NS returns the open handle of the namespace called name.
 	NS(name string) netns.Handle
+}
+
+// Named is an Env of namespaces the caller opened itself, in the order
+// given: what `hopcheck why --netns A,B` works on, with the names the
+// user knows them by. It satisfies check.Env too, so the same value runs
+// the probe.
+type Named []NamedNS
+
+// NamedNS is one namespace of Named.
+type NamedNS struct {
+	Name   string
+	Handle netns.Handle
+}
+
+// Namespaces returns the names, in order.
+func (n Named) Namespaces() []string {
+	out := make([]string, len(n))
+	for i, ns := range n {
+		out[i] = ns.Name
+	}
+	return out
+}
+
+// NS returns the handle of the namespace called name, or a closed handle.
+func (n Named) NS(name string) netns.Handle {
+	for _, ns := range n {
+		if ns.Name == name {
+			return ns.Handle
+		}
+	}
+	return netns.Handle(-1)
 }
 
 // ErrNoIPTablesSave is recorded (in NSState.Errors) and returned when

@@ -184,6 +184,21 @@ func TestTake(t *testing.T) {
 			t.Errorf("got %s at %s (%s), want netfilter-drop at host/br0\n  %s", d.Cause, d.Place(), d.Summary, strings.Join(d.Evidence, "\n  "))
 		}
 	})
+	t.Run("without the scenario", func(t *testing.T) {
+		// As `hopcheck why --netns` sees namespaces it did not build: the
+		// veth peers and bridge ports come from the kernel alone.
+		named := Named{{"ns2", topo.NS("ns2")}, {"ns1", topo.NS("ns1")}, {"host", topo.NS("host")}}
+		if got := named.Namespaces(); !slices.Equal(got, []string{"ns2", "ns1", "host"}) {
+			t.Errorf("Namespaces() = %v", got)
+		}
+		if named.NS("nope").IsOpen() {
+			t.Error("NS of an unknown name is open")
+		}
+		d := Explain(ctx, named, Input{Probe: ping("ns1", "10.9.0.1"), Before: before})
+		if d.Cause != NetfilterDrop || d.Place() != "host/br0" {
+			t.Errorf("got %s at %s (%s), want netfilter-drop at host/br0\n  %s", d.Cause, d.Place(), d.Summary, strings.Join(d.Evidence, "\n  "))
+		}
+	})
 }
 
 func checkLink(t *testing.T, n *NSState, name string, ok func(*Link) bool) {

@@ -237,17 +237,6 @@ func (n *NSState) LinkWithAddr(a netip.Addr) *Link {
 	return nil
 }
 
-// Ports returns the links enslaved to bridge br.
-func (n *NSState) Ports(br string) []*Link {
-	var out []*Link
-	for i := range n.Links {
-		if n.Links[i].Master == br {
-			out = append(out, &n.Links[i])
-		}
-	}
-	return out
-}
-
 // Sysctl returns the value of key and whether the snapshot has it.
 func (n *NSState) Sysctl(key string) (string, bool) {
 	v, ok := n.Sysctls[key]
