@@ -80,85 +80,121 @@ func (w *walker) leg(start string, p packet) legEnd {
 		if ns == nil {
 			return legEnd{f: &finding{Cause: Unknown, NS: cur, Summary: fmt.Sprintf("the snapshot has no namespace %s", cur)}}
 		}
-		var (
-			r  Route
-			ok bool
-		)
+		var st step
 		if in == "" {
-			p.In, p.Out = "", ""
-			if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
-				p = w.dnat(ns, "", v, p)
-			}
-			r, ok = ns.RouteGet(p.Dst)
-			if !p.Src.IsValid() || p.Src.IsUnspecified() {
-				p.Src = ns.SourceFor(r, p.Dst)
-			}
-			if ok && delivers(r.Type) {
-				return w.deliverLocal(ns, r, p)
-			}
-			if !ok || !forwardable(r.Type) {
-				return legEnd{f: w.noRoute(ns, "", r, ok, p)}
-			}
-			w.note("%s: ip route get %s -> %s", cur, p.Dst, r)
-			p.Out = r.Dev
-			if f := w.filter(ns, "OUTPUT", p, r.Dev); f != nil {
-				return legEnd{f: f}
-			}
+			st = w.send(ns, p)
 		} else {
-			p.In, p.Out = in, ""
-			if f := w.filter(ns, "PREROUTING", p, in); f != nil {
-				return legEnd{f: f}
-			}
-			if p.Reply {
-				p = w.unSNAT(cur, p)
-			} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
-				p = w.dnat(ns, in, v, p)
-			}
-			r, ok = ns.RouteGet(p.Dst)
-			if ok && delivers(r.Type) {
-				if f := w.rpFilter(ns, in, p); f != nil {
-					return legEnd{f: f}
-				}
-				if f := w.filter(ns, "INPUT", p, in); f != nil {
-					return legEnd{f: f}
-				}
-				w.note("%s: %s is a local address (arrived on %s)", cur, p.Dst, in)
-				w.cross(p, crossing{ns: cur, in: in})
-				return legEnd{at: endpoint{cur, in}, p: p}
-			}
-			if !ok || !forwardable(r.Type) {
-				return legEnd{f: w.noRoute(ns, in, r, ok, p)}
-			}
-			if !ns.forwarding(in) {
-				return legEnd{f: w.forwardingOff(ns, in, r, p)}
-			}
-			if f := w.rpFilter(ns, in, p); f != nil {
-				return legEnd{f: f}
-			}
-			w.note("%s: forwards %s from %s: ip route get %s -> %s", cur, p, in, p.Dst, r)
-			p.Out = r.Dev
-			if f := w.filter(ns, "FORWARD", p, in); f != nil {
-				return legEnd{f: f}
-			}
+			st = w.receive(ns, in, p)
 		}
-		if v := natHook(ns, "POSTROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
-			p = w.snat(ns, r, v, p)
+		if st.end != nil {
+			return *st.end
 		}
-		if p.Reply {
-			p = w.unDNAT(cur, p)
-		}
-		if f := w.filter(ns, "POSTROUTING", p, r.Dev); f != nil {
-			return legEnd{f: f}
-		}
-		w.cross(p, crossing{ns: cur, in: in, out: r.Dev})
-		next, f := w.resolve(ns, r, p)
+		next, p2, f := w.leave(ns, in, st.r, st.p)
 		if f != nil {
 			return legEnd{f: f}
 		}
+		p = p2
 		cur, in = next.ns, next.ifname
 	}
 	return legEnd{f: &finding{Cause: Unknown, NS: cur, If: in,
 		Summary: fmt.Sprintf("the packet to %s loops: it crossed more than %d namespaces", p.Dst, maxHops)}}
+}
+
+// step is what a namespace decided about a packet: the route it leaves
+// by, or the end of the leg (delivered here, or stopped).
+type step struct {
+	r   Route
+	p   packet
+	end *legEnd
+}
+
+func stop(f *finding) step { return step{end: &legEnd{f: f}} }
+
+// send handles a packet the namespace generates: nat OUTPUT, the route
+// lookup and source selection, local delivery through lo, filter OUTPUT.
+func (w *walker) send(ns *NSState, p packet) step {
+	p.In, p.Out = "", ""
+	if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
+		p = w.dnat(ns, "", v, p)
+	}
+	r, ok := ns.RouteGet(p.Dst)
+	if !p.Src.IsValid() || p.Src.IsUnspecified() {
+		p.Src = ns.SourceFor(r, p.Dst)
+	}
+	if ok && delivers(r.Type) {
+		end := w.deliverLocal(ns, r, p)
+		return step{end: &end}
+	}
+	if !ok || !forwardable(r.Type) {
+		return stop(w.noRoute(ns, "", r, ok, p))
+	}
+	w.note("%s: ip route get %s -> %s", ns.Name, p.Dst, r)
+	p.Out = r.Dev
+	if f := w.filter(ns, "OUTPUT", p, r.Dev); f != nil {
+		return stop(f)
+	}
+	return step{r: r, p: p}
+}
+
+// receive handles a packet arriving on link in: PREROUTING (DNAT for the
+// request, conntrack's reverse SNAT for the reply), the route lookup, then
+// local delivery through rp_filter and INPUT, or forwarding through
+// ip_forward, rp_filter and FORWARD, in the kernel's order.
+func (w *walker) receive(ns *NSState, in string, p packet) step {
+	p.In, p.Out = in, ""
+	if f := w.filter(ns, "PREROUTING", p, in); f != nil {
+		return stop(f)
+	}
+	if p.Reply {
+		p = w.unSNAT(ns.Name, p)
+	} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
+		p = w.dnat(ns, in, v, p)
+	}
+	r, ok := ns.RouteGet(p.Dst)
+	if ok && delivers(r.Type) {
+		if f := w.rpFilter(ns, in, p); f != nil {
+			return stop(f)
+		}
+		if f := w.filter(ns, "INPUT", p, in); f != nil {
+			return stop(f)
+		}
+		w.note("%s: %s is a local address (arrived on %s)", ns.Name, p.Dst, in)
+		w.cross(p, crossing{ns: ns.Name, in: in})
+		return step{end: &legEnd{at: endpoint{ns.Name, in}, p: p}}
+	}
+	if !ok || !forwardable(r.Type) {
+		return stop(w.noRoute(ns, in, r, ok, p))
+	}
+	if !ns.forwarding(in) {
+		return stop(w.forwardingOff(ns, in, r, p))
+	}
+	if f := w.rpFilter(ns, in, p); f != nil {
+		return stop(f)
+	}
+	w.note("%s: forwards %s from %s: ip route get %s -> %s", ns.Name, p, in, p.Dst, r)
+	p.Out = r.Dev
+	if f := w.filter(ns, "FORWARD", p, in); f != nil {
+		return stop(f)
+	}
+	return step{r: r, p: p}
+}
+
+// leave sends p out along r: POSTROUTING (SNAT for the request,
+// conntrack's reverse DNAT for the reply), then the link and the
+// neighbor that receives it.
+func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, packet, *finding) {
+	if v := natHook(ns, "POSTROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
+		p = w.snat(ns, r, v, p)
+	}
+	if p.Reply {
+		p = w.unDNAT(ns.Name, p)
+	}
+	if f := w.filter(ns, "POSTROUTING", p, r.Dev); f != nil {
+		return endpoint{}, p, f
+	}
+	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev})
+	next, f := w.resolve(ns, r, p)
+	return next, p, f
 }
 
 // cross records a namespace crossed by the request.
