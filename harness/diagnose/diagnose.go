@@ -168,7 +168,15 @@ func (w *walker) run() (*finding, netip.Addr) {
 	}
 	req := w.leg(pr.From, p)
 	if req.f != nil {
-		return req.f, req.p.Dst
+		// The walk stopped before it knew the packet as delivered; the
+		// destination is the one probed, or the last DNAT's.
+		dst := p.Dst
+		for _, n := range w.nats {
+			if n.kind == "DNAT" {
+				dst = n.to.Addr()
+			}
+		}
+		return req.f, dst
 	}
 	if p.Proto == "tcp" || p.Proto == "udp" {
 		if f := w.listener(req.at, req.p); f != nil {
