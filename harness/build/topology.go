@@ -251,14 +251,32 @@ func (t *Topology) collect() ([]scenario.Endpoint, error) {
 	return pending, nil
 }
 
-// carries reports whether ifc is a veth end that the scenario brings up
-// together with its peer, so that it must reach operational state up.
+// carries reports whether ifc must reach operational state up before the
+// topology carries traffic: a veth end that the scenario brings up together
+// with its peer, or an up bridge with such a port. A bridge turns
+// operationally up only once the linkwatch work has enabled a port, and
+// until then it drops the replies it should send, so waiting for the ports
+// alone is not enough.
 func (t *Topology) carries(ifc *scenario.Interface) bool {
-	if ifc.Type != scenario.TypeVeth || !ifc.Up {
+	if !ifc.Up {
 		return false
 	}
-	peer := t.Scenario.Interface(ifc.Peer)
-	return peer != nil && peer.Up
+	switch ifc.Type {
+	case scenario.TypeVeth:
+		peer := t.Scenario.Interface(ifc.Peer)
+		return peer != nil && peer.Up
+	case scenario.TypeBridge:
+		ns := t.Scenario.Namespace(ifc.NS)
+		if ns == nil {
+			return false
+		}
+		for _, port := range ns.Interfaces {
+			if port.Master == ifc.Name && t.carries(port) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // readyTimeout bounds the wait for links to come up; the kernel delays
