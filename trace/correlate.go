@@ -339,6 +339,12 @@ func (c *correlation) arpExchanges(arps []*record, t Trace) []ARPExchange {
 			if a.SenderIP == a.TargetIP {
 				continue // gratuitous: announces, waits for nothing
 			}
+			if !specified(a.SenderIP) {
+				// IPv6 duplicate address detection ("who-has X tell ::")
+				// checks the sender's own new address; no packet waits
+				// for it.
+				continue
+			}
 			x := find(a.SenderIP, a.TargetIP)
 			if x == nil {
 				x = &exchange{

@@ -287,6 +287,9 @@ nat +20µs SNAT 10.0.0.2:41000 -> 198.51.100.2:41000 at host/eth0
 			events: concatEvents(
 				crossing(100, neighborFrame(t, ARPRequest, macA, "2001:db8::2", "2001:db8::3"), "ns1/veth_1 out", "ns2/veth_2 in"),
 				crossing(120, neighborFrame(t, ARPReply, macB, "2001:db8::3", "2001:db8::2"), "ns2/veth_2 out", "ns1/veth_1 in"),
+				// Duplicate address detection of another address: not
+				// something the probe waited for.
+				crossing(150, neighborFrame(t, ARPRequest, macA, "::", "2001:db8::9"), "ns1/veth_1 out", "ns2/veth_2 in"),
 				crossing(200, ethFrame(echoPacket(t, "2001:db8::2", "2001:db8::3", false, 7, 1, tagA)), "ns1/veth_1 out", "ns2/veth_2 in"),
 				crossing(220, ethFrame(echoPacket(t, "2001:db8::3", "2001:db8::2", true, 7, 1, tagA)), "ns2/veth_2 out", "ns1/veth_1 in"),
 			),
