@@ -89,6 +89,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		newCleanCmd(),
 		newVMCmd(),
 		newTraceCmd(),
+		newWhyCmd(),
 	)
 	return root
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -47,21 +46,13 @@ it: it prints how to enter each namespace. Remove it with 'hopcheck down NAME'.`
 // buildKept builds sc and records it as kept.
 func buildKept(cmd *cobra.Command, sc *scenario.Scenario) (*runs.Record, error) {
 	store := runs.Open()
-	runID, err := netns.NewRunID()
+	rec, err := recordRun(store, sc, true)
 	if err != nil {
 		return nil, err
 	}
-	rec := &runs.Record{RunID: runID, Scenario: sc.Name, File: sc.File, PID: os.Getpid(), Kept: true,
-		Namespaces: map[string]string{}, Created: time.Now().UTC()}
-	for _, n := range sc.Namespaces {
-		rec.Namespaces[n.Name] = netns.Name(runID, n.Name)
-	}
-	if err := store.Save(rec); err != nil {
-		return nil, err
-	}
-	topo, err := build.Up(cmd.Context(), sc, build.Options{RunID: runID})
+	topo, err := build.Up(cmd.Context(), sc, build.Options{RunID: rec.RunID})
 	if err != nil {
-		store.Remove(runID)
+		store.Remove(rec.RunID)
 		return nil, &exitError{code: exitBadInput, err: err}
 	}
 	// The namespaces are named (bind-mounted), so they outlive this

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/hopcheck/hopcheck/harness/build"
 	"github.com/hopcheck/hopcheck/harness/check"
 	"github.com/hopcheck/hopcheck/harness/diagnose"
 	"github.com/hopcheck/hopcheck/harness/report"
@@ -23,11 +22,11 @@ func wantsDiagnosis(c *scenario.Check) bool {
 // a probe check that may need diagnosing, so that the diagnosis can tell
 // which rules and policies the probe moved. nil for other checks, and when
 // the counters cannot be read (the diagnosis then goes without them).
-func countersBefore(ctx context.Context, topo *build.Topology, c *scenario.Check) *diagnose.State {
+func countersBefore(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check) *diagnose.State {
 	if !wantsDiagnosis(c) {
 		return nil
 	}
-	st, err := diagnose.TakeCounters(ctx, counterScope{topo})
+	st, err := diagnose.TakeCounters(ctx, counterScope{env, sc})
 	if err != nil {
 		return nil
 	}
@@ -40,12 +39,20 @@ func countersBefore(ctx context.Context, topo *build.Topology, c *scenario.Check
 // the sandbox namespaces hopcheck makes, so the others hold no rules, and
 // skipping them keeps the snapshot before every probe to one iptables-save
 // per namespace that matters, however many containers a scenario has.
-type counterScope struct{ *build.Topology }
+// Without a scenario (namespaces hopcheck did not make) every namespace
+// counts.
+type counterScope struct {
+	Env
+	sc *scenario.Scenario
+}
 
 func (s counterScope) Namespaces() []string {
+	if s.sc == nil {
+		return s.Env.Namespaces()
+	}
 	var out []string
-	for _, name := range s.Topology.Namespaces() {
-		if ns := s.Scenario.Namespace(name); name == scenario.HostNS || (ns != nil && len(ns.IPTables) > 0) {
+	for _, name := range s.Env.Namespaces() {
+		if ns := s.sc.Namespace(name); name == scenario.HostNS || (ns != nil && len(ns.IPTables) > 0) {
 			out = append(out, name)
 		}
 	}
@@ -56,7 +63,7 @@ func (s counterScope) Namespaces() []string {
 // puts the diagnosis in rc, and judges an `expect: fail` check's cause: it
 // passes only when the diagnosis names that cause. t is the probe's trace,
 // nil when tracing is off.
-func diagnoseCheck(ctx context.Context, topo *build.Topology, c *scenario.Check, res check.Result, t *trace.Trace, before *diagnose.State, rc *report.Check) {
+func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check, res check.Result, t *trace.Trace, before *diagnose.State, rc *report.Check) {
 	if !wantsDiagnosis(c) || res.Err != nil {
 		return // not a probe, or it could not run: nothing failed on the network
 	}
@@ -71,7 +78,7 @@ func diagnoseCheck(ctx context.Context, topo *build.Topology, c *scenario.Check,
 	if !ok {
 		return
 	}
-	d := diagnose.Explain(ctx, topo, diagnose.Input{Scenario: topo.Scenario, Probe: p, Trace: t, Before: before})
+	d := diagnose.Explain(ctx, env, diagnose.Input{Scenario: sc, Probe: p, Trace: t, Before: before})
 	rc.Diagnosis = &report.Diagnosis{
 		Cause: d.Cause, NS: d.NS, If: d.If, Summary: d.Summary,
 		Evidence: d.Evidence, Fix: d.Fix, FromStateOnly: d.FromStateOnly,

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hopcheck/hopcheck/harness/build"
+	"github.com/hopcheck/hopcheck/harness/diagnose"
+	"github.com/hopcheck/hopcheck/harness/report"
+	"github.com/hopcheck/hopcheck/harness/runner"
+	"github.com/hopcheck/hopcheck/harness/runs"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/spf13/cobra"
+)
+
+type whyFlags struct {
+	from, to, listen string
+	tcp, udp         bool
+	netns            []string
+	timeout          time.Duration
+	tcAttach         string
+	traceOff         bool
+}
+
+func newWhyCmd() *cobra.Command {
+	var f whyFlags
+	cmd := &cobra.Command{
+		Use:   "why [FILE] --from NS --to IP[:PORT] [--tcp|--udp]",
+		Short: "Send one probe, show its hops, and say why it fails",
+		Long: `why sends one probe (ICMP echo by default, or a TCP/UDP round trip) from
+namespace NS to the destination, traces it hop by hop, and, when it does not
+get through, names the cause, the ns/if where it happened, the evidence, and
+a command that fixes it.
+
+With FILE, the scenario is built for the probe and torn down afterwards (or,
+if it is up with 'hopcheck up', used as it is). With --netns instead, the
+probe runs in existing namespaces that hopcheck did not build.
+
+Exit code: 0 when the probe got through, 1 when it did not.`,
+		Example: `  hopcheck why scenarios/broken/no-masquerade.yaml --from ns1 --to 203.0.113.8
+  hopcheck why scenarios/dnat-ingress.yaml --from internet --to 198.51.100.2:8080 --tcp --listen ns1:80
+  hopcheck why --netns red,blue --from red --to 10.0.0.3`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (len(f.netns) > 0) {
+				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns, one of the two")}
+			}
+			c, err := whyCheck(f)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			mode, attach, err := traceOptions("always", f.tcAttach)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			if f.traceOff {
+				mode = runner.TraceOff
+			}
+			opts := runner.Options{Trace: mode, Attach: attach}
+			if len(args) == 1 {
+				return whyScenario(cmd, args[0], c, opts)
+			}
+			return whyNetns(cmd, f.netns, c, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.from, "from", "", "namespace the probe starts in (required)")
+	fl.StringVar(&f.to, "to", "", "destination `IP`, or IP:PORT with --tcp/--udp (required)")
+	fl.BoolVar(&f.tcp, "tcp", false, "probe with a TCP connection")
+	fl.BoolVar(&f.udp, "udp", false, "probe with a UDP round trip")
+	fl.StringVar(&f.listen, "listen", "", "with --tcp/--udp: serve the probe at `NS:PORT` (as a check's listen field)")
+	fl.StringSliceVar(&f.netns, "netns", nil, "probe existing namespaces (names from 'ip netns list') instead of a scenario")
+	fl.DurationVar(&f.timeout, "timeout", time.Second, "how long to wait for the reply")
+	fl.StringVar(&f.tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
+	fl.BoolVar(&f.traceOff, "trace-off", false, "diagnose from namespace state alone, without tracing")
+	cmd.MarkFlagRequired("from")
+	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+// whyCheck turns the flags into the check a scenario would state.
+func whyCheck(f whyFlags) (*scenario.Check, error) {
+	if f.tcp && f.udp {
+		return nil, errors.New("--tcp and --udp: choose one")
+	}
+	if f.timeout <= 0 || f.timeout > scenario.MaxTimeout {
+		return nil, fmt.Errorf("--timeout %v: want more than 0 and at most %v", f.timeout, scenario.MaxTimeout)
+	}
+	c := &scenario.Check{Expect: scenario.ExpectSuccess}
+	if !f.tcp && !f.udp {
+		if f.listen != "" {
+			return nil, errors.New("--listen needs --tcp or --udp")
+		}
+		to, err := netip.ParseAddr(f.to)
+		if err != nil {
+			return nil, fmt.Errorf("--to %q: not an IP address (a port needs --tcp or --udp)", f.to)
+		}
+		c.Kind, c.Name = "ping", fmt.Sprintf("ping %s -> %s", f.from, to)
+		c.Ping = &scenario.PingCheck{From: f.from, To: scenario.Target{Addr: to}, Count: 1, Timeout: f.timeout}
+		return c, nil
+	}
+	proto := "tcp"
+	if f.udp {
+		proto = "udp"
+	}
+	to, err := netip.ParseAddrPort(f.to)
+	if err != nil {
+		return nil, fmt.Errorf("--to %q: want IP:PORT with --%s", f.to, proto)
+	}
+	conn := &scenario.ConnCheck{Proto: proto, From: f.from, To: to, Timeout: f.timeout}
+	c.Kind, c.Name, c.Conn = proto, fmt.Sprintf("%s %s -> %s", proto, f.from, to), conn
+	if f.listen != "" {
+		ns, port, ok := strings.Cut(f.listen, ":")
+		p, err := strconv.ParseUint(port, 10, 16)
+		if !ok || ns == "" || err != nil || p == 0 {
+			return nil, fmt.Errorf("--listen %q: want NS:PORT", f.listen)
+		}
+		conn.ListenNS, conn.ListenPort = ns, uint16(p)
+		c.Name += fmt.Sprintf(" (listen %s)", f.listen)
+	}
+	return c, nil
+}
+
+// whyScenario probes inside a scenario's topology: the one that is up, or
+// one built for the probe and torn down after.
+func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner.Options) error {
+	scs, err := scenario.Load(file)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	if len(scs) != 1 {
+		return &exitError{code: exitBadInput, err: fmt.Errorf("why takes one scenario file; %s holds %d", file, len(scs))}
+	}
+	sc := scs[0]
+	if err := whyNames(sc, c); err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	if err := requireRoot("why"); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	store := runs.Open()
+	var topo *build.Topology
+	if rec, err := store.Find(sc.Name); err == nil && rec.Kept {
+		if topo, err = build.Open(sc, rec.RunID); err != nil {
+			return err
+		}
+		defer topo.Release()
+		fmt.Fprintf(cmd.OutOrStdout(), "using %s, up as run %s\n", sc.Name, rec.RunID)
+	} else {
+		rec, err := recordRun(store, sc, false)
+		if err != nil {
+			return err
+		}
+		defer store.Remove(rec.RunID)
+		topo, err = build.Up(ctx, sc, build.Options{RunID: rec.RunID})
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		defer func() {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			topo.Down(tctx)
+		}()
+	}
+	rc, tracing := runner.Probe(ctx, topo, sc, c, opts)
+	return printWhy(cmd, sc.Name, rc, tracing)
+}
+
+// whyNames checks that the probe names namespaces of the scenario.
+func whyNames(sc *scenario.Scenario, c *scenario.Check) error {
+	names := []string{checkFrom(c)}
+	if c.Conn != nil && c.Conn.ListenNS != "" {
+		names = append(names, c.Conn.ListenNS)
+	}
+	for _, n := range names {
+		if sc.Namespace(n) == nil {
+			var have []string
+			for _, ns := range sc.Namespaces {
+				have = append(have, ns.Name)
+			}
+			return fmt.Errorf("%s has no namespace %q (it has %s)", sc.File, n, strings.Join(have, ", "))
+		}
+	}
+	return nil
+}
+
+func checkFrom(c *scenario.Check) string {
+	if c.Ping != nil {
+		return c.Ping.From
+	}
+	return c.Conn.From
+}
+
+// whyNetns probes in namespaces hopcheck did not build.
+func whyNetns(cmd *cobra.Command, names []string, c *scenario.Check, opts runner.Options) error {
+	if err := requireRoot("why"); err != nil {
+		return err
+	}
+	var env diagnose.Named
+	defer func() {
+		for _, n := range env {
+			n.Handle.Close()
+		}
+	}()
+	for _, name := range names {
+		h, err := openNamespace(name)
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		env = append(env, diagnose.NamedNS{Name: name, Handle: h})
+	}
+	from := checkFrom(c)
+	if !env.NS(from).IsOpen() {
+		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of --netns %s", from, strings.Join(names, ","))}
+	}
+	rc, tracing := runner.Probe(cmd.Context(), env, nil, c, opts)
+	return printWhy(cmd, "why", rc, tracing)
+}
+
+// printWhy prints the probe with its hops and diagnosis, whatever its
+// outcome, and maps it to the exit code.
+func printWhy(cmd *cobra.Command, name string, rc report.Check, tracing report.Tracing) error {
+	text := report.NewText(cmd.OutOrStdout(), report.TextOptions{Color: report.ColorEnabled(os.Stdout), TraceAlways: true})
+	if !tracing.Enabled {
+		rc.TraceNote = "tracing off: " + tracing.Reason
+	}
+	text.CheckDone(name, rc)
+	if err := text.Err(); err != nil {
+		return err
+	}
+	if !rc.Passed {
+		return &exitError{code: exitCheckFailed}
+	}
+	return nil
+}
+
+// recordRun saves the record of a run of sc before its first namespace
+// exists, so that a concurrent `hopcheck clean` leaves it alone.
+func recordRun(store runs.Store, sc *scenario.Scenario, kept bool) (*runs.Record, error) {
+	runID, err := netns.NewRunID()
+	if err != nil {
+		return nil, err
+	}
+	rec := &runs.Record{RunID: runID, Scenario: sc.Name, File: sc.File, PID: os.Getpid(), Kept: kept,
+		Namespaces: map[string]string{}, Created: time.Now().UTC()}
+	for _, n := range sc.Namespaces {
+		rec.Namespaces[n.Name] = netns.Name(runID, n.Name)
+	}
+	return rec, store.Save(rec)
+}
