@@ -34,9 +34,9 @@ func countersBefore(ctx context.Context, env Env, sc *scenario.Scenario, c *scen
 }
 
 // counterScope narrows a topology to the namespaces whose iptables
-// counters can move: those the scenario gives iptables commands, and host,
-// which may be the real root namespace. Nothing else writes iptables in
-// the sandbox namespaces hopcheck makes, so the others hold no rules, and
+// counters can move: those the scenario gives iptables commands. Nothing
+// else writes iptables in the sandbox namespaces hopcheck makes (host is
+// one of them), so the others hold no rules and ACCEPT policies, and
 // skipping them keeps the snapshot before every probe to one iptables-save
 // per namespace that matters, however many containers a scenario has.
 // Without a scenario (namespaces hopcheck did not make) every namespace
@@ -52,7 +52,7 @@ func (s counterScope) Namespaces() []string {
 	}
 	var out []string
 	for _, name := range s.Env.Namespaces() {
-		if ns := s.sc.Namespace(name); name == scenario.HostNS || (ns != nil && len(ns.IPTables) > 0) {
+		if ns := s.sc.Namespace(name); ns != nil && len(ns.IPTables) > 0 {
 			out = append(out, name)
 		}
 	}
