@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -79,19 +80,39 @@ func Take(ctx context.Context, env Env) (*State, error) {
 	for _, name := range env.Namespaces() {
 		handles[name] = env.NS(name)
 	}
-	for _, name := range env.Namespaces() {
-		if err := ctx.Err(); err != nil {
-			return st, errors.Join(append(errs, err)...)
-		}
-		n, err := takeNS(ctx, name, handles)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	// Namespaces are read a few at a time: most of a snapshot is waiting
+	// for iptables-save, and a diagnosis waits for the whole snapshot.
+	names := env.Namespaces()
+	nss := make([]*NSState, len(names))
+	nsErrs := make([]error, len(names))
+	sem := make(chan struct{}, snapshotWorkers)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				nss[i], nsErrs[i] = &NSState{Name: name}, err
+				return
+			}
+			nss[i], nsErrs[i] = takeNS(ctx, name, handles)
+		}()
+	}
+	wg.Wait()
+	for i, n := range nss {
+		if nsErrs[i] != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", names[i], nsErrs[i]))
 		}
 		st.Namespaces = append(st.Namespaces, n)
 	}
 	resolvePeers(st)
 	return st, errors.Join(errs...)
 }
+
+// snapshotWorkers bounds how many namespaces Take reads at once.
+const snapshotWorkers = 4
 
 // TakeCounters reads only the iptables rules and counters of every
 // namespace of env: what Delta needs from before a probe, and cheap
