@@ -65,10 +65,16 @@ func bridgeYAML(n int) []byte {
 	}
 	b.WriteString("checks:\n")
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&b, "  - ping: {from: c%d, to: 10.0.0.1}\n", i)
+		fmt.Fprintf(&b, "  - ping: {from: c%d, to: 10.0.0.1, timeout: %s}\n", i, pingTimeout)
 	}
 	return b.Bytes()
 }
+
+// pingTimeout is the benchmark pings' timeout. A reply takes milliseconds;
+// the slack is for a lost ARP request, which the kernel repeats after 1 s
+// (neigh retrans_time), so that one packet dropped on a busy machine does
+// not end a benchmark of minutes. Only a lost packet waits for it.
+const pingTimeout = 3 * time.Second
 
 // containerAddr is container i's address: host number i+1 of 10.0.0.0/16
 // (host number 1 is the bridge), which leaves room for 65,533 containers.
@@ -102,8 +108,8 @@ func TestBridgeYAML(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, c := range sc.Checks {
-				if c.Ping == nil || c.Ping.To.Addr.String() != "10.0.0.1" {
-					t.Fatalf("check %q: want a ping to 10.0.0.1", c.Name)
+				if c.Ping == nil || c.Ping.To.Addr.String() != "10.0.0.1" || c.Ping.Timeout != pingTimeout {
+					t.Fatalf("check %q: want a ping to 10.0.0.1 with timeout %v", c.Name, pingTimeout)
 				}
 				seen[c.Ping.From] = true
 			}
@@ -129,7 +135,7 @@ func TestBridgeYAML(t *testing.T) {
 			for _, want := range []string{
 				"ip netns add x-c1\n",
 				fmt.Sprintf("ip netns exec x-c%d sysctl -q -w net.ipv6.conf.default.disable_ipv6=1\n", n),
-				fmt.Sprintf("ip netns exec x-c%d ping -c1 -W1 10.0.0.1\n", n),
+				fmt.Sprintf("ip netns exec x-c%d ping -c1 -W3 10.0.0.1\n", n),
 				fmt.Sprintf("ip netns del x-c%d", n),
 			} {
 				if !strings.Contains(script, want) {
@@ -162,7 +168,9 @@ func shellRecipe(tb testing.TB, sc *scenario.Scenario, nsName func(string) strin
 		if c.Ping == nil {
 			tb.Fatalf("check %q: the shell recipe knows pings only", c.Name)
 		}
-		fmt.Fprintf(&b, "ip netns exec %s ping -c1 -W1 %s\n", nsName(c.Ping.From), c.Ping.To.Addr)
+		// ping -W takes whole seconds.
+		wait := int((c.Ping.Timeout + time.Second - 1) / time.Second)
+		fmt.Fprintf(&b, "ip netns exec %s ping -c1 -W%d %s\n", nsName(c.Ping.From), wait, c.Ping.To.Addr)
 	}
 	return b.String(), p.TeardownScript(nsName)
 }
@@ -210,13 +218,14 @@ func requireShellTools(b *testing.B) {
 }
 
 // BenchmarkBridge builds, pings and tears down bridge scenarios of 10, 100
-// and 500 containers four ways, in this order, in the same run:
+// and 500 containers six ways, in this order, in the same run:
 //
 //   - shell: the tutorials' recipe, one ip/ping process per step;
 //   - hopcheck: runner.Run in this process, tracing off;
 //   - hopcheck-traced: runner.Run with every interface traced;
-//   - cli: `bin/hopcheck run --trace off` in a child process, whose peak
-//     resident memory is the honest figure for the memory goal.
+//   - cli, cli-traced: `bin/hopcheck run` with --trace off and on, in a
+//     child process whose peak resident memory is the honest figure for
+//     the memory goal.
 //
 // Each reports ms/container; the hopcheck variants also x-faster against
 // the shell figure of the same N, when it was measured in this run.
@@ -257,6 +266,7 @@ func BenchmarkBridge(b *testing.B) {
 				b.Run(v.name, func(b *testing.B) {
 					store := runs.Store{Dir: b.TempDir()}
 					var total time.Duration
+					var lost uint64
 					runsDone := 0
 					for b.Loop() {
 						start := time.Now()
@@ -268,59 +278,81 @@ func BenchmarkBridge(b *testing.B) {
 						if v.trace != runner.TraceOff && !res.Tracing.Enabled {
 							privtest.Unavailable(b, "tracing ("+res.Tracing.Reason+")")
 						}
-						if res.LostEvents > 0 {
-							b.Logf("%d trace events lost", res.LostEvents)
-						}
+						lost += res.LostEvents
 					}
 					reportPer(b, total, runsDone)
+					if v.trace != runner.TraceOff {
+						b.ReportMetric(float64(lost)/float64(runsDone), "lost-events")
+					}
 				})
 			}
-			b.Run("cli", func(b *testing.B) {
-				file := filepath.Join(b.TempDir(), fmt.Sprintf("bench-bridge-%d.yaml", n))
-				if err := os.WriteFile(file, bridgeYAML(n), 0o644); err != nil {
-					b.Fatal(err)
-				}
-				var total time.Duration
-				var maxRSS int64
-				runsDone := 0
-				for b.Loop() {
-					r := runCLI(b, "run", "--trace", "off", file)
-					total += r.Wall
-					maxRSS = max(maxRSS, r.MaxRSSKB)
-					runsDone++
-				}
-				reportPer(b, total, runsDone)
-				b.ReportMetric(float64(maxRSS)/1024, "MB-maxrss")
-			})
+			file := filepath.Join(b.TempDir(), fmt.Sprintf("bench-bridge-%d.yaml", n))
+			if err := os.WriteFile(file, bridgeYAML(n), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			for _, v := range []struct {
+				name  string
+				trace runner.TraceMode
+			}{{"cli", runner.TraceOff}, {"cli-traced", runner.TraceOnFailure}} {
+				b.Run(v.name, func(b *testing.B) {
+					var total time.Duration
+					var maxRSS int64
+					runsDone := 0
+					for b.Loop() {
+						r := runCLI(b, "run", "--trace", string(v.trace), file)
+						total += r.Wall
+						maxRSS = max(maxRSS, r.MaxRSSKB)
+						runsDone++
+					}
+					reportPer(b, total, runsDone)
+					b.ReportMetric(float64(maxRSS)/1024, "MB-maxrss")
+				})
+			}
 		})
 	}
 }
 
-// BenchmarkLibrary runs `bin/hopcheck run scenarios/` end to end as a user
-// does (tracing on, the default), and reports its wall time, peak resident
-// memory and the trace events it lost (goal: none).
+// BenchmarkLibrary runs the scenario library end to end as a user does
+// (tracing on, the default) and reports its wall time, peak resident
+// memory and the trace events it lost (goal: none):
+//
+//   - all: `hopcheck run scenarios/`, the seed scenarios and, recursively,
+//     the deliberately broken ones under scenarios/broken/;
+//   - seed: only the files directly in scenarios/.
 func BenchmarkLibrary(b *testing.B) {
 	privtest.Require(b)
 	lib := filepath.Join(moduleRoot(b), "scenarios")
-	var total time.Duration
-	var maxRSS int64
-	var lost uint64
-	runsDone := 0
-	for b.Loop() {
-		jsonFile := filepath.Join(b.TempDir(), "report.json")
-		r := runCLI(b, "run", "--json", jsonFile, lib)
-		total += r.Wall
-		maxRSS = max(maxRSS, r.MaxRSSKB)
-		runsDone++
-		rep := readReport(b, jsonFile)
-		lost += rep.LostEvents
-		if !rep.Tracing.Enabled {
-			privtest.Unavailable(b, "tracing ("+rep.Tracing.Reason+")")
-		}
+	seed, err := filepath.Glob(filepath.Join(lib, "*.yaml"))
+	if err != nil || len(seed) == 0 {
+		b.Fatalf("no scenarios in %s (%v)", lib, err)
 	}
-	b.ReportMetric(msf(total/time.Duration(runsDone)), "ms/run")
-	b.ReportMetric(float64(maxRSS)/1024, "MB-maxrss")
-	b.ReportMetric(float64(lost)/float64(runsDone), "lost-events")
+	for _, v := range []struct {
+		name  string
+		paths []string
+	}{{"all", []string{lib}}, {"seed", seed}} {
+		b.Run(v.name, func(b *testing.B) {
+			var total time.Duration
+			var maxRSS int64
+			var lost uint64
+			runsDone := 0
+			for b.Loop() {
+				jsonFile := filepath.Join(b.TempDir(), "report.json")
+				r := runCLI(b, append([]string{"run", "--json", jsonFile}, v.paths...)...)
+				total += r.Wall
+				maxRSS = max(maxRSS, r.MaxRSSKB)
+				runsDone++
+				rep := readReport(b, jsonFile)
+				lost += rep.LostEvents
+				if !rep.Tracing.Enabled {
+					privtest.Unavailable(b, "tracing ("+rep.Tracing.Reason+")")
+				}
+				b.ReportMetric(float64(len(rep.Scenarios)), "scenarios")
+			}
+			b.ReportMetric(msf(total/time.Duration(runsDone)), "ms/run")
+			b.ReportMetric(float64(maxRSS)/1024, "MB-maxrss")
+			b.ReportMetric(float64(lost)/float64(runsDone), "lost-events")
+		})
+	}
 }
 
 // cliRun is what one `hopcheck` child process cost.

@@ -36,23 +36,31 @@ END {
 	br = "BenchmarkBridge/n="
 	print ""
 	print "Bridge scenario, build + one ping per container + teardown (ms per container):"
-	printf "  %5s %10s %10s %9s %10s %9s %10s %9s\n", "N", "shell", "hopcheck", "x-faster", "traced", "x-faster", "cli", "cli MB"
+	print "  (hopcheck and traced: runner.Run in-process; cli: bin/hopcheck run in a child, --trace off and on)"
+	printf "  %5s %8s %9s %8s %8s %8s %8s %7s %10s %10s\n", "N", "shell", "hopcheck", "x-faster", "traced", "x-faster", "cli", "cli MB", "cli-traced", "traced MB"
 	split("10 100 500", sizes, " ")
 	for (i = 1; i <= 3; i++) {
 		n = sizes[i]
 		b = br n "/"
-		printf "  %5d %10s %10s %9s %10s %9s %10s %9s\n", n,
-			fmtv(v(b "shell", "ms/container"), "%.2f"),
+		printf "  %5d %8s %9s %8s %8s %8s %8s %7s %10s %10s\n", n,
+			fmtv(v(b "shell", "ms/container"), "%.1f"),
 			fmtv(v(b "hopcheck", "ms/container"), "%.2f"),
 			fmtv(v(b "hopcheck", "x-faster"), "%.1f"),
 			fmtv(v(b "hopcheck-traced", "ms/container"), "%.2f"),
 			fmtv(v(b "hopcheck-traced", "x-faster"), "%.1f"),
 			fmtv(v(b "cli", "ms/container"), "%.2f"),
-			fmtv(v(b "cli", "MB-maxrss"), "%.0f")
+			fmtv(v(b "cli", "MB-maxrss"), "%.0f"),
+			fmtv(v(b "cli-traced", "ms/container"), "%.2f"),
+			fmtv(v(b "cli-traced", "MB-maxrss"), "%.0f")
 	}
-	lib = "BenchmarkLibrary"
-	printf "  scenario library (hopcheck run scenarios/): %s ms, %s MB peak RSS, %s lost events\n",
-		fmtv(v(lib, "ms/run"), "%.0f"), fmtv(v(lib, "MB-maxrss"), "%.0f"), fmtv(v(lib, "lost-events"), "%d")
+	lib = "BenchmarkLibrary/all"
+	seed = "BenchmarkLibrary/seed"
+	printf "  scenario library, hopcheck run scenarios/ (%s scenarios): %s ms, %s MB peak RSS, %s lost events\n",
+		fmtv(v(lib, "scenarios"), "%d"), fmtv(v(lib, "ms/run"), "%.0f"),
+		fmtv(v(lib, "MB-maxrss"), "%.0f"), fmtv(v(lib, "lost-events"), "%d")
+	printf "  seed scenarios only, hopcheck run scenarios/*.yaml (%s scenarios): %s ms, %s MB peak RSS, %s lost events\n",
+		fmtv(v(seed, "scenarios"), "%d"), fmtv(v(seed, "ms/run"), "%.0f"),
+		fmtv(v(seed, "MB-maxrss"), "%.0f"), fmtv(v(seed, "lost-events"), "%d")
 
 	inv = "BenchmarkTCInvocation/"
 	print ""
@@ -77,7 +85,10 @@ END {
 	goal("N=100: hopcheck faster than the shell recipe", v(br "100/hopcheck", "x-faster"), "%.1f", "x", ">=", 15)
 	goal("N=500: hopcheck ms per container", v(br "500/hopcheck", "ms/container"), "%.2f", "ms", "<=", 3)
 	goal("N=500: hopcheck run peak resident memory", v(br "500/cli", "MB-maxrss"), "%.0f", "MB", "<", 150)
-	goal("scenario library end to end", v(lib, "ms/run"), "%.0f", "ms", "<", 2000)
+	goal("N=500: the same, traced", v(br "500/cli-traced", "MB-maxrss"), "%.0f", "MB", "<", 150)
+	goal("lost events, N=500 traced", v(br "500/hopcheck-traced", "lost-events"), "%d", "", "==", 0)
+	goal("scenario library end to end (scenarios/)", v(lib, "ms/run"), "%.0f", "ms", "<", 2000)
+	goal("seed scenarios end to end (scenarios/*.yaml)", v(seed, "ms/run"), "%.0f", "ms", "<", 2000)
 	goal("tc program per invocation (paced)", v(inv "paced", "ns/invocation"), "%.0f", "ns", "<", 150)
 	goal("tc program per invocation (burst)", v(inv "burst", "ns/invocation"), "%.0f", "ns", "<", 150)
 	goal("TCP throughput lost to tracing", v(tp, "%-loss"), "%.1f", "%", "<", 10)
