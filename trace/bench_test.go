@@ -283,8 +283,8 @@ func (s *udpSender) send(b *testing.B, n int) {
 //
 //   - paced: 20,000 events per second, so the reader is idle and each
 //     event's submit wakes it, the cost a probe's packets see;
-//   - burst: 10,000 events at once, which fit in the ring buffer, while
-//     the reader is busy and submits need not wake it.
+//   - burst: 10,000 events at once, which fit in the ring buffer; while
+//     the reader is busy draining, fewer submits have to wake it.
 //
 // Beside the tracer's programs, on the same two hooks, runs the smallest
 // tc program (return TC_ACT_UNSPEC), accounted the same way: what the
