@@ -11,8 +11,8 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/nl"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Topology is a scenario built in namespaces of one run. It holds an open
@@ -166,15 +166,8 @@ func (t *Topology) add(ns *namespace) {
 }
 
 // attach gives ns a netlink handle whose socket lives in the namespace.
-// NewHandleAt switches a locked thread into the namespace just long
-// enough to open the socket and switches it back. Going through netns.Do
-// instead would end that thread afterwards (its safety rule), and
-// replacing a thread costs about half a millisecond, as much as the rest
-// of a namespace's creation; the switch back to the namespace the thread
-// came from, through a handle held open meanwhile, does not fail in
-// practice.
 func (ns *namespace) attach() error {
-	h, err := netlink.NewHandleAt(ns.h, unix.NETLINK_ROUTE)
+	h, err := nl.HandleAt(ns.h)
 	if err != nil {
 		return fmt.Errorf("netlink socket in %s: %w", ns.kernel, err)
 	}
@@ -220,7 +213,7 @@ func (t *Topology) collect() ([]scenario.Endpoint, error) {
 	)
 	for _, n := range t.Scenario.Namespaces {
 		ns := t.byName[n.Name]
-		links, err := retryDump(ns.nl.LinkList)
+		links, err := nl.Dump(ns.nl.LinkList)
 		if err != nil {
 			return nil, fmt.Errorf("%s: list links: %w", n.Name, err)
 		}
@@ -323,22 +316,4 @@ func (t *Topology) ready(ctx context.Context, pending []scenario.Endpoint) error
 		case <-tick.C:
 		}
 	}
-}
-
-// retryDump runs a netlink dump again while the kernel reports that the
-// table changed during it (NLM_F_DUMP_INTR), a bounded number of times:
-// the one place that handles netlink.ErrDumpInterrupted.
-func retryDump[T any](dump func() (T, error)) (T, error) {
-	const attempts = 5
-	var (
-		v   T
-		err error
-	)
-	for range attempts {
-		v, err = dump()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/nl"
 )
 
 // arpKind checks a namespace's neighbor table (ARP for IPv4, NDP for IPv6)
@@ -73,7 +74,7 @@ func (arpKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 		if ac.IP.Is6() {
 			family = netlink.FAMILY_V6
 		}
-		ns, err := dump(func() ([]netlink.Neigh, error) { return h.NeighList(idx, family) })
+		ns, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(idx, family) })
 		if err != nil {
 			return fmt.Errorf("%s: list neighbors: %w", ac.In, err)
 		}

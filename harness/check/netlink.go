@@ -10,32 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
-	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/nl"
 )
-
-// dumpRetries bounds how often a netlink dump interrupted by a concurrent
-// change (NLM_F_DUMP_INTR) is repeated before its error is returned.
-const dumpRetries = 5
-
-// handleAt opens a rtnetlink handle whose socket lives in ns.
-//
-// The socket is opened inside netns.Do instead of with
-// netlink.NewHandleAt, so that setns stays in the one helper that never
-// hands a thread back in the wrong namespace (NewHandleAt unlocks its thread
-// even when switching back fails). A socket keeps its namespace, so the
-// handle works from any thread afterwards.
-func handleAt(ns netns.Handle) (*netlink.Handle, error) {
-	var h *netlink.Handle
-	err := netns.Do(ns, func() error {
-		var err error
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open netlink socket: %w", err)
-	}
-	return h, nil
-}
 
 // withHandle opens a netlink handle in the scenario namespace nsName, runs fn
 // with it and closes it.
@@ -44,29 +20,12 @@ func withHandle(env Env, nsName string, fn func(h *netlink.Handle) error) error 
 	if err != nil {
 		return err
 	}
-	h, err := handleAt(ns)
+	h, err := nl.HandleAt(ns)
 	if err != nil {
 		return fmt.Errorf("%s: %w", nsName, err)
 	}
 	defer h.Close()
 	return fn(h)
-}
-
-// dump runs a netlink dump, repeating it while the kernel reports that a
-// concurrent change interrupted it, so that callers never act on a partial
-// table.
-func dump[T any](fn func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range dumpRetries {
-		v, err = fn()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, err
 }
 
 // isNotFound reports whether err says that a link does not exist.
@@ -77,31 +36,17 @@ func isNotFound(err error) bool {
 
 // linkAddrs returns the addresses of link as prefixes, in the kernel's order.
 func linkAddrs(h *netlink.Handle, link netlink.Link, family int) ([]netip.Prefix, error) {
-	addrs, err := dump(func() ([]netlink.Addr, error) { return h.AddrList(link, family) })
+	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return h.AddrList(link, family) })
 	if err != nil {
 		return nil, err
 	}
 	out := make([]netip.Prefix, 0, len(addrs))
 	for _, a := range addrs {
-		if p, ok := prefixOf(a.IPNet); ok {
+		if p, ok := nl.Prefix(a.IPNet); ok {
 			out = append(out, p)
 		}
 	}
 	return out, nil
-}
-
-// prefixOf converts a net.IPNet (address and mask, as netlink reports an
-// interface address) to a netip.Prefix that keeps the host bits.
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	return netip.PrefixFrom(a.Unmap(), ones), true
 }
 
 // ifaceAddr returns the first address of interface ep that a probe can be

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/nl"
 )
 
 // Env is the set of namespaces a snapshot covers; build.Topology
@@ -62,10 +63,6 @@ func (n Named) NS(name string) netns.Handle {
 // ErrNoIPTablesSave is recorded (in NSState.Errors) and returned when
 // iptables-save is not installed: the snapshot then has no iptables.
 var ErrNoIPTablesSave = errors.New("iptables-save not found in PATH")
-
-// dumpRetries bounds how often a netlink dump interrupted by a concurrent
-// change is repeated.
-const dumpRetries = 5
 
 // Take reads the state of every namespace of env: links, IPv4 routes of
 // every table, neighbors, the sysctls the diagnosis reads, iptables with
@@ -142,14 +139,14 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	if !ns.IsOpen() {
 		return n, errors.New("namespace handle is closed")
 	}
-	h, err := handleAt(ns)
+	h, err := nl.HandleAt(ns, unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG)
 	if err != nil {
 		return n, err
 	}
 	defer h.Close()
 
 	fail := func(what string, err error) { n.Errors = append(n.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	links, err := dump(h.LinkList)
+	links, err := nl.Dump(h.LinkList)
 	if err != nil {
 		// Without links nothing else can be named.
 		return n, fmt.Errorf("list links: %w", err)
@@ -182,37 +179,6 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 		fail("iptables", err)
 	}
 	return n, nil
-}
-
-// handleAt opens a netlink handle whose sockets (rtnetlink and sock_diag)
-// live in ns. The sockets are opened inside netns.Do, which is the one
-// place that switches threads; a socket keeps its namespace afterwards.
-func handleAt(ns netns.Handle) (*netlink.Handle, error) {
-	var h *netlink.Handle
-	err := netns.Do(ns, func() error {
-		var err error
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE, unix.NETLINK_INET_DIAG)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open netlink socket: %w", err)
-	}
-	return h, nil
-}
-
-// dump runs a netlink dump again while the kernel reports that a
-// concurrent change interrupted it.
-func dump[T any](fn func() (T, error)) (T, error) {
-	var (
-		v   T
-		err error
-	)
-	for range dumpRetries {
-		if v, err = fn(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return v, err
-		}
-	}
-	return v, err
 }
 
 // peerNamespaces maps the netns ids that namespace name knows its peers'
@@ -262,9 +228,9 @@ func readLink(h *netlink.Handle, l netlink.Link, byIndex map[int]string, nsids m
 			out.Peer = peerNS + "/"
 		}
 	}
-	addrs, err := dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
+	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
 	for _, ad := range addrs {
-		if p, ok := prefixOf(ad.IPNet); ok {
+		if p, ok := nl.Prefix(ad.IPNet); ok {
 			out.Addrs = append(out.Addrs, p)
 		}
 	}
@@ -301,7 +267,7 @@ func (n *NSState) linksOrNil() []Link {
 
 // readRoutes dumps the IPv4 routes of every table.
 func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
-	rs, err := dump(func() ([]netlink.Route, error) {
+	rs, err := nl.Dump(func() ([]netlink.Route, error) {
 		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	})
 	if err != nil {
@@ -317,7 +283,7 @@ func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
 			LinkDown: r.Flags&unix.RTNH_F_LINKDOWN != 0,
 		}
 		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if p, ok := prefixOf(r.Dst); ok {
+		if p, ok := nl.Prefix(r.Dst); ok {
 			rt.Dst = p.Masked()
 		}
 		rt.Via = addrOf(r.Gw)
@@ -352,7 +318,7 @@ func routeType(t int) string {
 
 // readNeighbors dumps the IPv4 neighbor table.
 func readNeighbors(h *netlink.Handle, byIndex map[int]string) ([]Neighbor, error) {
-	ns, err := dump(func() ([]netlink.Neigh, error) { return h.NeighList(0, netlink.FAMILY_V4) })
+	ns, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(0, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +364,7 @@ func neighState(s int) string {
 func readListeners(h *netlink.Handle) ([]Listener, error) {
 	var out []Listener
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		tcp, err := dump(func() ([]*netlink.Socket, error) { return h.SocketDiagTCP(fam) })
+		tcp, err := nl.Dump(func() ([]*netlink.Socket, error) { return h.SocketDiagTCP(fam) })
 		if err != nil {
 			return out, fmt.Errorf("sock_diag tcp: %w", err)
 		}
@@ -407,7 +373,7 @@ func readListeners(h *netlink.Handle) ([]Listener, error) {
 				out = append(out, Listener{Proto: "tcp", Addr: netip.AddrPortFrom(addrOf(s.ID.Source), s.ID.SourcePort)})
 			}
 		}
-		udp, err := dump(func() ([]*netlink.Socket, error) { return h.SocketDiagUDP(fam) })
+		udp, err := nl.Dump(func() ([]*netlink.Socket, error) { return h.SocketDiagUDP(fam) })
 		if err != nil {
 			return out, fmt.Errorf("sock_diag udp: %w", err)
 		}
@@ -553,24 +519,6 @@ func readAll(f *os.File) (string, error) {
 	}
 	b, err := io.ReadAll(f)
 	return string(b), err
-}
-
-// prefixOf converts an interface address (address and mask) to a prefix
-// that keeps the host bits.
-func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	a, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ones, _ := n.Mask.Size()
-	a = a.Unmap()
-	if a.Is4() && ones > 32 {
-		ones -= 96
-	}
-	return netip.PrefixFrom(a, ones), true
 }
 
 // addrOf converts an IP from netlink, unmapping IPv4; invalid for nil.
