@@ -49,7 +49,7 @@ bench: build
 
 lint:
 	$(GO) vet $(PKGS)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0 $(PKGS)
 
 # generate: rebuild the BPF objects (needs clang, llvm, libbpf-dev, bpftool).
 generate:
