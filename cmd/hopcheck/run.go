@@ -85,6 +85,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		Verbose:     f.verbose,
 		TraceAlways: mode == runner.TraceAlways,
 	})
+	text.Plan(planned(scs))
 	res := runner.Run(cmd.Context(), scs, runner.Options{
 		Parallel: f.parallel,
 		Keep:     f.keep,
@@ -103,6 +104,19 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		printKept(stdout, res)
 	}
 	return resultError(res)
+}
+
+// planned lists the scenarios and check names about to run, so the text
+// report can align its columns from the first line.
+func planned(scs []*scenario.Scenario) []report.Scenario {
+	out := make([]report.Scenario, len(scs))
+	for i, sc := range scs {
+		out[i].Name = sc.Name
+		for _, c := range sc.Checks {
+			out[i].Checks = append(out[i].Checks, report.Check{Name: c.Name})
+		}
+	}
+	return out
 }
 
 // resultError maps a run to its exit code: 2 when a scenario could not be
