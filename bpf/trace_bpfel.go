@@ -41,6 +41,7 @@ const (
 	TraceProgTcEgress         = "tc_egress"
 	TraceProgTcIngress        = "tc_ingress"
 	TraceVarUnusedEvent       = "unused_event"
+	TraceVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadTrace returns the embedded CollectionSpec for Trace.
@@ -105,6 +106,7 @@ type TraceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // TraceObjects contains all objects after they have been loaded into the kernel.
@@ -145,6 +147,7 @@ func (m *TraceMaps) Close() error {
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // TracePrograms contains all programs after they have been loaded into the kernel.

@@ -34,6 +34,19 @@ var ErrClosed = errors.New("tracer closed")
 // room for about 23,000 events between two reads.
 const DefaultRingSize = 4 << 20
 
+// pollInterval is how long the reader sleeps at most. The programs submit
+// most events without waking it (see submit in bpf/trace.c), so this is
+// the delay before an event reaches Take when nothing else wakes the
+// reader: short beside the 100 ms a live trace prints at, long enough that
+// an idle reader costs nothing worth measuring.
+const pollInterval = 25 * time.Millisecond
+
+// wakeupShare is the fraction of the ring (1/wakeupShare) that, once
+// unread, makes the programs wake the reader at once. Below it events
+// wait for the next poll; above it the rest of the ring is the room the
+// reader has to catch up before events are lost.
+const wakeupShare = 8
+
 // Options configure New.
 type Options struct {
 	// Attach says how tc programs are attached; AttachAuto picks TCX where
@@ -72,6 +85,10 @@ type Tracer struct {
 	lost     *ebpf.Map
 	events   *ebpf.Map
 	rd       *ringbuf.Reader
+
+	// pollEvery is the reader's longest sleep, pollInterval unless a test
+	// sets it before Start.
+	pollEvery time.Duration
 
 	// Used by the reader goroutine only: kernel symbols, loaded at the
 	// first drop.
@@ -154,6 +171,7 @@ func New(opts Options) (*Tracer, error) {
 		byCookie:   make(map[uint64]*namespace),
 		attached:   make(map[ifaceKey]attachment),
 		flushCh:    make(chan struct{}),
+		pollEvery:  pollInterval,
 	}
 	t.attachFn = attachTCX
 	if mode == AttachClsact {
@@ -186,6 +204,13 @@ func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 		return fmt.Errorf("ring size %d: want a power of two and a multiple of the page size", ringSize)
 	}
 	spec.Maps[bpf.TraceMapEvents].MaxEntries = uint32(ringSize)
+	wakeup := spec.Variables[bpf.TraceVarWakeupBytes]
+	if wakeup == nil {
+		return fmt.Errorf("load BPF object: variable %s missing", bpf.TraceVarWakeupBytes)
+	}
+	if err := wakeup.Set(uint64(ringSize / wakeupShare)); err != nil {
+		return fmt.Errorf("set %s: %w", bpf.TraceVarWakeupBytes, err)
+	}
 
 	// Only one kfree_skb variant can pass the verifier on a given kernel:
 	// the one reading a reason argument is rejected where there is none.
@@ -400,18 +425,26 @@ func (t *Tracer) Start(ctx context.Context) error {
 // read is the reader goroutine: it decodes records until the ring-buffer
 // reader is closed, and serves Flush requests.
 //
+// The programs wake it only when a burst has filled part of the ring, so
+// it also wakes itself: every read has a deadline at most pollEvery away,
+// and when the deadline passes ReadInto returns what is in the ring, woken
+// or not, before it reports ErrDeadlineExceeded.
+//
 // Flush signals the reader (ringbuf.Reader.Flush), which makes ReadInto
-// return ErrFlushed once it has drained the ring. The reader then notes
-// the requests signalled so far and switches to non-blocking reads; the
-// first time the ring is found empty after that (ErrDeadlineExceeded),
-// every record produced before those requests has been handled, and they
-// are served.
+// return ErrFlushed once it has drained the ring. That drain may have
+// started before later Flush calls were signalled, so the reader notes the
+// requests signalled so far and drains once more without blocking (a
+// deadline of now); when that drain ends (ErrDeadlineExceeded), every
+// record produced before those requests has been handled, and they are
+// served. None of this depends on the programs' wakeups: a drain reads
+// every committed record.
 func (t *Tracer) read() {
 	defer close(t.readerDone)
 	var (
 		rec     ringbuf.Record
-		pending uint64 // requests to serve at the next empty ring
+		pending uint64 // requests to serve at the end of the next drain
 	)
+	t.rd.SetDeadline(time.Now().Add(t.pollEvery))
 	for {
 		err := t.rd.ReadInto(&rec)
 		switch {
@@ -423,8 +456,10 @@ func (t *Tracer) read() {
 			t.mu.Unlock()
 			t.rd.SetDeadline(time.Now())
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			t.rd.SetDeadline(time.Time{})
+			// The ring was drained after the deadline passed: serve the
+			// requests noted before it, then sleep until the next poll.
 			t.serveFlush(pending)
+			t.rd.SetDeadline(time.Now().Add(t.pollEvery))
 		case errors.Is(err, ringbuf.ErrClosed):
 			return
 		default:

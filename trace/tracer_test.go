@@ -729,3 +729,98 @@ func BenchmarkTCProgram(b *testing.B) {
 		b.ReportMetric(float64(traced)/float64(baseline), "x-baseline")
 	}
 }
+
+// TestTracerWakeups checks the contract between the programs' wakeups and
+// the reader: a few events do not wake the reader, Flush still returns
+// every one of them, and a burst past the wakeup threshold wakes the
+// reader without a Flush. The reader's own poll is put off for the whole
+// test, so only a wakeup or a Flush can make it read.
+func TestTracerWakeups(t *testing.T) {
+	privtest.Require(t)
+	topo := newVethTopology(t)
+	// 128 KiB: a 16 KiB threshold, about 90 events, above what the few
+	// datagrams below and the veths' own IPv6 chatter (router
+	// solicitations, MLD) make, and below the burst's 200 events.
+	const ringSize = 128 << 10
+	tr, err := New(Options{RingSize: ringSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	tr.pollEvery = time.Hour
+	for name, h := range map[string]netns.Handle{"A": topo.a, "B": topo.b} {
+		if err := tr.AddNamespace(name, h); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.AttachAll(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topo.listenB(t)
+
+	// A probe's worth of events stays in the ring: nothing wakes the
+	// reader, so after a while it still has read none of them.
+	few := testTags(3)
+	topo.sendTagged(t, few)
+	time.Sleep(200 * time.Millisecond)
+	for _, tag := range few {
+		if evs := eventsWithTag(tr.Events(), tag); len(evs) != 0 {
+			t.Errorf("tag %v read before Flush: the programs woke the reader for a few events:%s", tag, describeEvents(evs))
+		}
+	}
+
+	// Flush reads them all, without a wakeup.
+	flushTracer(t, tr)
+	for _, tag := range few {
+		if !seenAtBothEnds(tr.Events(), tag) {
+			t.Errorf("after Flush, tag %v is missing a hop:%s", tag, describeEvents(eventsWithTag(tr.Events(), tag)))
+		}
+	}
+
+	// A burst past the threshold wakes the reader: the first datagram's
+	// events arrive without a Flush. (The last ones, after the wakeup's
+	// drain, wait for the next poll or Flush again.)
+	burst := testTags(100)
+	topo.sendTagged(t, burst)
+	deadline := time.Now().Add(5 * time.Second)
+	for !seenAtBothEnds(tr.Events(), burst[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d datagrams (%d events, more than 1/%d of a %d-byte ring) did not wake the reader",
+				len(burst), 2*len(burst), wakeupShare, ringSize)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	flushTracer(t, tr)
+	for _, tag := range burst {
+		if !seenAtBothEnds(tr.Events(), tag) {
+			t.Errorf("after Flush, tag %v is missing a hop:%s", tag, describeEvents(eventsWithTag(tr.Events(), tag)))
+		}
+	}
+	if lost, err := tr.Lost(); err != nil || lost != 0 {
+		t.Errorf("Lost() = %d, %v; want 0", lost, err)
+	}
+}
+
+// seenAtBothEnds reports whether tag's datagram was seen leaving A and
+// entering B.
+func seenAtBothEnds(evs []Event, tag Tag) bool {
+	var egressA, ingressB bool
+	for _, ev := range eventsWithTag(evs, tag) {
+		if ev.Kind != KindPacket {
+			continue
+		}
+		egressA = egressA || (ev.NS == "A" && ev.If == testIfA && ev.Dir == Egress)
+		ingressB = ingressB || (ev.NS == "B" && ev.If == testIfB && ev.Dir == Ingress)
+	}
+	return egressA && ingressB
+}
