@@ -43,6 +43,10 @@ func main() {
 	// SIGINT and SIGTERM cancel the context; every command tears down what
 	// it built before returning, so nothing is left behind.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A reader that goes away (`hopcheck run ... | head`) must not kill the
+	// run before its teardown: with SIGPIPE ignored, writes fail with EPIPE,
+	// the report stops, and the run still cleans up after itself.
+	signal.Ignore(syscall.SIGPIPE)
 	code := run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
