@@ -16,7 +16,6 @@ import (
 	"github.com/hopcheck/hopcheck/harness/runner"
 	"github.com/hopcheck/hopcheck/harness/runs"
 	"github.com/hopcheck/hopcheck/harness/scenario"
-	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/spf13/cobra"
 )
 
@@ -245,14 +244,9 @@ func printWhy(cmd *cobra.Command, name string, rc report.Check, tracing report.T
 // recordRun saves the record of a run of sc before its first namespace
 // exists, so that a concurrent `hopcheck clean` leaves it alone.
 func recordRun(store runs.Store, sc *scenario.Scenario, kept bool) (*runs.Record, error) {
-	runID, err := netns.NewRunID()
+	rec, err := runs.New(sc.Name, sc.File, sc.NamespaceNames(), kept)
 	if err != nil {
 		return nil, err
-	}
-	rec := &runs.Record{RunID: runID, Scenario: sc.Name, File: sc.File, PID: os.Getpid(), Kept: kept,
-		Namespaces: map[string]string{}, Created: time.Now().UTC()}
-	for _, n := range sc.Namespaces {
-		rec.Namespaces[n.Name] = netns.Name(runID, n.Name)
 	}
 	return rec, store.Save(rec)
 }

@@ -132,16 +132,12 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 	}()
 
 	tracing = report.Tracing{Reason: "not started"}
-	runID, err := netns.NewRunID()
+	rec, err := runs.New(sc.Name, sc.File, sc.NamespaceNames(), opts.Keep)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep, tracing
 	}
-	rec := &runs.Record{RunID: runID, Scenario: sc.Name, File: sc.File, PID: os.Getpid(), Kept: opts.Keep,
-		Namespaces: map[string]string{}, Created: time.Now().UTC()}
-	for _, n := range sc.Namespaces {
-		rec.Namespaces[n.Name] = netns.Name(runID, n.Name)
-	}
+	runID := rec.RunID
 	// The record exists before the first namespace does, so a concurrent
 	// `hopcheck clean` never mistakes this run's objects for leftovers.
 	if err := opts.Store.Save(rec); err != nil {

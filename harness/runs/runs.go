@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
 // DefaultDir is where records live: /run is a tmpfs, so records vanish on
@@ -40,6 +42,22 @@ type Record struct {
 	// Namespaces maps each scenario namespace to its kernel name.
 	Namespaces map[string]string `json:"namespaces"`
 	Created    time.Time         `json:"created"`
+}
+
+// New returns the record of a new run of scenario (read from file) by this
+// process, with a fresh run ID and the kernel names its namespaces will
+// have. Save it before the first namespace exists.
+func New(scenario, file string, namespaces []string, kept bool) (*Record, error) {
+	runID, err := netns.NewRunID()
+	if err != nil {
+		return nil, err
+	}
+	r := &Record{RunID: runID, Scenario: scenario, File: file, PID: os.Getpid(), Kept: kept,
+		Namespaces: make(map[string]string, len(namespaces)), Created: time.Now().UTC()}
+	for _, n := range namespaces {
+		r.Namespaces[n] = netns.Name(runID, n)
+	}
+	return r, nil
 }
 
 // NamespaceNames returns the scenario namespace names, sorted.

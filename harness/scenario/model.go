@@ -58,6 +58,15 @@ func (s *Scenario) Namespace(name string) *Namespace {
 	return nil
 }
 
+// NamespaceNames returns the names of the namespaces, in file order.
+func (s *Scenario) NamespaceNames() []string {
+	out := make([]string, len(s.Namespaces))
+	for i, n := range s.Namespaces {
+		out[i] = n.Name
+	}
+	return out
+}
+
 // Interface returns the interface at ep, or nil.
 func (s *Scenario) Interface(ep Endpoint) *Interface {
 	if n := s.Namespace(ep.NS); n != nil {
