@@ -51,6 +51,10 @@ func runInVM(cmd *cobra.Command, f runFlags, paths []string) error {
 	if f.shard != "" {
 		args = append(args, "--shard="+f.shard)
 	}
+	if f.keep {
+		// Topologies left up in the guest; useful with --keep-vm.
+		args = append(args, "--keep")
+	}
 	args = append(args, "--trace="+f.traceMode, "--tc-attach="+f.tcAttach)
 	// A hopcheck cross-compiled for the guest lives only as long as the
 	// run: a fixed name in the shared temporary directory would be left
