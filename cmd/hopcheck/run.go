@@ -56,7 +56,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show details and hops under every check")
 	fl.StringVar(&f.traceMode, "trace", "on-failure", "trace probes: always (show hops for every check), on-failure, off")
 	fl.StringVar(&f.tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
-	fl.StringVar(&f.shard, "shard", "", "run only slice `K/N` of the scenarios (deterministic, by file and name)")
+	fl.StringVar(&f.shard, "shard", "", "run only slice `K/N` of the scenarios: every N-th, from the K-th, in path order")
 	addVMFlags(fl, &f.vm)
 	return cmd
 }
