@@ -187,8 +187,17 @@ func (c *correlation) addPacket(r *record, l leg, first bool) {
 	}
 }
 
+// deliveredToProber reports whether a "drop" is the kernel freeing an echo
+// reply that hopcheck's own raw ICMP socket already received: raw sockets
+// get a copy, and the original finds no ping socket (NO_SOCKET). It is the
+// reply arriving, not a loss.
+func (c *correlation) deliveredToProber(r *record, l leg) bool {
+	return l == legReply && r.ev.NS == c.probe.SrcNS && r.ev.ReasonName == "NO_SOCKET" &&
+		(c.probe.Proto == ProtoICMP || c.probe.Proto == ProtoICMPv6)
+}
+
 func (c *correlation) addDrop(r *record, l leg) {
-	if c.drop != nil {
+	if c.drop != nil || c.deliveredToProber(r, l) {
 		return
 	}
 	c.drop = &Drop{
