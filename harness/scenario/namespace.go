@@ -99,6 +99,26 @@ func (p *parser) namespaces(t *topo, kv pair) {
 	}
 }
 
+// parseLines reads a list of one-line commands (routes, neighbors) with
+// parse, reporting each bad line at its position, and hands each good one to
+// add with its position and field path.
+func parseLines[T any](p *parser, n *yaml.Node, field string, parse func(string) (T, error), add func(T, Pos, string)) {
+	items, _ := p.items(n, field)
+	for i, it := range items {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		raw, ok := p.str(it, f)
+		if !ok {
+			continue
+		}
+		v, err := parse(raw)
+		if err != nil {
+			p.errorf(it, f, "%v", err)
+			continue
+		}
+		add(v, p.pos(it), f)
+	}
+}
+
 // namespace reads one namespace's mapping.
 func (p *parser) namespace(t *topo, src *nsSource, n *yaml.Node) {
 	entries, ok := p.pairs(n, src.field, namespaceKeys)
@@ -129,39 +149,17 @@ func (p *parser) namespace(t *topo, src *nsSource, n *yaml.Node) {
 			}
 			p.iface(t, src, e, field)
 		case "routes":
-			items, _ := p.items(e.v, field)
-			for i, it := range items {
-				f := fmt.Sprintf("%s[%d]", field, i)
-				raw, ok := p.str(it, f)
-				if !ok {
-					continue
-				}
-				r, err := ParseRoute(raw)
-				if err != nil {
-					p.errorf(it, f, "%v", err)
-					continue
-				}
-				r.Pos = p.pos(it)
+			parseLines(p, e.v, field, ParseRoute, func(r Route, pos Pos, f string) {
+				r.Pos = pos
 				src.ns.Routes = append(src.ns.Routes, r)
 				src.routeFields = append(src.routeFields, f)
-			}
+			})
 		case "neighbors":
-			items, _ := p.items(e.v, field)
-			for i, it := range items {
-				f := fmt.Sprintf("%s[%d]", field, i)
-				raw, ok := p.str(it, f)
-				if !ok {
-					continue
-				}
-				nb, err := ParseNeighbor(raw)
-				if err != nil {
-					p.errorf(it, f, "%v", err)
-					continue
-				}
-				nb.Pos = p.pos(it)
+			parseLines(p, e.v, field, ParseNeighbor, func(nb Neighbor, pos Pos, f string) {
+				nb.Pos = pos
 				src.ns.Neighbors = append(src.ns.Neighbors, nb)
 				src.neighborFields = append(src.neighborFields, f)
-			}
+			})
 		case "iptables":
 			p.iptables(src, e.v, field)
 		case "sysctls":
