@@ -12,7 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netlink"
+	"github.com/hopcheck/hopcheck/internal/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
@@ -235,17 +235,17 @@ func probeClsactIn(name string) (why string) {
 		}
 	}()
 
-	nl, err := netlink.NewHandleAt(ns)
+	h, err := nl.HandleAt(ns)
 	if err != nil {
 		return fmt.Sprintf("netlink in %s: %v", name, err)
 	}
-	defer nl.Close()
+	defer h.Close()
 
-	lo, err := nl.LinkByName("lo")
+	lo, err := h.LinkByName("lo")
 	if err != nil {
 		return fmt.Sprintf("%s/lo: %v", name, err)
 	}
-	if err := nl.QdiscAdd(clsactQdisc(lo.Attrs().Index)); err != nil {
+	if err := h.QdiscAdd(clsactQdisc(lo.Attrs().Index)); err != nil {
 		return fmt.Sprintf("kernel cannot add a clsact qdisc (CONFIG_NET_SCH_INGRESS): %v", err)
 	}
 	prog, err := passProgram()
@@ -253,7 +253,7 @@ func probeClsactIn(name string) (why string) {
 		return loadFailure("tc programs", err)
 	}
 	defer prog.Close()
-	if err := nl.FilterAdd(clsactFilter(lo.Attrs().Index, Ingress, prog)); err != nil {
+	if err := h.FilterAdd(clsactFilter(lo.Attrs().Index, Ingress, prog)); err != nil {
 		return fmt.Sprintf("kernel cannot add a cls_bpf filter (CONFIG_NET_CLS_BPF): %v", err)
 	}
 	return ""

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hopcheck/hopcheck/bpf"
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/nl"
 )
 
 // ErrUnavailable is wrapped by New's error when this kernel or process
@@ -272,7 +273,7 @@ func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
 		return fmt.Errorf("trace %s: duplicate namespace handle: %w", name, err)
 	}
 	n := &namespace{name: name, cookie: cookie, handle: netns.Handle(fd), ifs: make(map[uint32]iface)}
-	if n.nl, err = netlink.NewHandleAt(n.handle); err != nil {
+	if n.nl, err = nl.HandleAt(n.handle); err != nil {
 		n.handle.Close()
 		return fmt.Errorf("trace %s: netlink: %w", name, err)
 	}
@@ -325,7 +326,7 @@ func (t *Tracer) AttachAll(nsName string) error {
 	if err != nil {
 		return err
 	}
-	links, err := linkList(n.nl)
+	links, err := nl.Dump(n.nl.LinkList)
 	if err != nil {
 		return fmt.Errorf("%s: list links: %w", nsName, err)
 	}
@@ -334,21 +335,6 @@ func (t *Tracer) AttachAll(nsName string) error {
 		ifs = append(ifs, ifaceOf(l))
 	}
 	return t.attach(n, ifs)
-}
-
-// linkList lists links, retrying a dump the kernel interrupted because the
-// list changed under it.
-func linkList(nl *netlink.Handle) ([]netlink.Link, error) {
-	const tries = 5
-	var err error
-	for range tries {
-		var links []netlink.Link
-		links, err = nl.LinkList()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return links, err
-		}
-	}
-	return nil, err
 }
 
 func (t *Tracer) namespace(name string) (*namespace, error) {

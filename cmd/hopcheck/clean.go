@@ -44,10 +44,13 @@ touches anything else.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "removed namespace %s\n", n)
 			}
 			for _, r := range recs {
-				if dead[r.RunID] {
-					if rerr := store.Remove(r.RunID); rerr != nil && err == nil {
-						err = rerr
-					}
+				if !dead[r.RunID] {
+					continue
+				}
+				// A namespace that could not be deleted keeps its record,
+				// so that the next clean tries again.
+				if _, rerr := store.RemoveIfGone(r); rerr != nil && err == nil {
+					err = rerr
 				}
 			}
 			if len(removed) == 0 && err == nil {

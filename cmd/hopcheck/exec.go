@@ -22,6 +22,9 @@ NS is the scenario's own namespace name (ns1, host, ...).
   hopcheck exec bridge ns1 -- ping -c1 10.0.0.3`,
 		Args: cobra.MinimumNArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireRoot("exec"); err != nil {
+				return err
+			}
 			if cmd.ArgsLenAtDash() != 2 {
 				return &exitError{code: exitBadInput, err: fmt.Errorf("usage: hopcheck exec NAME NS -- CMD [ARGS...]")}
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,8 +76,18 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	scs = shard.pick(scs)
+	if len(scs) == 0 {
+		// A CI matrix wider than the suite: nothing to run is not a failure.
+		fmt.Fprintf(cmd.OutOrStdout(), "shard %s selects no scenario; nothing to run\n", f.shard)
+	}
 	if err := requireRoot("run"); err != nil {
 		return err
+	}
+	// Report files are opened before the run, so an unwritable path fails
+	// at once instead of after every scenario has run.
+	reports, err := createReports(f.json, f.junit)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
 	}
 
 	stdout := cmd.OutOrStdout()
@@ -97,7 +108,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	})
 	res.Shard = f.shard
 	text.Summary(res)
-	if err := writeReports(res, f.json, f.junit); err != nil {
+	if err := reports.write(res); err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	if f.keep {
@@ -133,31 +144,65 @@ func resultError(res report.Run) error {
 	return nil
 }
 
-func writeReports(res report.Run, jsonPath, junitPath string) error {
-	write := func(path string, fn func(io.Writer, report.Run) error) error {
-		if path == "" {
-			return nil
+// reportFiles are the --json and --junit files of a run, created before it.
+type reportFiles struct {
+	json, junit *os.File
+}
+
+func createReports(jsonPath, junitPath string) (reportFiles, error) {
+	var r reportFiles
+	var err error
+	if jsonPath != "" {
+		if r.json, err = os.Create(jsonPath); err != nil {
+			return r, fmt.Errorf("--json: %w", err)
 		}
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := fn(f, res); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return f.Close()
 	}
-	if err := write(jsonPath, report.WriteJSON); err != nil {
-		return err
+	if junitPath != "" {
+		if r.junit, err = os.Create(junitPath); err != nil {
+			if r.json != nil {
+				r.json.Close()
+			}
+			return r, fmt.Errorf("--junit: %w", err)
+		}
 	}
-	return write(junitPath, report.WriteJUnit)
+	return r, nil
+}
+
+// write writes both reports, each whatever happened to the other, and
+// closes the files.
+func (r reportFiles) write(res report.Run) error {
+	var errs []error
+	for _, w := range []struct {
+		f  *os.File
+		fn func(io.Writer, report.Run) error
+	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}} {
+		if w.f == nil {
+			continue
+		}
+		if err := w.fn(w.f, res); err != nil {
+			errs = append(errs, fmt.Errorf("write %s: %w", w.f.Name(), err))
+		}
+		if err := w.f.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func printKept(w io.Writer, res report.Run) {
-	fmt.Fprintln(w, "\nKept up (remove with 'hopcheck down NAME' or 'hopcheck down --all'):")
+	var kept []string
 	for _, s := range res.Scenarios {
-		fmt.Fprintf(w, "  %s\n", s.Name)
+		// Only scenarios that were built and checked are up.
+		if !s.BuildError && len(s.Checks) > 0 {
+			kept = append(kept, s.Name)
+		}
+	}
+	if len(kept) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nKept up (enter with 'hopcheck exec NAME NS -- CMD'; remove with 'hopcheck down NAME' or 'hopcheck down --all'):")
+	for _, name := range kept {
+		fmt.Fprintf(w, "  %s\n", name)
 	}
 }
 

@@ -129,10 +129,31 @@ func liveLine(ev trace.Event, p trace.Packet, t time.Duration) string {
 	return fmt.Sprintf("%10.6fs  %-29s %-7s %s", t.Seconds(), where, ev.Dir, p)
 }
 
-// openNamespace opens a namespace by name (/var/run/netns) or by path.
+// openNamespace opens a namespace by name (/var/run/netns) or by path, and
+// refuses hopcheck's own namespace: attaching programs there or probing
+// from it would change or use the caller's root namespace.
 func openNamespace(s string) (netns.Handle, error) {
+	var (
+		h   netns.Handle
+		err error
+	)
 	if strings.ContainsRune(s, '/') {
-		return netns.OpenPath(s)
+		h, err = netns.OpenPath(s)
+	} else {
+		h, err = netns.Open(s)
 	}
-	return netns.Open(s)
+	if err != nil {
+		return h, err
+	}
+	own, err := netns.Current()
+	if err != nil {
+		h.Close()
+		return h, err
+	}
+	defer own.Close()
+	if h.Equal(own) {
+		h.Close()
+		return netns.Handle(-1), fmt.Errorf("%s is the namespace hopcheck runs in; hopcheck never attaches to or probes from it (pick a namespace of the containers, see 'ip netns list')", s)
+	}
+	return h, nil
 }

@@ -52,7 +52,10 @@ func buildKept(cmd *cobra.Command, sc *scenario.Scenario) (*runs.Record, error) 
 	}
 	topo, err := build.Up(cmd.Context(), sc, build.Options{RunID: rec.RunID})
 	if err != nil {
-		store.Remove(rec.RunID)
+		// Up tore down what it made; a record stays only if that failed.
+		if gone, _ := store.RemoveIfGone(rec); !gone {
+			err = fmt.Errorf("%w (some namespaces remain: hopcheck clean removes them)", err)
+		}
 		return nil, &exitError{code: exitBadInput, err: err}
 	}
 	// The namespaces are named (bind-mounted), so they outlive this

@@ -147,9 +147,9 @@ func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner
 	ctx := cmd.Context()
 	store := runs.Open()
 	var topo *build.Topology
-	if rec, err := store.Find(sc.Name); err == nil && rec.Kept {
+	if rec, err := store.Find(sc.Name); err == nil && rec.Kept && sameFile(rec.File, sc.File) {
 		if topo, err = build.Open(sc, rec.RunID); err != nil {
-			return err
+			return fmt.Errorf("%w; the kept topology is incomplete: remove it with 'hopcheck down %s' and run 'hopcheck up %s' again", err, sc.Name, sc.File)
 		}
 		defer topo.Release()
 		fmt.Fprintf(cmd.OutOrStdout(), "using %s, up as run %s\n", sc.Name, rec.RunID)
@@ -158,19 +158,30 @@ func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner
 		if err != nil {
 			return err
 		}
-		defer store.Remove(rec.RunID)
 		topo, err = build.Up(ctx, sc, build.Options{RunID: rec.RunID})
 		if err != nil {
+			store.RemoveIfGone(rec)
 			return &exitError{code: exitBadInput, err: err}
 		}
 		defer func() {
-			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			topo.Down(tctx)
+			// Never cut short by Ctrl-C: Down must finish.
+			if err := topo.Down(context.WithoutCancel(ctx)); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "hopcheck: teardown: %v (hopcheck clean removes what remains)\n", err)
+				return
+			}
+			store.RemoveIfGone(rec)
 		}()
 	}
 	rc, tracing := runner.Probe(ctx, topo, sc, c, opts)
 	return printWhy(cmd, sc.Name, rc, tracing)
+}
+
+// sameFile reports whether two scenario paths name the same file, so that
+// why never probes a kept topology built from another file of that name.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // whyNames checks that the probe names namespaces of the scenario.

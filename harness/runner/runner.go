@@ -60,9 +60,6 @@ type Observer interface {
 	ScenarioDone(s report.Scenario)
 }
 
-// teardownTimeout bounds teardown, which runs even after cancellation.
-const teardownTimeout = 30 * time.Second
-
 // Run runs every scenario, at most opts.Parallel at once, and returns the
 // report in the order the scenarios were given.
 func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run {
@@ -70,6 +67,9 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	par := opts.Parallel
 	if par <= 0 {
 		par = runtime.NumCPU()
+	}
+	if opts.Store.Dir == "" {
+		opts.Store = runs.Open()
 	}
 	obs := &serialObserver{o: opts.Observer}
 	// Probing kernel features makes and deletes a namespace, and decoding
@@ -102,7 +102,8 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	}
 	wg.Wait()
 
-	out.Passed = len(scs) > 0
+	// No scenario (an empty CI shard) fails nothing.
+	out.Passed = true
 	for i, s := range out.Scenarios {
 		out.Passed = out.Passed && s.Passed
 		out.LostEvents += s.LostEvents
@@ -116,12 +117,12 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	return out
 }
 
-// runOne builds, checks and tears down one scenario. It never panics: a
-// panic in any stage becomes the scenario's error after teardown.
+// runOne builds, checks and tears down one scenario. A panic on its
+// goroutine, or inside a netns.Do it calls (Do raises it again here),
+// becomes the scenario's error after teardown.
 func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sharedTrace, obs Observer) (rep report.Scenario, tracing report.Tracing) {
 	start := time.Now()
 	rep = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description}
-	obs.ScenarioStart(rep)
 	defer func() {
 		if p := recover(); p != nil {
 			rep.Passed = false
@@ -130,6 +131,7 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 		rep.DurationMS = ms(time.Since(start))
 		obs.ScenarioDone(rep)
 	}()
+	obs.ScenarioStart(rep)
 
 	tracing = report.Tracing{Reason: "not started"}
 	rec, err := runs.New(sc.Name, sc.File, sc.NamespaceNames(), opts.Keep)
@@ -148,9 +150,12 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 	topo, err := build.Up(ctx, sc, build.Options{RunID: runID})
 	if err != nil {
 		rep.Error = err.Error()
-		rep.BuildError = true
-		if rerr := opts.Store.Remove(runID); rerr != nil {
-			rep.Error += "; " + rerr.Error()
+		// Interrupted (SIGINT, SIGTERM) is not bad input.
+		rep.BuildError = ctx.Err() == nil
+		if gone, rerr := opts.Store.RemoveIfGone(rec); rerr != nil {
+			rep.Error = joinMsg(rep.Error, rerr.Error())
+		} else if !gone {
+			rep.Error = joinMsg(rep.Error, "some namespaces of run "+runID+" remain; remove them with 'hopcheck clean'")
 		}
 		return rep, tracing
 	}
@@ -159,16 +164,14 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 			topo.Release()
 			return
 		}
-		// Teardown must happen even when ctx is cancelled (SIGINT), so it
-		// gets a context of its own with a deadline.
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
-		defer cancel()
-		if err := topo.Down(tctx); err != nil {
+		// Teardown must happen even when ctx is cancelled (SIGINT); Down
+		// never stops half way, so it gets a context that is not.
+		if err := topo.Down(context.WithoutCancel(ctx)); err != nil {
 			rep.Passed = false
 			rep.Error = joinMsg(rep.Error, "teardown: "+err.Error())
 			return
 		}
-		if err := opts.Store.Remove(runID); err != nil {
+		if _, err := opts.Store.RemoveIfGone(rec); err != nil {
 			rep.Error = joinMsg(rep.Error, err.Error())
 		}
 	}()

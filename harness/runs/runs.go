@@ -123,6 +123,19 @@ func (s Store) Remove(runID string) error {
 	return nil
 }
 
+// RemoveIfGone deletes r's record when none of its namespaces exists any
+// more, and reports whether it did. A record whose namespaces remain (a
+// teardown that failed half way) is kept, so that `hopcheck clean` can
+// still find them.
+func (s Store) RemoveIfGone(r *Record) (bool, error) {
+	for _, k := range r.Namespaces {
+		if netns.Exists(k) {
+			return false, nil
+		}
+	}
+	return true, s.Remove(r.RunID)
+}
+
 // List returns every readable record, oldest first. Unreadable files are
 // skipped: a record being written is renamed into place whole.
 func (s Store) List() ([]*Record, error) {

@@ -43,31 +43,52 @@ func Do(ns Handle, fn func() error) error {
 	if !ns.IsOpen() {
 		return errors.New("netns: closed namespace handle")
 	}
-	errc := make(chan error, 1)
+	type result struct {
+		err      error
+		panicked bool
+		p        any
+	}
+	done := make(chan result, 1)
 	go func() {
 		// Unlocked only after a successful switch back: see the package comment.
 		runtime.LockOSThread()
 		orig, err := vnetns.Get()
 		if err != nil {
-			errc <- fmt.Errorf("netns: get current namespace: %w", err)
+			done <- result{err: fmt.Errorf("netns: get current namespace: %w", err)}
 			return
 		}
 		defer orig.Close()
 		if err := vnetns.Set(ns); err != nil {
-			errc <- fmt.Errorf("netns: enter %s: %w", ns, err)
+			done <- result{err: fmt.Errorf("netns: enter %s: %w", ns, err)}
 			return
 		}
-		ferr := fn()
+		var r result
+		func() {
+			// A panic in fn must not skip the switch back, nor kill the
+			// process from this goroutine: it is re-raised in the caller,
+			// whose own recover (the runner's, for one) then sees it.
+			defer func() {
+				if p := recover(); p != nil {
+					r.panicked, r.p = true, p
+				}
+			}()
+			r.err = fn()
+		}()
 		if err := vnetns.Set(orig); err != nil {
 			// The thread is in the wrong namespace; it must not be reused.
 			// Exiting the goroutine with the thread locked terminates it.
-			errc <- errors.Join(ferr, fmt.Errorf("netns: restore namespace: %w", err))
+			r.err = errors.Join(r.err, fmt.Errorf("netns: restore namespace: %w", err))
+			done <- r
 			return
 		}
 		runtime.UnlockOSThread()
-		errc <- ferr
+		done <- r
 	}()
-	return <-errc
+	r := <-done
+	if r.panicked {
+		panic(r.p)
+	}
+	return r.err
 }
 
 // Create makes a new named network namespace (visible in `ip netns list`)
@@ -118,9 +139,9 @@ func OpenPath(path string) (Handle, error) {
 	return h, nil
 }
 
-// Current returns a handle to the namespace of the calling process's main
-// view (the thread it is called on). Used to refer to the root namespace
-// without entering or changing it.
+// Current returns a handle to the namespace of the calling thread. On a
+// thread that no Do switched (every thread outside Do) that is the
+// process's own namespace.
 func Current() (Handle, error) {
 	h, err := vnetns.Get()
 	if err != nil {

@@ -98,3 +98,28 @@ func TestCreateDoDelete(t *testing.T) {
 		t.Errorf("List() = %v, want it to include %s", names, name)
 	}
 }
+
+// A panic inside Do is raised again in the caller, after the thread went
+// back to its namespace, so the caller's recover sees it.
+func TestDoPanics(t *testing.T) {
+	privtest.Require(t)
+	id, _ := netns.NewRunID()
+	name := netns.Name(id, "p")
+	h, err := netns.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(); netns.Delete(name) })
+	got := func() (p any) {
+		defer func() { p = recover() }()
+		netns.Do(h, func() error { panic("inside") })
+		return nil
+	}()
+	if got != "inside" {
+		t.Fatalf("recovered %v, want the panic from inside Do", got)
+	}
+	// The process still works in its own namespace afterwards.
+	if err := netns.Do(h, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
