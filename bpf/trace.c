@@ -29,6 +29,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 // probe tag, and small enough to keep an event at 176 bytes.
 #define SNAP_LEN 128
 
+#define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806
 #define ETH_P_IPV6 0x86DD
@@ -220,7 +221,11 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 
 	__u64 n = snap_len(ctx->len);
 
-	if (n == 0 || bpf_skb_load_bytes(ctx, 0, e->data, n) < 0)
+	// "n < ETH_HLEN" rather than "n == 0": kernels before 6.8 learn
+	// nothing from a != 0 test, and would reject the helper's size as
+	// possibly zero; an unsigned lower bound they do track. A frame shorter
+	// than an Ethernet header has nothing to decode anyway.
+	if (n < ETH_HLEN || bpf_skb_load_bytes(ctx, 0, e->data, n) < 0)
 		n = 0;
 	e->cap_len = n;
 
