@@ -25,7 +25,7 @@ type vmFlags struct {
 
 func addVMFlags(fl *pflag.FlagSet, f *vmFlags) {
 	fl.StringVar(&f.name, "vm", "", "run inside the Multipass VM `NAME` (launched when missing)")
-	fl.BoolVar(&f.keepVM, "keep-vm", false, "keep the VM after the run (default: delete it, so every run starts from a fresh kernel)")
+	fl.BoolVar(&f.keepVM, "keep-vm", false, "keep a VM this run launched (default: delete it, so every run starts from a fresh kernel; a VM that already existed is never deleted)")
 	addSpecFlags(fl, &f.spec)
 }
 

@@ -12,8 +12,11 @@
 // use sudo. Files travel as one tar archive each way, which keeps the
 // scenarios' relative layout and the binary's mode, and costs one transfer.
 //
-// By default Run deletes the VM when it is done (RunOptions.KeepVM keeps
-// it): a fresh VM per run means no namespace, rule or module left by an
-// earlier or killed run can change the result, which is what CI needs.
-// Keeping it saves the minutes a launch takes when iterating by hand.
+// By default Run deletes the VM it launched when it is done
+// (RunOptions.KeepVM keeps it): a fresh VM per run means no namespace, rule
+// or module left by an earlier or killed run can change the result, which
+// is what CI needs. A VM that existed before the run (made with `hopcheck
+// vm up` or by hand) is the user's and is never deleted; only the run's
+// directory in it is removed. Keeping a VM saves the minutes a launch takes
+// when iterating by hand.
 package vm

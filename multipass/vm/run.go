@@ -28,8 +28,9 @@ const cleanupTimeout = 5 * time.Minute
 type RunOptions struct {
 	// Spec names the VM and says how to launch it when missing.
 	Spec
-	// KeepVM leaves the VM running after the run. By default it is deleted
-	// and purged, so that every run starts from a fresh kernel state; see
+	// KeepVM leaves the VM running after the run. By default a VM that Run
+	// launched is deleted and purged, so that every run starts from a
+	// fresh kernel state; a VM that already existed is never deleted. See
 	// the package documentation.
 	KeepVM bool
 
@@ -105,7 +106,9 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 		// Clean up even when ctx is canceled: that is when it matters most.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if opts.KeepVM {
+		// A VM this run did not launch belongs to the user (made with
+		// `hopcheck vm up` or by hand): only the run's own directory goes.
+		if opts.KeepVM || !launched {
 			if runDir != "" {
 				_, cerr := g.run(cctx, "sudo", "rm", "-rf", runDir)
 				err = errors.Join(err, cerr)

@@ -229,6 +229,26 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("a VM the run did not launch is never deleted", func(t *testing.T) {
+		ctx := context.Background()
+		c := &multipass.Client{}
+		if err := c.Launch(ctx, multipass.LaunchOptions{Name: "hc-mine", CPUs: 1}); err != nil {
+			t.Fatal(err)
+		}
+		code, err := f.b.Run(ctx, vm.RunOptions{
+			Spec: vm.Spec{Name: "hc-mine"}, Paths: []string{"scenarios/pass.yaml"}, Dir: f.work, Binary: f.binary,
+		})
+		if err != nil || code != 0 {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		if in, err := c.Info(ctx, "hc-mine"); err != nil || in.State != multipass.StateRunning {
+			t.Errorf("the user's VM after a run without --keep-vm: %+v, %v; want it still running", in, err)
+		}
+		if err := c.Delete(ctx, "hc-mine"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("stopped VM is started, not relaunched", func(t *testing.T) {
 		ctx := context.Background()
 		c := &multipass.Client{}
