@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -191,9 +192,23 @@ func (c *correlation) addPacket(r *record, l leg, first bool) {
 // reply that hopcheck's own raw ICMP socket already received: raw sockets
 // get a copy, and the original finds no ping socket (NO_SOCKET). It is the
 // reply arriving, not a loss.
+//
+// Kernels before 5.17 give no reason; there the ICMP receive functions free
+// what they handled with plain kfree_skb: the echo reply in the prober's
+// namespace and, for ICMPv6, the echo request at its destination once
+// answered. Those are deliveries too.
 func (c *correlation) deliveredToProber(r *record, l leg) bool {
-	return l == legReply && r.ev.NS == c.probe.SrcNS && r.ev.ReasonName == "NO_SOCKET" &&
-		(c.probe.Proto == ProtoICMP || c.probe.Proto == ProtoICMPv6)
+	if c.probe.Proto != ProtoICMP && c.probe.Proto != ProtoICMPv6 {
+		return false
+	}
+	if r.ev.ReasonName != "" {
+		return l == legReply && r.ev.NS == c.probe.SrcNS && r.ev.ReasonName == "NO_SOCKET"
+	}
+	fn, _, _ := strings.Cut(r.ev.Location, "+")
+	if fn != "icmp_rcv" && fn != "icmpv6_rcv" {
+		return false
+	}
+	return l == legReply && r.ev.NS == c.probe.SrcNS || l == legRequest && fn == "icmpv6_rcv"
 }
 
 func (c *correlation) addDrop(r *record, l leg) {

@@ -115,6 +115,8 @@ func TestCorrelate(t *testing.T) {
 				// The reply reached hopcheck's raw socket; the kernel frees
 				// the original for want of a ping socket. Not a drop.
 				[]Event{dropEvent(1175, "ns1/veth_1", "NO_SOCKET", "ping_rcv+0xb3", echoPacket(t, ns2, ns1, true, 7, 1, tagA))},
+				// The same on a kernel without drop reasons (5.15).
+				[]Event{dropEvent(2175, "ns1/veth_1", "", "icmp_rcv+0x1a", echoPacket(t, ns2, ns1, true, 7, 2, tagA))},
 				crossing(2100, ethFrame(echoPacket(t, ns1, ns2, false, 7, 2, tagA)), bridgeOut...),
 				crossing(2140, ethFrame(echoPacket(t, ns2, ns1, true, 7, 2, tagA)), bridgeBack...),
 				// A late duplicate outside the window.

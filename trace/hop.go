@@ -119,11 +119,19 @@ func (d Drop) String() string {
 	if d.Reply {
 		what = "reply dropped"
 	}
-	if f := d.Function(); f != "" {
-		return fmt.Sprintf("%s in %s at %s: %s", what, where, f, d.Reason)
+	reason := d.Reason
+	if reason == "" {
+		reason = NoReason
 	}
-	return fmt.Sprintf("%s in %s: %s", what, where, d.Reason)
+	if f := d.Function(); f != "" {
+		return fmt.Sprintf("%s in %s at %s: %s", what, where, f, reason)
+	}
+	return fmt.Sprintf("%s in %s: %s", what, where, reason)
 }
+
+// NoReason stands for a drop's reason on kernels whose skb:kfree_skb has
+// no reason argument (before 5.17).
+const NoReason = "no reason given (this kernel reports none before 5.17)"
 
 // NATKind says which address a translation changed.
 type NATKind string

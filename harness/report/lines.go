@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/hopcheck/hopcheck/trace"
 	"strconv"
 	"strings"
 )
@@ -129,6 +130,9 @@ func dropText(d Drop) string {
 	s := "dropped in " + place(d.NS, d.If)
 	if d.Location != "" {
 		s += " at " + d.Location
+	}
+	if d.Reason == "" {
+		return s + ": " + trace.NoReason
 	}
 	return s + ": " + d.Reason
 }

@@ -252,6 +252,9 @@ func Probe(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Chec
 	return runCheck(ctx, env, sc, tr, c, opts), tracing
 }
 
+// flushTimeout bounds the wait for a probe's events to be read.
+const flushTimeout = 2 * time.Second
+
 // sharedTrace is what every scenario's tracer of one run shares.
 type sharedTrace struct {
 	features *trace.Features
@@ -326,7 +329,12 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 	}
 	probe := *res.Probe
 	probe.Start, probe.End = from, tr.Now()
-	if err := tr.Flush(ctx); err != nil {
+	// Bounded: traffic that outruns the reader (a bridge loop in a broken
+	// scenario) would keep the ring from ever draining.
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	err := tr.Flush(fctx)
+	cancel()
+	if err != nil {
 		rc.TraceNote = "trace incomplete: " + err.Error()
 	}
 	t := trace.Correlate(probe, tr.Take())
