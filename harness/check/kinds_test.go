@@ -187,7 +187,6 @@ func TestSysctlPath(t *testing.T) {
 	tests := map[string]string{
 		"net.ipv4.ip_forward":              "/proc/sys/net/ipv4/ip_forward",
 		"net.ipv4.conf.eth0/100.rp_filter": "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
-		"net/ipv4/conf/eth0.100/rp_filter": "/proc/sys/net/ipv4/conf/eth0.100/rp_filter",
 		"net.ipv4.ping_group_range":        "/proc/sys/net/ipv4/ping_group_range",
 		"net.ipv6.conf.all.disable_ipv6":   "/proc/sys/net/ipv6/conf/all/disable_ipv6",
 	}

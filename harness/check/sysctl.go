@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hopcheck/hopcheck/harness/plan"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
@@ -66,27 +66,14 @@ func (sysctlKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 	return r
 }
 
-// sysctlPath maps a key to its file as sysctl(8) does: dots separate
-// levels, and a slash stands for a dot inside one level, so
-// "net.ipv4.conf.eth0/100.rp_filter" is /proc/sys/net/ipv4/conf/eth0.100/rp_filter.
-// A key whose first separator is a slash ("net/ipv4/conf/eth0.100/rp_filter")
-// is taken as a path, as sysctl(8) also accepts.
+// sysctlPath maps a key to its /proc/sys file the way the builder does, so a
+// check reads exactly what a scenario's sysctls wrote.
 func sysctlPath(key string) (string, error) {
-	var parts []string
-	if i := strings.IndexAny(key, "./"); i >= 0 && key[i] == '/' {
-		parts = strings.Split(key, "/")
-	} else {
-		parts = strings.Split(key, ".")
-		for i, p := range parts {
-			parts[i] = strings.ReplaceAll(p, "/", ".")
-		}
+	p, err := plan.SysctlPath(key)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadSysctlKey, err)
 	}
-	for _, p := range parts {
-		if p == "" || p == "." || p == ".." {
-			return "", fmt.Errorf("%w %q", ErrBadSysctlKey, key)
-		}
-	}
-	return filepath.Join(append([]string{"/proc/sys"}, parts...)...), nil
+	return p, nil
 }
 
 // normaliseSysctl trims a value and collapses inner runs of whitespace to
