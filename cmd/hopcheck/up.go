@@ -68,7 +68,7 @@ func printEnter(w io.Writer, rec *runs.Record) {
 	fmt.Fprintf(w, "%s is up (run %s). Enter a namespace with:\n", rec.Scenario, rec.RunID)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, ns := range rec.NamespaceNames() {
-		fmt.Fprintf(tw, "  %s\tsudo ip netns exec %s bash\t# or: hopcheck exec %s %s -- bash\n", ns, rec.Namespaces[ns], rec.Scenario, ns)
+		fmt.Fprintf(tw, "  %s\tsudo ip netns exec %s bash\t# or: hopcheck exec %s %s -- bash (network namespace only; /sys stays the host's)\n", ns, rec.Namespaces[ns], rec.Scenario, ns)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Remove it with: sudo hopcheck down %s\n", rec.Scenario)
