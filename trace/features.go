@@ -213,37 +213,24 @@ func probeTCX() string {
 }
 
 // probeClsact adds a clsact qdisc and a direct-action cls_bpf filter to lo
-// in a namespace made for the purpose, and deletes the namespace after.
-func probeClsact() string {
-	runID, err := netns.NewRunID()
-	if err != nil {
-		return err.Error()
-	}
-	return probeClsactIn(netns.Name(runID, "probe"))
-}
-
-// probeClsactIn runs the clsact probe in a new namespace called name.
-func probeClsactIn(name string) (why string) {
-	ns, err := netns.Create(name)
+// in an unnamed namespace made for the purpose, which the kernel frees when
+// the probe closes its handle (or the process dies): nothing can be left.
+func probeClsact() (why string) {
+	ns, err := netns.CreateScratch()
 	if err != nil {
 		return fmt.Sprintf("cannot create a namespace to probe in: %v", err)
 	}
-	defer func() {
-		ns.Close()
-		if err := netns.Delete(name); err != nil && why == "" {
-			why = err.Error()
-		}
-	}()
+	defer ns.Close()
 
 	h, err := nl.HandleAt(ns)
 	if err != nil {
-		return fmt.Sprintf("netlink in %s: %v", name, err)
+		return fmt.Sprintf("netlink in the probe namespace: %v", err)
 	}
 	defer h.Close()
 
 	lo, err := h.LinkByName("lo")
 	if err != nil {
-		return fmt.Sprintf("%s/lo: %v", name, err)
+		return fmt.Sprintf("probe namespace/lo: %v", err)
 	}
 	if err := h.QdiscAdd(clsactQdisc(lo.Attrs().Index)); err != nil {
 		return fmt.Sprintf("kernel cannot add a clsact qdisc (CONFIG_NET_SCH_INGRESS): %v", err)

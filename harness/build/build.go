@@ -232,7 +232,7 @@ func (b *builder) createLink(ns *namespace, s plan.Step) error {
 		// EOPNOTSUPP is also how the kernel refuses some settings of a
 		// kind it has; a probe tells the two apart.
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			if has, perr := hasKind(b.t.RunID, k.kernelKind()); perr == nil && !has {
+			if has, perr := hasKind(k.kernelKind()); perr == nil && !has {
 				return &UnsupportedKindError{Type: s.Type, Config: k.kernelConfig()}
 			}
 		}

@@ -11,13 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probeNS is the scenario-namespace part of the scratch namespace a probe
-// uses: scenario names start with a letter, so it never collides with one,
-// and netns.ParseName still recognises it for Clean.
-const probeNS = "_probe"
+// probeNS names the unnamed scratch namespace of a probe in messages.
+const probeNS = "(probe)"
 
 // Supports reports whether the running kernel can create interfaces of
-// kind t, by creating one in a scratch namespace that is removed again.
+// kind t, by creating one in an unnamed scratch namespace that the kernel
+// frees when the probe closes it.
 // The builder itself does not probe up front: it interprets the "not
 // supported" answer of the real create and only then asks this question,
 // because the kernel gives the same answer for a kind it lacks and for
@@ -33,31 +32,21 @@ func Supports(ctx context.Context, t scenario.LinkType) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	runID, err := netns.NewRunID()
-	if err != nil {
-		return false, err
-	}
-	return hasKind(runID, k.kernelKind())
+	return hasKind(k.kernelKind())
 }
 
-// hasKind creates a bare link of kernel kind kind in a scratch namespace of
-// run runID. The kernel answers EOPNOTSUPP exactly when no driver
+// hasKind creates a bare link of kernel kind kind in a scratch namespace. The kernel answers EOPNOTSUPP exactly when no driver
 // registers that kind; any other answer, success or a complaint about
 // missing settings (a macvlan without parent), means the kind exists.
-func hasKind(runID, kind string) (bool, error) {
-	name := netns.Name(runID, probeNS)
-	h, err := netns.Create(name)
+func hasKind(kind string) (bool, error) {
+	// An unnamed namespace: the kernel frees it when its only handle is
+	// closed, even if this process dies first.
+	h, err := netns.CreateScratch()
 	if err != nil {
 		return false, fmt.Errorf("probe %s interfaces: %w", kind, err)
 	}
-	ns := &namespace{name: probeNS, kernel: name, h: h}
-	defer func() {
-		ns.close()
-		// The error is not the answer to the question; the namespace is
-		// gone from /var/run/netns either way unless unmounting failed,
-		// and then Clean recognises it by name.
-		_ = netns.Delete(name)
-	}()
+	ns := &namespace{name: probeNS, kernel: probeNS, h: h}
+	defer ns.close()
 	if err := ns.attach(); err != nil {
 		return false, fmt.Errorf("probe %s interfaces: %w", kind, err)
 	}

@@ -274,3 +274,22 @@ func Exec(ns Handle, path string, argv, env []string) error {
 	err := unix.Exec(path, argv, env)
 	return fmt.Errorf("netns: exec %s: %w", path, err)
 }
+
+// CreateScratch makes a new unnamed network namespace and returns the only
+// handle to it: the kernel frees it when the handle is closed, or when the
+// process dies, so a namespace made to probe a kernel feature can never be
+// left behind. It does not change the namespace of the caller's threads.
+func CreateScratch() (Handle, error) {
+	var h Handle
+	err := do(func() error {
+		var err error
+		// New switches the calling thread into the new namespace; do()
+		// runs on a locked thread that is restored afterwards.
+		h, err = vnetns.New()
+		if err != nil {
+			return fmt.Errorf("netns: create scratch namespace: %w", err)
+		}
+		return nil
+	})
+	return h, err
+}
