@@ -234,7 +234,9 @@ func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return fmt.Errorf("%w: the kernel rejected hopcheck's BPF programs: %+v", ErrUnavailable, verr)
+			// %v keeps the verifier's last lines; the whole log (%+v) is
+			// hundreds of lines, too much for a report's summary.
+			return fmt.Errorf("%w: the kernel's verifier rejected hopcheck's BPF programs (%v); please report it with `uname -r`", ErrUnavailable, verr)
 		}
 		return fmt.Errorf("%w: load BPF programs: %v", ErrUnavailable, err)
 	}

@@ -118,7 +118,8 @@ type Drop struct {
 	// Reason is the kernel's drop reason without its SKB_DROP_REASON_
 	// prefix ("NETFILTER_DROP").
 	Reason string `json:"reason"`
-	// Location is the kernel function that freed the packet ("nf_hook_slow").
+	// Location is where the kernel freed the packet, function and offset
+	// ("nf_hook_slow+0x9c").
 	Location string `json:"location,omitempty"`
 }
 

@@ -48,7 +48,7 @@ func buildEnv(goarch string) []string {
 // knownGOARCH reports whether goarch is one guestArch can return.
 func knownGOARCH(goarch string) bool {
 	switch goarch {
-	case "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "loong64":
+	case "amd64", "arm64", "arm", "386", "ppc64le", "riscv64", "loong64":
 		return true
 	}
 	return false

@@ -23,7 +23,6 @@ func TestGuestArch(t *testing.T) {
 		"armv7l":      "arm",
 		"i686":        "386",
 		"ppc64le":     "ppc64le",
-		"s390x":       "s390x",
 		"riscv64":     "riscv64",
 		"loongarch64": "loong64",
 	}
@@ -36,7 +35,7 @@ func TestGuestArch(t *testing.T) {
 			t.Errorf("guestArch(%q) = %q, which BuildBinary refuses", machine, got)
 		}
 	}
-	for _, machine := range []string{"", "sparc64", "mips"} {
+	for _, machine := range []string{"", "sparc64", "mips", "s390x", "armv8b"} {
 		if got, err := guestArch(machine); err == nil {
 			t.Errorf("guestArch(%q) = %q, want an error", machine, got)
 		}
