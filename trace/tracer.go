@@ -97,6 +97,10 @@ type Tracer struct {
 	ksyms    *ksyms
 	ksymsErr error
 
+	// attachMu serialises Attach and AttachAll, so that two calls for one
+	// interface cannot both see it unattached and attach it twice.
+	attachMu sync.Mutex
+
 	mu         sync.Mutex
 	closed     bool
 	namespaces map[string]*namespace // by scenario name
@@ -353,6 +357,8 @@ func (t *Tracer) namespace(name string) (*namespace, error) {
 }
 
 func (t *Tracer) attach(n *namespace, ifs []iface) error {
+	t.attachMu.Lock()
+	defer t.attachMu.Unlock()
 	// Remember names first, so events racing the attach resolve; skip
 	// interfaces already attached.
 	t.mu.Lock()
