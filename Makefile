@@ -8,12 +8,21 @@ PKGS     := ./...
 VM       ?= hopcheck
 IMAGE    ?= 24.04
 
-.PHONY: all build test unit library bench lint generate vm vm-shell vm-destroy vm-test clean
+.PHONY: all build deps test unit library bench lint generate vm vm-shell vm-destroy vm-test clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hopcheck
+
+# deps: what building scenarios and the tests need beyond Go, installed with
+# apt-get only when missing: iptables (scenario rules and checks) and
+# iproute2 (tests compare hopcheck's build with the tutorials' ip recipe).
+deps:
+	@if ! command -v iptables >/dev/null || ! command -v ip >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "make deps: install iptables and iproute2 with your package manager" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables iproute2 >/dev/null; \
+	fi
 
 # test: the project's tests (unit + privileged integration, race detector),
 # then the scenario library end to end. With VM=NAME the library runs in that
@@ -22,7 +31,7 @@ ifeq ($(origin VM),command line)
 test: build
 	$(BIN) run --vm $(VM) --keep-vm scenarios/
 else
-test: build
+test: deps build
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(BIN) run scenarios/
 endif
@@ -32,7 +41,7 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 # library: the scenario library with a report (the main job).
-library: build
+library: deps build
 	$(BIN) run scenarios/
 
 # bench: the speed goals of issue 2 and the tracing overhead of issue 3,
