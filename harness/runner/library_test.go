@@ -1,0 +1,106 @@
+package runner
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hopcheck/hopcheck/harness/report"
+	"github.com/hopcheck/hopcheck/harness/runs"
+	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/privtest"
+	"github.com/hopcheck/hopcheck/trace"
+)
+
+// TestLibraryTraces runs the scenario library on both tc attach paths and
+// checks what the reports say about the probes, against the real kernel:
+// every probe that got through has request and reply hops, the NAT
+// scenarios show their translations where they happen, and the firewall
+// scenario shows the kernel's drop in the namespace that dropped it.
+func TestLibraryTraces(t *testing.T) {
+	privtest.Require(t)
+	if testing.Short() {
+		t.Skip("skipped with -short: builds the whole library twice")
+	}
+	f := trace.ProbeFeatures()
+	seed, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil || len(seed) == 0 {
+		t.Fatalf("no library scenarios found: %v", err)
+	}
+	scs, err := scenario.Load(append(seed, "../../scenarios/broken/forward-policy-drop.yaml")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []trace.AttachMode{trace.AttachTCX, trace.AttachClsact} {
+		t.Run(mode.String(), func(t *testing.T) {
+			switch {
+			case mode == trace.AttachTCX && !f.HasTCX:
+				privtest.Unavailable(t, "TCX ("+f.Missing[trace.FeatureTCX]+")")
+			case mode == trace.AttachClsact && !f.HasClsact:
+				privtest.Unavailable(t, "clsact ("+f.Missing[trace.FeatureClsact]+")")
+			}
+			res := Run(context.Background(), scs, Options{Attach: mode, Store: runs.Store{Dir: t.TempDir()}})
+			if !res.Tracing.Enabled || res.Tracing.Mode != mode.String() {
+				t.Fatalf("tracing %+v, want on with %s", res.Tracing, mode)
+			}
+			if res.LostEvents != 0 {
+				t.Errorf("%d trace events lost", res.LostEvents)
+			}
+			for _, s := range res.Scenarios {
+				if !s.Passed {
+					t.Errorf("%s failed: %s", s.Name, s.Error)
+				}
+				for _, c := range s.Checks {
+					if !c.Passed {
+						t.Errorf("%s: %s: %s", s.Name, c.Name, c.Error)
+					}
+					probe := c.Kind == "ping" || c.Kind == "tcp" || c.Kind == "udp"
+					if probe && c.Expect == "success" && (!hasLeg(c, report.LegRequest) || !hasLeg(c, report.LegReply)) {
+						t.Errorf("%s: %s got through but its trace has no request or no reply hops: %+v", s.Name, c.Name, c.Hops)
+					}
+				}
+			}
+			byName := map[string]report.Scenario{}
+			for _, s := range res.Scenarios {
+				byName[s.Name] = s
+			}
+			wantTranslation(t, byName["nat-egress"], "SNAT 10.0.0.2 -> 198.51.100.2 at host/eth0")
+			wantTranslation(t, byName["dnat-ingress"], "DNAT 198.51.100.2:8080 -> 10.0.0.2:80 at host/")
+			var drop *report.Drop
+			for _, c := range byName["forward-policy-drop"].Checks {
+				if c.Drop != nil {
+					drop = c.Drop
+				}
+			}
+			if drop == nil || drop.NS != "host" || drop.Reason != "NETFILTER_DROP" {
+				t.Errorf("forward-policy-drop: drop %+v, want NETFILTER_DROP in host", drop)
+			}
+		})
+	}
+}
+
+func hasLeg(c report.Check, leg string) bool {
+	for _, h := range c.Hops {
+		if h.Leg == leg {
+			return true
+		}
+	}
+	return false
+}
+
+// wantTranslation fails unless some check of s shows a translation that
+// starts with want.
+func wantTranslation(t *testing.T, s report.Scenario, want string) {
+	t.Helper()
+	var seen []string
+	for _, c := range s.Checks {
+		for _, x := range c.Translations {
+			if strings.HasPrefix(x, want) {
+				return
+			}
+			seen = append(seen, x)
+		}
+	}
+	t.Errorf("%s: no translation %q among %q", s.Name, want, seen)
+}
