@@ -2,10 +2,15 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/runs"
 	"github.com/hopcheck/hopcheck/harness/scenario"
@@ -103,4 +108,78 @@ func wantTranslation(t *testing.T, s report.Scenario, want string) {
 		}
 	}
 	t.Errorf("%s: no translation %q among %q", s.Name, want, seen)
+}
+
+// TestNATCapture runs the NAT scenario with --pcap and reads the capture
+// back: one interface block per ns/if of the topology, and the probe to the
+// simulated internet at every hop of its request, translated after
+// host/eth0.
+func TestNATCapture(t *testing.T) {
+	privtest.Require(t)
+	scs, err := scenario.Load("../../scenarios/nat-egress.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res := Run(context.Background(), scs, Options{Trace: TraceOff, PcapDir: dir, Store: runs.Store{Dir: t.TempDir()}})
+	if !res.Passed {
+		t.Fatalf("nat-egress failed: %+v", res.Scenarios[0])
+	}
+	f, err := os.Open(filepath.Join(dir, "nat-egress.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Echo requests to 203.0.113.8 by interface, with their source.
+	seen := map[string]map[string]bool{}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		intf, err := r.Interface(ci.InterfaceIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := trace.Decode(trace.Event{Layer: trace.LayerEthernet, Data: data})
+		if err != nil || !p.EchoRequest() || p.Dst.String() != "203.0.113.8" || !p.Tagged {
+			continue
+		}
+		if seen[intf.Name] == nil {
+			seen[intf.Name] = map[string]bool{}
+		}
+		seen[intf.Name][p.Src.String()] = true
+	}
+	var names []string
+	for i := range r.NInterfaces() {
+		intf, err := r.Interface(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, intf.Name)
+	}
+	// host: lo br0 veth1 veth2 eth0; ns1, ns2: lo + one veth; internet: lo wan0.
+	for _, want := range []string{"host/br0", "host/veth1", "host/eth0", "ns1/veth_1", "ns2/veth_2", "internet/wan0", "internet/lo"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("capture has no interface %s (has %v)", want, names)
+		}
+	}
+	if len(names) != 11 {
+		t.Errorf("capture has %d interfaces, want 11 (every ns/if of the topology): %v", len(names), names)
+	}
+	for ifc, src := range map[string]string{
+		"ns1/veth_1": "10.0.0.2", "host/veth1": "10.0.0.2", "host/br0": "10.0.0.2",
+		"host/eth0": "198.51.100.2", "internet/wan0": "198.51.100.2",
+	} {
+		if !seen[ifc][src] {
+			t.Errorf("%s: no tagged echo request from %s to 203.0.113.8 (saw sources %v)", ifc, src, seen[ifc])
+		}
+	}
 }
