@@ -72,7 +72,7 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 		opts.Store = runs.Open()
 	}
 	obs := &serialObserver{o: opts.Observer}
-	// Probing kernel features makes and deletes a namespace, and decoding
+	// Probing kernel features makes a scratch namespace, and decoding
 	// kernel BTF takes tens of milliseconds: do both once per run, not once
 	// per scenario.
 	var shared sharedTrace
