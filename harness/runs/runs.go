@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,10 @@ type Record struct {
 	File     string `json:"file"`
 	// PID owns the run while it is in progress. Kept records outlive it.
 	PID int `json:"pid"`
+	// PIDStart is when PID started, in clock ticks since boot (field 22 of
+	// /proc/PID/stat), so that another process that reuses the PID later
+	// is not taken for the owner. 0 when unknown.
+	PIDStart uint64 `json:"pid_start,omitempty"`
 	// Kept is true for topologies left up on purpose (`hopcheck up`,
 	// `run --keep`); clean never removes them, `down` does.
 	Kept bool `json:"kept"`
@@ -52,7 +57,9 @@ func New(scenario, file string, namespaces []string, kept bool) (*Record, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &Record{RunID: runID, Scenario: scenario, File: file, PID: os.Getpid(), Kept: kept,
+	pid := os.Getpid()
+	start, _ := processStart(pid)
+	r := &Record{RunID: runID, Scenario: scenario, File: file, PID: pid, PIDStart: start, Kept: kept,
 		Namespaces: make(map[string]string, len(namespaces)), Created: time.Now().UTC()}
 	for _, n := range namespaces {
 		r.Namespaces[n] = netns.Name(runID, n)
@@ -190,9 +197,20 @@ func (s Store) Find(name string) (*Record, error) {
 }
 
 // Alive reports whether r still belongs to someone: kept on purpose, or
-// owned by a process that is still running.
+// owned by a process that is still running (the same process, not a later
+// one that reused its PID).
 func (r *Record) Alive() bool {
-	return r.Kept || processAlive(r.PID)
+	if r.Kept {
+		return true
+	}
+	if !processAlive(r.PID) {
+		return false
+	}
+	if r.PIDStart == 0 {
+		return true
+	}
+	start, err := processStart(r.PID)
+	return err != nil || start == r.PIDStart
 }
 
 func processAlive(pid int) bool {
@@ -201,4 +219,29 @@ func processAlive(pid int) bool {
 	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// processStart reads when pid started, in clock ticks since boot.
+func processStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatStart(string(b))
+}
+
+// parseStatStart takes starttime (field 22) from a /proc/PID/stat line. The
+// command name (field 2) is in parentheses and may hold spaces and
+// parentheses itself, so fields are counted from the last ")".
+func parseStatStart(stat string) (uint64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("runs: malformed /proc stat line")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); starttime is field 22.
+	if len(f) < 20 {
+		return 0, errors.New("runs: short /proc stat line")
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }

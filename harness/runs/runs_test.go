@@ -73,3 +73,44 @@ func TestAlive(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStatStart(t *testing.T) {
+	tests := []struct {
+		line string
+		want uint64
+		ok   bool
+	}{
+		{"1234 (hopcheck) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 8 0 98765 1000 10", 98765, true},
+		{"1234 (a b) c)) R 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 8 0 42 1000 10", 42, true},
+		{"1234 (x) S 1 2", 0, false},
+		{"garbage", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseStatStart(tt.line)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseStatStart(%q) = %d, %v; want %d, ok %v", tt.line, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// A record whose PID now belongs to another process (started at another
+// time) is not alive: that process did not make the run.
+func TestAliveReusedPID(t *testing.T) {
+	start, err := processStart(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	if !(&Record{PID: os.Getpid(), PIDStart: start}).Alive() {
+		t.Error("this process's own record is not alive")
+	}
+	if (&Record{PID: os.Getpid(), PIDStart: start + 1}).Alive() {
+		t.Error("a record of an earlier process with this PID counts as alive")
+	}
+	r, err := New("s", "s.yaml", []string{"a"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PIDStart != start || !r.Alive() {
+		t.Errorf("New: PIDStart %d (want %d), alive %v", r.PIDStart, start, r.Alive())
+	}
+}
