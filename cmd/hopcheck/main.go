@@ -40,9 +40,11 @@ func (e *exitError) Error() string {
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
-	// SIGINT and SIGTERM cancel the context; every command tears down what
-	// it built before returning, so nothing is left behind.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT, SIGTERM and SIGHUP cancel the context; every command tears
+	// down what it built before returning, so nothing is left behind. SIGHUP
+	// is how a run learns that its terminal or its ssh session (a `multipass
+	// exec` whose client was killed) went away.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	// A reader that goes away (`hopcheck run ... | head`) must not kill the
 	// run before its teardown: with SIGPIPE ignored, writes fail with EPIPE,
 	// the report stops, and the run still cleans up after itself.

@@ -158,6 +158,52 @@ func TestRunVMEndToEnd(t *testing.T) {
 		checkCapture(t, filepath.Join(pcapDir, "e2e-unreachable.pcapng"), "a/eth0", "b/eth0")
 	})
 
+	t.Run("an interrupted run stops the guest run, which tears down", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), e2eTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, e.bin, "run", "--vm", e2eVM, "multipass/vm/testdata/e2e/slow.yaml")
+		cmd.Dir = e.root
+		cmd.Env = append(os.Environ(), "HOPCHECK_STATE_DIR="+e.stateDir, "TMPDIR="+e.tmpDir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slow := func() []string {
+			names, err := netns.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found []string
+			for _, n := range names {
+				if _, ns, ok := netns.ParseName(n); ok && (ns == "slowa" || ns == "slowb") {
+					found = append(found, n)
+				}
+			}
+			return found
+		}
+		// The guest run is under way once its namespaces exist.
+		for deadline := time.Now().Add(time.Minute); len(slow()) < 2; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the guest run never built its topology:\n%s", out.String())
+			}
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		e.runIDs = append(e.runIDs, e.records.runIDs(t)...)
+		if err == nil {
+			t.Errorf("an interrupted run --vm exited 0:\n%s", out.String())
+		}
+		if left := slow(); len(left) > 0 {
+			t.Errorf("the guest run's namespaces remain after the interrupt: %v\n%s", left, out.String())
+		}
+		e.checkVMGone(t, e2eVM)
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		r := e.hopcheck(t, "run", "--vm", e2eVM, "--json", filepath.Join(out, "bad.json"), "multipass/vm/testdata/e2e/bad-input.yaml")
 		if r.code != 2 {

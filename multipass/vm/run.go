@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -102,10 +103,17 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	g := &guest{c: c, name: spec.Name}
 	exitCode = -1
 	var runDir string
+	running := false // the guest run was started and has not returned
 	defer func() {
 		// Clean up even when ctx is canceled: that is when it matters most.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
+		if running {
+			// Cancelling kills the local multipass client, not the guest's
+			// hopcheck: interrupt it there, so that it tears its topologies
+			// down, before its directory (or the VM) goes away.
+			err = errors.Join(err, g.interrupt(cctx, runDir))
+		}
 		// A VM this run did not launch belongs to the user (made with
 		// `hopcheck vm up` or by hand): only the run's own directory goes.
 		if opts.KeepVM || !launched {
@@ -163,7 +171,9 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	if long.Timeout <= 0 {
 		long.Timeout = DefaultRunTimeout
 	}
+	running = true
 	code, err := long.ExecStream(ctx, spec.Name, argv, nil, opts.Stdout, opts.Stderr)
+	running = ctx.Err() != nil
 	if err != nil {
 		return exitCode, fmt.Errorf("vm %s: hopcheck run: %w", spec.Name, err)
 	}
@@ -224,6 +234,44 @@ func guestRunArgv(runDir string, pcap bool, extra, paths []string) []string {
 	}
 	argv = append(argv, extra...)
 	return append(argv, paths...)
+}
+
+// interruptWait bounds the wait for an interrupted guest run's teardown.
+const interruptWait = 30 * time.Second
+
+// interrupt sends SIGINT to the guest's hopcheck run from runDir, and waits
+// until it has exited (bounded), so its teardown finishes.
+func (g *guest) interrupt(ctx context.Context, runDir string) error {
+	// The pattern matches "<runDir>/hopcheck run", unique to this run, but
+	// not the pkill or pgrep command line (nor sudo's around it), which
+	// holds "[h]opcheck" instead.
+	bin := regexp.QuoteMeta(runDir) + "/[" + binName[:1] + "]" + regexp.QuoteMeta(binName[1:]) + " run"
+	// pkill and pgrep exit 1 when nothing matches: the run has ended.
+	res, err := g.c.Exec(ctx, g.name, []string{"sudo", "pkill", "-INT", "-f", bin}, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vm %s: interrupt the guest run: %w", g.name, err)
+	case res.ExitCode == 1:
+		return nil
+	case res.ExitCode != 0:
+		return fmt.Errorf("vm %s: interrupt the guest run: pkill exit status %d: %s", g.name, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	deadline := time.Now().Add(interruptWait)
+	for time.Now().Before(deadline) {
+		res, err := g.c.Exec(ctx, g.name, []string{"pgrep", "-f", bin}, nil)
+		if err != nil {
+			return fmt.Errorf("vm %s: wait for the interrupted guest run: %w", g.name, err)
+		}
+		if res.ExitCode != 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("vm %s: the interrupted guest run did not exit within %v", g.name, interruptWait)
 }
 
 // deleteVM deletes the VM; a VM already gone is fine when missingOK.

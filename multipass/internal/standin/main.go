@@ -552,9 +552,9 @@ func runLocal(home, dir string, argv []string) int {
 	c.Dir = dir
 	c.Env = append(os.Environ(), "HOME="+home)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// If the client kills the stand-in at its deadline, the command goes too,
-	// as it would with the ssh session that carries it.
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// If the client kills the stand-in, the command gets the hangup it would
+	// get when the ssh session that carries it closes.
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGHUP}
 	err = c.Run()
 	var ee *exec.ExitError
 	switch {
