@@ -3,11 +3,13 @@ package runner
 import (
 	"context"
 	"fmt"
+	"github.com/hopcheck/hopcheck/harness/probe"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
@@ -83,21 +85,28 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	out := report.Run{Scenarios: make([]report.Scenario, len(scs))}
 	tracing := make([]report.Tracing, len(scs))
 
-	sem := make(chan struct{}, par)
+	// Workers take the scenarios that will wait longest first, so that a
+	// long one does not start last and stretch the run; the report keeps
+	// the order given.
+	next := make(chan int, len(scs))
+	for _, i := range longestFirst(scs) {
+		next <- i
+	}
+	close(next)
 	var wg sync.WaitGroup
-	for i, sc := range scs {
+	for range min(par, len(scs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				out.Scenarios[i] = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description,
-					Error: "not run: " + context.Cause(ctx).Error()}
-				return
+			for i := range next {
+				sc := scs[i]
+				if ctx.Err() != nil {
+					out.Scenarios[i] = report.Scenario{Name: sc.Name, File: sc.File, Description: sc.Description,
+						Error: "not run: " + context.Cause(ctx).Error()}
+					continue
+				}
+				out.Scenarios[i], tracing[i] = runOne(ctx, sc, opts, shared, obs)
 			}
-			defer func() { <-sem }()
-			out.Scenarios[i], tracing[i] = runOne(ctx, sc, opts, shared, obs)
 		}()
 	}
 	wg.Wait()
@@ -115,6 +124,34 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	}
 	out.DurationMS = ms(time.Since(start))
 	return out
+}
+
+// longestFirst returns the indexes of scs ordered by how long their checks
+// are expected to wait, longest first (stable for ties). Waiting dominates:
+// a probe that must fail waits out its timeout, a ping of count N spends
+// N-1 intervals, and every namespace costs a little to build and trace.
+func longestFirst(scs []*scenario.Scenario) []int {
+	cost := make([]time.Duration, len(scs))
+	for i, sc := range scs {
+		cost[i] = time.Duration(len(sc.Namespaces)) * 10 * time.Millisecond
+		for _, c := range sc.Checks {
+			switch {
+			case c.Ping != nil:
+				cost[i] += time.Duration(max(c.Ping.Count-1, 0)) * probe.DefaultPingInterval
+				if c.Expect == scenario.ExpectFail {
+					cost[i] += c.Ping.Timeout
+				}
+			case c.Conn != nil && c.Expect == scenario.ExpectFail:
+				cost[i] += c.Conn.Timeout
+			}
+		}
+	}
+	order := make([]int, len(scs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return cost[order[a]] > cost[order[b]] })
+	return order
 }
 
 // runOne builds, checks and tears down one scenario. A panic on its

@@ -3,8 +3,10 @@ package runner
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/runs"
@@ -113,5 +115,27 @@ checks:
 		if strings.HasSuffix(n, "-pa") || strings.HasSuffix(n, "-pb") {
 			t.Errorf("namespace %s left behind after the panic", n)
 		}
+	}
+}
+
+func TestLongestFirst(t *testing.T) {
+	ping := func(count int, expect scenario.Expect, timeout time.Duration) scenario.Check {
+		return scenario.Check{Kind: "ping", Expect: expect, Ping: &scenario.PingCheck{Count: count, Timeout: timeout}}
+	}
+	ns := func(n int) []*scenario.Namespace { return make([]*scenario.Namespace, n) }
+	scs := []*scenario.Scenario{
+		{Name: "quick", Namespaces: ns(2), Checks: []scenario.Check{ping(1, scenario.ExpectSuccess, time.Second)}},
+		{Name: "waits-for-a-fail", Namespaces: ns(2), Checks: []scenario.Check{ping(1, scenario.ExpectFail, time.Second)}},
+		{Name: "many-namespaces", Namespaces: ns(8)},
+		{Name: "counted-ping", Namespaces: ns(2), Checks: []scenario.Check{ping(4, scenario.ExpectSuccess, time.Second)}},
+		{Name: "quick-too", Namespaces: ns(2), Checks: []scenario.Check{ping(1, scenario.ExpectSuccess, time.Second)}},
+	}
+	var got []string
+	for _, i := range longestFirst(scs) {
+		got = append(got, scs[i].Name)
+	}
+	want := []string{"waits-for-a-fail", "counted-ping", "many-namespaces", "quick", "quick-too"}
+	if !slices.Equal(got, want) {
+		t.Errorf("longestFirst = %v, want %v", got, want)
 	}
 }
