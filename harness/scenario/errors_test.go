@@ -65,6 +65,15 @@ namespaces:
 		want: []string{
 			"t.yaml:5:27: namespaces.a.interfaces.br0: unknown key \"adress\" (did you mean \"addresses\"?)",
 		}},
+	{name: "address listed twice", yaml: `name: t
+namespaces:
+  a:
+    interfaces:
+      br0: {type: bridge, addresses: [10.0.0.1/24, 10.0.0.1/24]}
+`,
+		want: []string{
+			"t.yaml:5:52: namespaces.a.interfaces.br0.addresses[1]: address 10.0.0.1/24 is listed twice",
+		}},
 	{name: "yaml syntax error", yaml: `name: t
 namespaces:
   a:

@@ -99,7 +99,7 @@ func (p *parser) namespaces(t *topo, kv pair) {
 	}
 }
 
-// parseLines reads a list of one-line commands (routes, neighbors) with
+// parseLines reads a list of one-line values (routes, neighbors, addresses) with
 // parse, reporting each bad line at its position, and hands each good one to
 // add with its position and field path.
 func parseLines[T any](p *parser, n *yaml.Node, field string, parse func(string) (T, error), add func(T, Pos, string)) {
@@ -211,24 +211,13 @@ func (p *parser) iface(t *topo, src *nsSource, e pair, field string) {
 			}
 			ifc.Type, is.typeSet = LinkType(s), true
 		case "addresses":
-			items, _ := p.items(kv.v, f)
-			for i, it := range items {
-				af := fmt.Sprintf("%s[%d]", f, i)
-				s, ok := p.str(it, af)
-				if !ok {
-					continue
-				}
-				pfx, err := parseCIDR(s)
-				if err != nil {
-					p.errorf(it, af, "%v", err)
-					continue
-				}
+			parseLines(p, kv.v, f, parseCIDR, func(pfx netip.Prefix, pos Pos, af string) {
 				if containsPrefix(ifc.Addresses, pfx) {
-					p.errorf(it, af, "address %s is listed twice", pfx)
-					continue
+					p.errorAt(pos, af, "address %s is listed twice", pfx)
+					return
 				}
 				ifc.Addresses = append(ifc.Addresses, pfx)
-			}
+			})
 		case "up":
 			if b, ok := p.boolean(kv.v, f); ok {
 				ifc.Up = b
