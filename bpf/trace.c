@@ -12,6 +12,15 @@
 // here changes a packet or a verdict: the classifiers always return
 // TC_ACT_UNSPEC (== TCX_NEXT).
 //
+// Unless all_packets is set (captures, live tracing), only what correlating
+// and diagnosing a probe needs leaves the kernel: packets carrying a probe
+// tag (and TCP segments that open, reset or close a connection), ICMP
+// errors, and neighbor resolution (ARP, IPv6 ND) where the namespace is the
+// one asking or the one asked. The kernel's own chatter (router
+// solicitations, MLD, duplicate address detection) and the copies of a
+// broadcast flooded to every bridge port stay in the kernel: on a bridge of
+// N ports they are N^2 events that no probe needs.
+//
 // Everything kernel-internal is read with CO-RE (BPF_CORE_READ), so the one
 // object runs on every kernel with BTF from 5.15 on.
 
@@ -33,6 +42,21 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806
 #define ETH_P_IPV6 0x86DD
+
+#define ARPHRD_ETHER 1
+#define ARPHRD_LOOPBACK 772
+
+#define IPPROTO_ICMP 1
+#define IPPROTO_IPIP 4
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_IPV6 41
+#define IPPROTO_GRE 47
+#define IPPROTO_ICMPV6 58
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
 
 // TC_ACT_UNSPEC: "no opinion, carry on". For TCX it is TCX_NEXT (-1) too.
 #define TC_ACT_UNSPEC (-1)
@@ -109,6 +133,48 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+// all_packets makes the programs report every packet of the traced
+// namespaces, not only what probes need (captures, live tracing). User
+// space sets it before loading.
+volatile const __u8 all_packets = 0;
+
+// sock_rfree_addr is the kernel address of sock_rfree, the destructor of
+// a packet queued on a socket's receive queue; 0 where user space could
+// not find it. A packet freed with it is one that was delivered and never
+// read (a socket closed with data queued), not a drop.
+volatile const __u64 sock_rfree_addr = 0;
+
+// addr_key names an address of a namespace: IPv4 addresses as
+// IPv4-mapped IPv6 (::ffff:a.b.c.d).
+struct addr_key {
+	__u64 netns;
+	__u8 addr[16];
+};
+
+// local_addrs holds the addresses of the traced namespaces, filled by user
+// space. Neighbor resolution is reported only where the namespace owns one
+// end of it.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct addr_key);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
+// scratch is where a packet's first bytes are copied to be classified
+// before ring space is reserved for it: reserving takes the ring's lock,
+// which packets nobody needs should not.
+struct scratch {
+	__u8 data[SNAP_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
@@ -183,6 +249,176 @@ static __always_inline __u64 skb_netns_cookie(struct sk_buff *skb)
 	return 0;
 }
 
+// at returns byte i of the n bytes copied to d, or -1 past them.
+static __always_inline int at(const __u8 *d, __u32 n, __u32 i)
+{
+	if (i >= n) // n <= SNAP_LEN
+		return -1;
+	// The mask is what the verifier sees bound the index; barrier_var
+	// keeps clang from dropping it as redundant after the test.
+	barrier_var(i);
+	return d[i & (SNAP_LEN - 1)];
+}
+
+// be16 returns the big-endian 16-bit value at byte i, or -1.
+static __always_inline int be16(const __u8 *d, __u32 n, __u32 i)
+{
+	int hi = at(d, n, i), lo = at(d, n, i + 1);
+
+	if (hi < 0 || lo < 0)
+		return -1;
+	return hi << 8 | lo;
+}
+
+// tagged reports whether a probe tag ("HOPC") starts at byte i.
+static __always_inline bool tagged(const __u8 *d, __u32 n, __u32 i)
+{
+	return at(d, n, i) == 'H' && at(d, n, i + 1) == 'O' && at(d, n, i + 2) == 'P' &&
+	       at(d, n, i + 3) == 'C';
+}
+
+// owns reports whether namespace netns has the address of len (4 or 16)
+// bytes at byte i.
+static __always_inline bool owns(__u64 netns, const __u8 *d, __u32 n, __u32 i, __u32 len)
+{
+	struct addr_key k = { .netns = netns };
+	__u32 skip = 16 - len; // IPv4: ::ffff: then its 4 bytes
+
+	if (len == 4) {
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+	}
+#pragma unroll
+	for (__u32 j = 0; j < 16; j++) {
+		if (j < skip)
+			continue;
+		int b = at(d, n, i + j - skip);
+
+		if (b < 0)
+			return false;
+		k.addr[j] = b;
+	}
+	return bpf_map_lookup_elem(&local_addrs, &k) != NULL;
+}
+
+// want_neighbor decides on a neighbor message whose sender address starts
+// at byte s and target address at byte t, len bytes each: an ARP request
+// or reply, an IPv6 solicitation (sender = source, target = the solicited
+// address) or advertisement (sender = the advertised address, target =
+// destination). It is wanted leaving the namespace that owns its sender,
+// arriving in the one that owns its target, and, for drops (dir 0), in
+// either. So the copies of a request flooded to every port of a bridge are
+// left out, and an answer from a proxy (which owns neither) is still seen
+// where it arrives.
+static __always_inline bool want_neighbor(__u64 netns, __u8 dir, const __u8 *d, __u32 n, __u32 s,
+					  __u32 t, __u32 len)
+{
+	if (dir == DIR_EGRESS)
+		return owns(netns, d, n, s, len);
+	if (dir == DIR_INGRESS)
+		return owns(netns, d, n, t, len);
+	return owns(netns, d, n, s, len) || owns(netns, d, n, t, len);
+}
+
+// wanted decides whether a packet is reported when all_packets is off. d
+// holds its first n bytes; its network header, of protocol proto, starts
+// at byte off. It looks through one VXLAN, IPIP or IPv6-in-IP header, so a
+// probe inside a tunnel is found too.
+static __always_inline bool wanted(__u64 netns, __u8 dir, const __u8 *d, __u32 n, __u32 off,
+				   __u16 proto)
+{
+#pragma unroll
+	for (int depth = 0; depth < 2; depth++) {
+		int l4;
+		__u32 l4off;
+
+		if (proto == ETH_P_ARP) {
+			// Ethernet/IPv4 ARP only; tunnelled copies are seen
+			// again where they are decapsulated.
+			if (depth > 0 || be16(d, n, off + 2) != ETH_P_IP || at(d, n, off + 5) != 4)
+				return false;
+			return want_neighbor(netns, dir, d, n, off + 14, off + 24, 4);
+		} else if (proto == ETH_P_IP) {
+			int b0 = at(d, n, off);
+			int frag = be16(d, n, off + 6);
+
+			// Later fragments carry no header to recognise.
+			if (b0 < 0 || frag < 0 || (frag & 0x1fff))
+				return false;
+			l4 = at(d, n, off + 9);
+			l4off = off + (b0 & 0xf) * 4;
+		} else if (proto == ETH_P_IPV6) {
+			l4 = at(d, n, off + 6);
+			l4off = off + 40;
+		} else {
+			return false;
+		}
+
+		switch (l4) {
+		case IPPROTO_ICMP: {
+			int type = at(d, n, l4off);
+
+			if (type == 0 || type == 8) // echo reply, request
+				return tagged(d, n, l4off + 8);
+			// unreachable, source quench, redirect, time exceeded,
+			// parameter problem
+			return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+		}
+		case IPPROTO_ICMPV6: {
+			int type = at(d, n, l4off);
+
+			if (type == 128 || type == 129)
+				return tagged(d, n, l4off + 8);
+			if (type >= 1 && type <= 4) // errors
+				return true;
+			if (type == 137) // redirect
+				return true;
+			if (depth > 0)
+				return false;
+			if (type == 135) // solicitation: source asks for target
+				return want_neighbor(netns, dir, d, n, off + 8, l4off + 8, 16);
+			if (type == 136) // advertisement: target to destination
+				return want_neighbor(netns, dir, d, n, l4off + 8, off + 24, 16);
+			return false; // router discovery, MLD
+		}
+		case IPPROTO_TCP: {
+			int flags = at(d, n, l4off + 13);
+			int doff = at(d, n, l4off + 12);
+
+			if (flags < 0 || doff < 0)
+				return false;
+			if (flags & (TCP_SYN | TCP_FIN | TCP_RST))
+				return true;
+			return tagged(d, n, l4off + (doff >> 4) * 4);
+		}
+		case IPPROTO_UDP:
+			if (tagged(d, n, l4off + 8))
+				return true;
+			// VXLAN (any port): flags 0x08 and reserved bytes zero,
+			// then the inner Ethernet frame.
+			if (depth > 0 || at(d, n, l4off + 8) != 0x08 || at(d, n, l4off + 9) != 0 ||
+			    at(d, n, l4off + 10) != 0 || at(d, n, l4off + 11) != 0 ||
+			    at(d, n, l4off + 15) != 0)
+				return false;
+			proto = be16(d, n, l4off + 16 + 12);
+			off = l4off + 16 + ETH_HLEN;
+			continue;
+		case IPPROTO_IPIP:
+			proto = ETH_P_IP;
+			off = l4off;
+			continue;
+		case IPPROTO_IPV6:
+			proto = ETH_P_IPV6;
+			off = l4off;
+			continue;
+		case IPPROTO_GRE:
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
 static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 {
 	__u16 proto = bpf_ntohs(ctx->protocol);
@@ -196,10 +432,37 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 	// init_net), not the device's. The tc context is the kernel's own
 	// struct sk_buff behind the __sk_buff view, so read the device's
 	// namespace from it directly.
-	__u64 cookie = dev_netns_cookie(BPF_CORE_READ((struct sk_buff *)ctx, dev));
+	struct net_device *dev = BPF_CORE_READ((struct sk_buff *)ctx, dev);
+	__u64 cookie = dev_netns_cookie(dev);
 
 	if (!traced(cookie))
 		return TC_ACT_UNSPEC;
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		return TC_ACT_UNSPEC;
+
+	__u64 n = snap_len(ctx->len);
+
+	// "n < ETH_HLEN" rather than "n == 0": kernels before 6.8 learn
+	// nothing from a != 0 test, and would reject the helper's size as
+	// possibly zero; an unsigned lower bound they do track. A frame shorter
+	// than an Ethernet header has nothing to decode anyway.
+	if (n < ETH_HLEN || bpf_skb_load_bytes(ctx, 0, s->data, n) < 0)
+		n = 0;
+
+	if (!all_packets) {
+		// Ethernet and loopback frames start with an Ethernet header;
+		// on devices without one (tun, wireguard, ipip) tc sees the
+		// IP header first.
+		__u16 type = BPF_CORE_READ(dev, type);
+		__u32 off = (type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK) ? ETH_HLEN : 0;
+
+		if (!wanted(cookie, dir, s->data, n, off, proto))
+			return TC_ACT_UNSPEC;
+	}
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -218,15 +481,7 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 	e->dir = dir;
 	e->layer = LAYER_ETHERNET;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
-
-	__u64 n = snap_len(ctx->len);
-
-	// "n < ETH_HLEN" rather than "n == 0": kernels before 6.8 learn
-	// nothing from a != 0 test, and would reject the helper's size as
-	// possibly zero; an unsigned lower bound they do track. A frame shorter
-	// than an Ethernet header has nothing to decode anyway.
-	if (n < ETH_HLEN || bpf_skb_load_bytes(ctx, 0, e->data, n) < 0)
-		n = 0;
+	__builtin_memcpy(e->data, s->data, SNAP_LEN);
 	e->cap_len = n;
 
 	submit(e);
@@ -255,9 +510,15 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 	if (!traced(cookie))
 		return 0;
 
-	__u8 layer;
+	// A packet on a socket's receive queue was delivered; freeing it when
+	// the socket closes unread is not the network dropping it.
+	if (sock_rfree_addr && (__u64)BPF_CORE_READ(skb, destructor) == sock_rfree_addr)
+		return 0;
 
-	switch (bpf_ntohs(BPF_CORE_READ(skb, protocol))) {
+	__u8 layer;
+	__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+
+	switch (proto) {
 	case ETH_P_IP:
 		layer = LAYER_IPV4;
 		break;
@@ -278,6 +539,20 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 
 	// 0xffff marks an unset header offset (skb_network_header_was_set).
 	if (nh == 0xffff || nh >= tail)
+		return 0;
+
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		return 0;
+
+	// Only the linear part (up to tail) is contiguous from head.
+	__u64 n = snap_len(tail - nh);
+
+	if (n == 0 || bpf_probe_read_kernel(s->data, n, head + nh) < 0)
+		n = 0;
+	if (!all_packets && !wanted(cookie, 0, s->data, n, 0, proto))
 		return 0;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -301,12 +576,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 	e->dir = 0;
 	e->layer = layer;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
-
-	// Only the linear part (up to tail) is contiguous from head.
-	__u64 n = snap_len(tail - nh);
-
-	if (n == 0 || bpf_probe_read_kernel(e->data, n, head + nh) < 0)
-		n = 0;
+	__builtin_memcpy(e->data, s->data, SNAP_LEN);
 	e->cap_len = n;
 
 	// Drops are rare, and a wakeup each would cost little, but a flood of

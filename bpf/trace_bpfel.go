@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type TraceAddrKey struct {
+	_     structs.HostLayout
+	Netns uint64
+	Addr  [16]uint8
+}
+
 type TraceEvent struct {
 	_        structs.HostLayout
 	TimeNs   uint64
@@ -29,17 +35,26 @@ type TraceEvent struct {
 	Data     [128]uint8
 }
 
+type TraceScratch struct {
+	_    structs.HostLayout
+	Data [128]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	TraceMapEvents            = "events"
+	TraceMapLocalAddrs        = "local_addrs"
 	TraceMapLost              = "lost"
 	TraceMapNetnsFilter       = "netns_filter"
+	TraceMapScratch           = "scratch"
 	TraceProgKfreeSkbNoreason = "kfree_skb_noreason"
 	TraceProgKfreeSkbReason   = "kfree_skb_reason"
 	TraceProgTcEgress         = "tc_egress"
 	TraceProgTcIngress        = "tc_ingress"
+	TraceVarAllPackets        = "all_packets"
+	TraceVarSockRfreeAddr     = "sock_rfree_addr"
 	TraceVarUnusedEvent       = "unused_event"
 	TraceVarWakeupBytes       = "wakeup_bytes"
 )
@@ -97,16 +112,20 @@ type TraceProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceMapSpecs struct {
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	LocalAddrs  *ebpf.MapSpec `ebpf:"local_addrs"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	NetnsFilter *ebpf.MapSpec `ebpf:"netns_filter"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // TraceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	AllPackets    *ebpf.VariableSpec `ebpf:"all_packets"`
+	SockRfreeAddr *ebpf.VariableSpec `ebpf:"sock_rfree_addr"`
+	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // TraceObjects contains all objects after they have been loaded into the kernel.
@@ -130,15 +149,19 @@ func (o *TraceObjects) Close() error {
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceMaps struct {
 	Events      *ebpf.Map `ebpf:"events"`
+	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	NetnsFilter *ebpf.Map `ebpf:"netns_filter"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *TraceMaps) Close() error {
 	return _TraceClose(
 		m.Events,
+		m.LocalAddrs,
 		m.Lost,
 		m.NetnsFilter,
+		m.Scratch,
 	)
 }
 
@@ -146,8 +169,10 @@ func (m *TraceMaps) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	AllPackets    *ebpf.Variable `ebpf:"all_packets"`
+	SockRfreeAddr *ebpf.Variable `ebpf:"sock_rfree_addr"`
+	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // TracePrograms contains all programs after they have been loaded into the kernel.

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -158,6 +157,9 @@ type correlation struct {
 	// exchanges the probe waited for.
 	in  map[string]time.Duration
 	out map[hopKey]time.Duration
+	// replyArrived: a reply packet was seen arriving in the source
+	// namespace.
+	replyArrived bool
 }
 
 func (c *correlation) addPacket(r *record, l leg, first bool) {
@@ -186,33 +188,13 @@ func (c *correlation) addPacket(r *record, l leg, first bool) {
 	if r.ev.Dir == Egress && r.ev.Time > c.out[k] {
 		c.out[k] = r.ev.Time
 	}
-}
-
-// deliveredToProber reports whether a "drop" is the kernel freeing an echo
-// reply that hopcheck's own raw ICMP socket already received: raw sockets
-// get a copy, and the original finds no ping socket (NO_SOCKET). It is the
-// reply arriving, not a loss.
-//
-// Kernels before 5.17 give no reason; there the ICMP receive functions free
-// what they handled with plain kfree_skb: the echo reply in the prober's
-// namespace and, for ICMPv6, the echo request at its destination once
-// answered. Those are deliveries too.
-func (c *correlation) deliveredToProber(r *record, l leg) bool {
-	if c.probe.Proto != ProtoICMP && c.probe.Proto != ProtoICMPv6 {
-		return false
+	if l == legReply && r.ev.Dir == Ingress && r.ev.NS == c.probe.SrcNS {
+		c.replyArrived = true
 	}
-	if r.ev.ReasonName != "" {
-		return l == legReply && r.ev.NS == c.probe.SrcNS && r.ev.ReasonName == "NO_SOCKET"
-	}
-	fn, _, _ := strings.Cut(r.ev.Location, "+")
-	if fn != "icmp_rcv" && fn != "icmpv6_rcv" {
-		return false
-	}
-	return l == legReply && r.ev.NS == c.probe.SrcNS || l == legRequest && fn == "icmpv6_rcv"
 }
 
 func (c *correlation) addDrop(r *record, l leg) {
-	if c.drop != nil || c.deliveredToProber(r, l) {
+	if c.drop != nil || FreedAfterDelivery(r.ev, &r.pkt) {
 		return
 	}
 	c.drop = &Drop{
@@ -262,6 +244,7 @@ func (c *correlation) finish(arps []*record) Trace {
 	t.Request, t.Reply = c.legs[legRequest].hops, c.legs[legReply].hops
 	t.Drop = c.drop
 	t.ICMPErrors = c.errs
+	t.ReplyArrived = c.replyArrived
 	t.ARP = c.arpExchanges(arps, t)
 	t.Translations = translations(t.Request)
 

@@ -43,6 +43,10 @@ type Trace struct {
 	ARP []ARPExchange
 	// ICMPErrors are the ICMP errors sent about the probe's packets.
 	ICMPErrors []ICMPError
+	// ReplyArrived is true when a reply packet, of any exchange, was seen
+	// arriving in the probe's source namespace: the answer's last hop. A
+	// probe that got its answer has it in a complete trace.
+	ReplyArrived bool
 }
 
 // Hop is one crossing of an interface by a probe packet.

@@ -8,7 +8,52 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// Symbols names kernel addresses. It reads /proc/kallsyms once, on first
+// use, and is safe for concurrent use: a run shares one among all its
+// Tracers (Options.Symbols), so the table, over a hundred thousand lines,
+// is read once per run rather than once per scenario, and never by a
+// Tracer's event reader, whose delay would hold up every probe's Flush.
+type Symbols struct {
+	once sync.Once
+	k    *ksyms
+	err  error
+}
+
+// NewSymbols returns a Symbols that has not read anything yet.
+func NewSymbols() *Symbols { return &Symbols{} }
+
+func (s *Symbols) table() (*ksyms, error) {
+	s.once.Do(func() { s.k, s.err = loadKallsyms() })
+	return s.k, s.err
+}
+
+// Name returns "func+0xoff" for a kernel address, or the address in hex
+// when the table cannot be read or hides addresses.
+func (s *Symbols) Name(addr uint64) string {
+	k, err := s.table()
+	if err != nil {
+		return fmt.Sprintf("%#x", addr)
+	}
+	return k.symbolize(addr)
+}
+
+// Addr returns the address of the kernel text symbol called name, or 0
+// when there is none or addresses are hidden.
+func (s *Symbols) Addr(name string) uint64 {
+	k, err := s.table()
+	if err != nil {
+		return 0
+	}
+	for _, sym := range k.syms {
+		if sym.name == name {
+			return sym.addr
+		}
+	}
+	return 0
+}
 
 // kallsymsPath lists the kernel's symbols with their addresses. Addresses
 // read as zero unless the reader may see them (root, kptr_restrict < 2).

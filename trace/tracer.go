@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -65,6 +66,22 @@ type Options struct {
 	// decode. Callers making many Tracers share one (btf.NewCache()). Nil
 	// means a cache for this Tracer only.
 	BTF *btf.Cache
+	// Symbols names kernel addresses (drop locations). Callers making
+	// many Tracers share one (NewSymbols()). Nil means one for this Tracer
+	// only.
+	Symbols *Symbols
+	// AllPackets reports every packet of the traced namespaces, as a live
+	// trace or a capture wants. By default only what correlating and
+	// diagnosing probes needs leaves the kernel: tagged probe packets,
+	// TCP connection set-up and tear-down, ICMP errors, and neighbor
+	// resolution where the namespace asks or is asked (see bpf/trace.c).
+	AllPackets bool
+	// Ephemeral says the traced namespaces are deleted when tracing ends
+	// (hopcheck's own topologies, not kept): AttachAuto then picks clsact,
+	// whose attach costs no RCU grace period per interface, and Close
+	// leaves the programs to go with the namespaces' devices instead of
+	// detaching them one by one (see AttachMode.resolve).
+	Ephemeral bool
 }
 
 // Tracer follows packets through the namespaces registered with
@@ -76,6 +93,7 @@ type Options struct {
 // attached and loaded.
 type Tracer struct {
 	mode      AttachMode
+	ephemeral bool
 	attachFn  attachFunc
 	hasReason bool
 	reasons   dropReasons
@@ -84,6 +102,8 @@ type Tracer struct {
 	drop     *ebpf.Program
 	dropLink link.Link
 	filter   *ebpf.Map
+	addrs    *ebpf.Map // local_addrs: the traced namespaces' addresses
+	scratch  *ebpf.Map
 	lost     *ebpf.Map
 	events   *ebpf.Map
 	rd       *ringbuf.Reader
@@ -92,10 +112,9 @@ type Tracer struct {
 	// sets it before Start.
 	pollEvery time.Duration
 
-	// Used by the reader goroutine only: kernel symbols, loaded at the
-	// first drop.
-	ksyms    *ksyms
-	ksymsErr error
+	// syms names drop locations; it is loaded in New, never by the
+	// reader.
+	syms *Symbols
 
 	// attachMu serialises Attach and AttachAll, so that two calls for one
 	// interface cannot both see it unattached and attach it twice.
@@ -120,13 +139,21 @@ type Tracer struct {
 
 	// Flush bookkeeping: flushReq counts Flush requests, flushServed the
 	// highest request known to be served; flushCh is closed (and replaced)
-	// whenever flushServed moves. Guarded by mu.
+	// whenever flushServed moves; flushWaits are the requests not yet
+	// served, with the time each was made. Guarded by mu.
 	flushReq    uint64
 	flushServed uint64
 	flushCh     chan struct{}
+	flushWaits  []flushWait
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// flushWait is one Flush request: its number and when it was made.
+type flushWait struct {
+	req uint64
+	at  time.Duration
 }
 
 // namespace is a traced network namespace.
@@ -156,7 +183,7 @@ func New(opts Options) (*Tracer, error) {
 	if err := feat.usable(); err != nil {
 		return nil, err
 	}
-	mode, err := opts.Attach.resolve(feat)
+	mode, err := opts.Attach.resolve(feat, opts.Ephemeral)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +192,10 @@ func New(opts Options) (*Tracer, error) {
 	if cache == nil {
 		cache = btf.NewCache()
 	}
+	syms := opts.Symbols
+	if syms == nil {
+		syms = NewSymbols()
+	}
 	kernel, err := cache.Kernel()
 	if err != nil {
 		return nil, fmt.Errorf("%w: kernel BTF: %v", ErrUnavailable, err)
@@ -172,12 +203,14 @@ func New(opts Options) (*Tracer, error) {
 
 	t := &Tracer{
 		mode:       mode,
+		ephemeral:  opts.Ephemeral,
 		hasReason:  feat.KfreeSkbHasReason,
 		namespaces: make(map[string]*namespace),
 		byCookie:   make(map[uint64]*namespace),
 		attached:   make(map[ifaceKey]attachment),
 		flushCh:    make(chan struct{}),
 		pollEvery:  pollInterval,
+		syms:       syms,
 	}
 	t.attachFn = attachTCX
 	if mode == AttachClsact {
@@ -189,7 +222,7 @@ func New(opts Options) (*Tracer, error) {
 		}
 	}
 
-	if err := t.load(opts.RingSize, cache); err != nil {
+	if err := t.load(opts, cache); err != nil {
 		t.closeObjects()
 		return nil, err
 	}
@@ -198,11 +231,12 @@ func New(opts Options) (*Tracer, error) {
 
 // load loads the collection, attaches the kfree_skb program and opens the
 // ring-buffer reader.
-func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
+func (t *Tracer) load(opts Options, cache *btf.Cache) error {
 	spec, err := bpf.LoadTrace()
 	if err != nil {
 		return fmt.Errorf("load BPF object: %w", err)
 	}
+	ringSize := opts.RingSize
 	if ringSize == 0 {
 		ringSize = DefaultRingSize
 	}
@@ -210,12 +244,25 @@ func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 		return fmt.Errorf("ring size %d: want a power of two and a multiple of the page size", ringSize)
 	}
 	spec.Maps[bpf.TraceMapEvents].MaxEntries = uint32(ringSize)
-	wakeup := spec.Variables[bpf.TraceVarWakeupBytes]
-	if wakeup == nil {
-		return fmt.Errorf("load BPF object: variable %s missing", bpf.TraceVarWakeupBytes)
+	var all uint8
+	if opts.AllPackets {
+		all = 1
 	}
-	if err := wakeup.Set(uint64(ringSize / wakeupShare)); err != nil {
-		return fmt.Errorf("set %s: %w", bpf.TraceVarWakeupBytes, err)
+	// Without sock_rfree's address (addresses hidden), packets freed
+	// unread from a closing socket are reported as drops; nothing else
+	// changes.
+	for name, v := range map[string]any{
+		bpf.TraceVarWakeupBytes:   uint64(ringSize / wakeupShare),
+		bpf.TraceVarAllPackets:    all,
+		bpf.TraceVarSockRfreeAddr: t.syms.Addr("sock_rfree"),
+	} {
+		sv := spec.Variables[name]
+		if sv == nil {
+			return fmt.Errorf("load BPF object: variable %s missing", name)
+		}
+		if err := sv.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
 	}
 
 	// Only one kfree_skb variant can pass the verifier on a given kernel:
@@ -246,6 +293,7 @@ func (t *Tracer) load(ringSize int, cache *btf.Cache) error {
 	}
 	t.tc = tcPrograms{ingress: objs.TcIngress, egress: objs.TcEgress}
 	t.drop, t.filter, t.lost, t.events = objs.Drop, objs.NetnsFilter, objs.Lost, objs.Events
+	t.addrs, t.scratch = objs.LocalAddrs, objs.Scratch
 
 	if t.hasReason {
 		t.dropLink, err = link.AttachTracing(link.TracingOptions{Program: t.drop, AttachType: ebpf.AttachTraceRawTp})
@@ -295,6 +343,9 @@ func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
 		case t.byCookie[cookie] != nil:
 			return fmt.Errorf("same namespace as %s", t.byCookie[cookie].name)
 		}
+		if err := t.putAddrs(n); err != nil {
+			return err
+		}
 		if err := t.filter.Put(cookie, uint8(1)); err != nil {
 			return fmt.Errorf("add to netns_filter: %w", err)
 		}
@@ -307,6 +358,32 @@ func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
 	}
 	t.namespaces[name] = n
 	t.byCookie[cookie] = n
+	return nil
+}
+
+// addrKey mirrors struct addr_key in bpf/trace.c.
+type addrKey struct {
+	Netns uint64
+	Addr  [16]byte // IPv4 as IPv4-mapped IPv6
+}
+
+// putAddrs tells the programs every address of n, so that they report the
+// neighbor resolution n takes part in (see want_neighbor in bpf/trace.c).
+// Addresses are read once: hopcheck traces topologies after building them.
+func (t *Tracer) putAddrs(n *namespace) error {
+	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return n.nl.AddrList(nil, netlink.FAMILY_ALL) })
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		if err := t.addrs.Put(addrKey{Netns: n.cookie, Addr: ip.As16()}, uint8(1)); err != nil {
+			return fmt.Errorf("add %s to local_addrs: %w", ip, err)
+		}
+	}
 	return nil
 }
 
@@ -470,6 +547,13 @@ func (t *Tracer) read() {
 func (t *Tracer) serveFlush(req uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.markServedLocked(req)
+}
+
+func (t *Tracer) markServedLocked(req uint64) {
+	for len(t.flushWaits) > 0 && t.flushWaits[0].req <= req {
+		t.flushWaits = t.flushWaits[1:]
+	}
 	if req > t.flushServed {
 		t.flushServed = req
 		close(t.flushCh)
@@ -493,6 +577,7 @@ func (t *Tracer) record(raw []byte) {
 	n := t.byCookie[ev.Netns]
 	t.mu.Unlock()
 	if n == nil {
+		t.passed(ev.Time)
 		return // a namespace this tracer does not know (any more)
 	}
 	ev.NS = n.name
@@ -511,12 +596,46 @@ func (t *Tracer) record(raw []byte) {
 		if t.hasReason {
 			ev.ReasonName = t.reasons.name(ev.Reason)
 		}
-		ev.Location = t.symbolize(location)
+		ev.Location = t.syms.Name(location)
+		if pkt, err := Decode(ev); err == nil && FreedAfterDelivery(&ev, &pkt) {
+			t.passed(ev.Time)
+			return
+		}
 	}
 
 	t.mu.Lock()
 	t.log.add(ev)
+	t.serveBeforeLocked(ev.Time)
 	t.mu.Unlock()
+}
+
+// flushGuard is how much later than a Flush request an event must be
+// stamped to prove that the reader has read everything before the
+// request. Records sit in the ring in the order they were reserved, and a
+// program stamps its event right after reserving it, so only the moment
+// between the two can reorder them.
+const flushGuard = time.Millisecond
+
+// passed notes that the reader has read an event stamped at.
+func (t *Tracer) passed(at time.Duration) {
+	t.mu.Lock()
+	t.serveBeforeLocked(at)
+	t.mu.Unlock()
+}
+
+// serveBeforeLocked serves the Flush requests made well before an event
+// stamped at, which the reader has just read: everything reserved before
+// them has been read too. It lets Flush finish while traffic never lets
+// the ring run empty. Called with mu held.
+func (t *Tracer) serveBeforeLocked(at time.Duration) {
+	var req uint64
+	for len(t.flushWaits) > 0 && t.flushWaits[0].at+flushGuard < at {
+		req = t.flushWaits[0].req
+		t.flushWaits = t.flushWaits[1:]
+	}
+	if req > 0 {
+		t.markServedLocked(req)
+	}
 }
 
 // ifaceByIndex resolves an interface index in n, asking the kernel for
@@ -549,17 +668,6 @@ func layerFromVersion(data []byte) Layer {
 	return LayerIPv4
 }
 
-// symbolize names a kernel address; only the reader goroutine calls it.
-func (t *Tracer) symbolize(addr uint64) string {
-	if t.ksyms == nil && t.ksymsErr == nil {
-		t.ksyms, t.ksymsErr = loadKallsyms()
-	}
-	if t.ksyms == nil {
-		return fmt.Sprintf("%#x", addr)
-	}
-	return t.ksyms.symbolize(addr)
-}
-
 // Flush waits until every event produced before the call has been read, so
 // that Events includes them. Call it after a probe completes and before
 // correlating its events.
@@ -575,6 +683,7 @@ func (t *Tracer) Flush(ctx context.Context) error {
 	}
 	t.flushReq++
 	want := t.flushReq
+	t.flushWaits = append(t.flushWaits, flushWait{req: want, at: t.Now()})
 	ch := t.flushCh
 	// Signalled under mu: the reader reads flushReq under mu too, so every
 	// request it counts has been signalled.
@@ -797,9 +906,13 @@ func (t *Tracer) close() error {
 		t.cancelWG.Wait()
 	}
 
-	for i := len(atts) - 1; i >= 0; i-- {
-		if err := atts[i].detach(); err != nil {
-			errs = append(errs, err)
+	// TCX links are file descriptors and must be closed in any case;
+	// clsact filters on ephemeral namespaces go with their devices.
+	if !t.ephemeral || t.mode == AttachTCX {
+		for i := len(atts) - 1; i >= 0; i-- {
+			if err := atts[i].detach(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	t.mu.Lock()
@@ -830,7 +943,7 @@ func (t *Tracer) closeObjects() error {
 	if t.rd != nil {
 		_ = t.rd.Close() // idempotent; already closed on the normal path
 	}
-	for _, c := range []interface{ Close() error }{t.tc.ingress, t.tc.egress, t.drop, t.filter, t.lost, t.events} {
+	for _, c := range []interface{ Close() error }{t.tc.ingress, t.tc.egress, t.drop, t.filter, t.addrs, t.scratch, t.lost, t.events} {
 		if err := c.Close(); err != nil {
 			errs = append(errs, err)
 		}
