@@ -50,12 +50,22 @@ func ParseAttachMode(s string) (AttachMode, error) {
 	return 0, fmt.Errorf("tc attach mode %q: want auto, tcx or clsact", s)
 }
 
-// resolve turns AttachAuto into the mode this kernel supports, and checks
+// resolve turns AttachAuto into a mode this kernel supports, and checks
 // that a forced mode is supported.
-func (m AttachMode) resolve(f Features) (AttachMode, error) {
+//
+// Every TCX attach and detach waits, under the RTNL lock, for an RCU grace
+// period (tcx_entry_sync, bpf_mprog_commit), so attaching to N interfaces
+// takes 2N grace periods one after the other, whatever the number of
+// threads: milliseconds each on a busy or many-core machine, minutes for a
+// thousand containers. clsact's filters cost no grace period. TCX's gain is
+// that its links go when the process dies; that matters only where the
+// namespaces outlive the trace. So namespaces that are deleted when
+// tracing ends (ephemeral: hopcheck's own topologies) get clsact, and
+// anyone else's get TCX where the kernel has it.
+func (m AttachMode) resolve(f Features, ephemeral bool) (AttachMode, error) {
 	switch m {
 	case AttachAuto:
-		if f.HasTCX {
+		if f.HasTCX && !(ephemeral && f.HasClsact) {
 			return AttachTCX, nil
 		}
 		if f.HasClsact {

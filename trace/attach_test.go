@@ -22,23 +22,28 @@ func TestParseAttachMode(t *testing.T) {
 func TestAttachModeResolve(t *testing.T) {
 	both := Features{HasTCX: true, HasClsact: true}
 	onlyClsact := Features{HasClsact: true, Missing: map[Feature]string{FeatureTCX: "kernel has no TCX (needs Linux 6.6)"}}
+	onlyTCX := Features{HasTCX: true, Missing: map[Feature]string{FeatureClsact: "no clsact"}}
 	neither := Features{Missing: map[Feature]string{FeatureTCX: "no tcx", FeatureClsact: "no clsact"}}
 	for _, tc := range []struct {
-		name    string
-		mode    AttachMode
-		feat    Features
-		want    AttachMode
-		wantErr bool
+		name      string
+		mode      AttachMode
+		feat      Features
+		ephemeral bool
+		want      AttachMode
+		wantErr   bool
 	}{
-		{"auto prefers tcx", AttachAuto, both, AttachTCX, false},
-		{"auto falls back to clsact", AttachAuto, onlyClsact, AttachClsact, false},
-		{"auto with neither", AttachAuto, neither, 0, true},
-		{"forced clsact where tcx exists", AttachClsact, both, AttachClsact, false},
-		{"forced tcx on an old kernel", AttachTCX, onlyClsact, 0, true},
-		{"forced clsact without it", AttachClsact, neither, 0, true},
+		{"auto prefers tcx for namespaces that outlive the trace", AttachAuto, both, false, AttachTCX, false},
+		{"auto prefers clsact for ephemeral namespaces", AttachAuto, both, true, AttachClsact, false},
+		{"auto takes tcx for ephemeral namespaces without clsact", AttachAuto, onlyTCX, true, AttachTCX, false},
+		{"auto falls back to clsact", AttachAuto, onlyClsact, false, AttachClsact, false},
+		{"auto with neither", AttachAuto, neither, false, 0, true},
+		{"forced clsact where tcx exists", AttachClsact, both, false, AttachClsact, false},
+		{"forced tcx for ephemeral namespaces", AttachTCX, both, true, AttachTCX, false},
+		{"forced tcx on an old kernel", AttachTCX, onlyClsact, false, 0, true},
+		{"forced clsact without it", AttachClsact, neither, false, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.mode.resolve(tc.feat)
+			got, err := tc.mode.resolve(tc.feat, tc.ephemeral)
 			if tc.wantErr {
 				if !errors.Is(err, ErrUnavailable) {
 					t.Fatalf("resolve = %v, %v; want an error wrapping ErrUnavailable", got, err)

@@ -222,7 +222,7 @@ func forEachAttachMode(t *testing.T, fn func(t *testing.T, mode AttachMode, feat
 	feat := ProbeFeatures()
 	for _, mode := range []AttachMode{AttachTCX, AttachClsact} {
 		t.Run(mode.String(), func(t *testing.T) {
-			if _, err := mode.resolve(feat); err != nil {
+			if _, err := mode.resolve(feat, false); err != nil {
 				privtest.Unavailable(t, fmt.Sprintf("tc attach mode %s (%v)", mode, err))
 			}
 			fn(t, mode, feat)

@@ -69,7 +69,8 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 // traceLive attaches to every interface of the namespaces and prints
 // events until ctx ends.
 func traceLive(ctx context.Context, w io.Writer, nsList []string, f trace.Filter, mode trace.AttachMode) error {
-	tr, err := trace.New(trace.Options{Attach: mode})
+	// A live trace shows every packet, the user's own pings included.
+	tr, err := trace.New(trace.Options{Attach: mode, AllPackets: true})
 	if err != nil {
 		return err
 	}

@@ -195,6 +195,7 @@ func scenarioErrorCheck(s Scenario) Check {
 type counts struct {
 	scenariosPassed, scenariosFailed, buildErrors int
 	checksPassed, checksFailed                    int
+	incompleteTraces                              int
 }
 
 func countRun(r Run) counts {
@@ -213,6 +214,9 @@ func countRun(r Run) counts {
 				n.checksPassed++
 			} else {
 				n.checksFailed++
+			}
+			if c.TraceIncomplete {
+				n.incompleteTraces++
 			}
 		}
 	}
@@ -235,10 +239,23 @@ func summaryLines(r Run) []string {
 	if r.LostEvents > 0 {
 		out = append(out, fmt.Sprintf("lost       %d trace events (hops may be missing)", r.LostEvents))
 	}
+	if n.incompleteTraces > 0 {
+		out = append(out, incompleteText(n.incompleteTraces))
+	}
 	if r.Shard != "" {
 		out = append(out, "shard      "+r.Shard)
 	}
 	return out
+}
+
+// incompleteText is the summary line for checks whose traces could not be
+// completed.
+func incompleteText(n int) string {
+	checks := "checks"
+	if n == 1 {
+		checks = "check"
+	}
+	return fmt.Sprintf("incomplete %d %s traced incompletely: a tracing problem, not a failure (their path/snat/dnat assertions were not judged)", n, checks)
 }
 
 // tracingText reads "on (tcx)" or "off: no BTF".

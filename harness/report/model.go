@@ -81,8 +81,14 @@ type Check struct {
 	// 10.0.0.1 tell 10.0.0.2 at ns1/veth_1: no reply").
 	ARP       []string   `json:"arp,omitempty"`
 	Diagnosis *Diagnosis `json:"diagnosis,omitempty"`
-	// TraceNote says why the check has no trace ("tracing off: no BTF").
+	// TraceNote says why the check has no trace ("tracing off: no BTF"),
+	// or why its trace is incomplete.
 	TraceNote string `json:"trace_note,omitempty"`
+	// TraceIncomplete is true when the probe was traced but its trace
+	// could not be completed (events lost, the tracer behind). That is a
+	// tracing problem, not a verdict on the network: the check stands on
+	// what its probe saw, and its trace assertions were not judged.
+	TraceIncomplete bool `json:"trace_incomplete,omitempty"`
 }
 
 // Leg values of Hop: which way the probe was going.
