@@ -29,7 +29,10 @@ type Options struct {
 }
 
 // Up builds sc in fresh namespaces of one run and returns the topology,
-// once its links carry traffic (see Topology.ready). A scenario that cannot be planned returns the planner's
+// once its links carry traffic (see Topology.ready) and, in a scenario
+// that uses IPv6, its IPv6 addresses have passed duplicate address
+// detection (see Topology.settleIPv6; a duplicate fails the build with a
+// *StepError wrapping a *DuplicateAddressError). A scenario that cannot be planned returns the planner's
 // scenario.ErrorList and creates nothing. A step the kernel (or iptables)
 // refuses returns a *StepError naming the scenario line and object, after
 // everything already made has been removed; so does a cancelled ctx, with
