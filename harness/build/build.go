@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -28,7 +29,10 @@ type Options struct {
 }
 
 // Up builds sc in fresh namespaces of one run and returns the topology,
-// once its links carry traffic (see Topology.ready). A scenario that cannot be planned returns the planner's
+// once its links carry traffic (see Topology.ready) and, in a scenario
+// that uses IPv6, its IPv6 addresses have passed duplicate address
+// detection (see Topology.settleIPv6; a duplicate fails the build with a
+// *StepError wrapping a *DuplicateAddressError). A scenario that cannot be planned returns the planner's
 // scenario.ErrorList and creates nothing. A step the kernel (or iptables)
 // refuses returns a *StepError naming the scenario line and object, after
 // everything already made has been removed; so does a cancelled ctx, with
@@ -86,6 +90,14 @@ func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, 
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", sc.Name, err)
 	}
+	if plan.UsesIPv6(sc) {
+		if err := t.settleIPv6(ctx, p); err != nil {
+			return nil, err
+		}
+		if err := b.restoreSysctls(); err != nil {
+			return nil, fmt.Errorf("build %s: %w", sc.Name, err)
+		}
+	}
 	built = true
 	return t, nil
 }
@@ -96,6 +108,16 @@ type builder struct {
 	// ipt runs iptables; made on the first iptables step, because finding
 	// the binary and its version costs a process.
 	ipt *iptables.IPTables
+	// restore holds the previous values of the BuildOnly sysctls, in the
+	// order they were written.
+	restore []sysctlValue
+}
+
+// sysctlValue is a sysctl's value in one namespace.
+type sysctlValue struct {
+	ns  *namespace
+	key string
+	val string
 }
 
 func (b *builder) do(s plan.Step) error {
@@ -110,7 +132,10 @@ func (b *builder) do(s plan.Step) error {
 	case plan.CreateLink:
 		return b.createLink(ns, s)
 	case plan.SetSysctl:
-		return writeSysctl(ns, s.Sysctl)
+		if s.BuildOnly {
+			return b.setForBuild(ns, s.Sysctl)
+		}
+		return writeSysctl(ns, s.Sysctl.Key, s.Sysctl.Value)
 	case plan.RunIPTables:
 		return b.iptables(ns, s.IPTables)
 	case plan.AddRoute:
@@ -134,15 +159,11 @@ func (b *builder) do(s plan.Step) error {
 		}
 		return ns.nl.LinkSetMasterByIndex(link, br)
 	case plan.AddAddress:
-		a := &netlink.Addr{IPNet: ipNet(s.Addr)}
-		if s.Addr.Addr().Is6() {
-			// Without NODAD the address stays "tentative" (unusable as a
-			// source) for a second or more of duplicate address detection
-			// after the link comes up; these addresses are unique by
-			// construction, and the checks must not wait for DAD.
-			a.Flags = unix.IFA_F_NODAD
-		}
-		return ns.nl.AddrAdd(link, a)
+		// An IPv6 address stays tentative (unusable) until duplicate
+		// address detection has found no other interface with it: a
+		// duplicate is a finding, so DAD is not switched off; settleIPv6
+		// waits for it.
+		return ns.nl.AddrAdd(link, &netlink.Addr{IPNet: ipNet(s.Addr)})
 	case plan.SetUp:
 		return ns.nl.LinkSetUp(link)
 	case plan.AddNeighbor:
@@ -297,24 +318,63 @@ func (b *builder) addRoute(ns *namespace, r *scenario.Route) error {
 	return ns.nl.RouteAdd(nr)
 }
 
-// writeSysctl writes s inside ns. /proc/sys/net shows the namespace of the
-// thread that opens the file, so the open happens in netns.Do.
-func writeSysctl(ns *namespace, s *scenario.Sysctl) error {
+// writeSysctl writes key=value inside ns. /proc/sys/net shows the
+// namespace of the thread that opens the file, so the open happens in
+// netns.Do.
+func writeSysctl(ns *namespace, key, value string) error {
+	path, err := plan.SysctlPath(key)
+	if err != nil {
+		return err
+	}
+	return netns.Do(ns.h, func() error { return writeFile(path, value) })
+}
+
+func writeFile(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(value)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
+}
+
+// setForBuild writes a BuildOnly sysctl inside ns and remembers the value
+// it replaced, for restoreSysctls.
+func (b *builder) setForBuild(ns *namespace, s *scenario.Sysctl) error {
 	path, err := plan.SysctlPath(s.Key)
 	if err != nil {
 		return err
 	}
-	return netns.Do(ns.h, func() error {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
+	var old []byte
+	err = netns.Do(ns.h, func() error {
+		var err error
+		if old, err = os.ReadFile(path); err != nil {
 			return err
 		}
-		_, werr := f.WriteString(s.Value)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		return werr
+		return writeFile(path, s.Value)
 	})
+	if err != nil {
+		return err
+	}
+	b.restore = append(b.restore, sysctlValue{ns: ns, key: s.Key, val: strings.TrimSpace(string(old))})
+	return nil
+}
+
+// restoreSysctls puts back the values the BuildOnly sysctls replaced,
+// once the build has settled, so the topology behaves as the kernel's
+// defaults (or the host's) make it: an unanswered neighbor solicitation,
+// for one, is retried a second apart again, not 100 ms.
+func (b *builder) restoreSysctls() error {
+	for _, v := range b.restore {
+		if err := writeSysctl(v.ns, v.key, v.val); err != nil {
+			return fmt.Errorf("%s: restore %s=%s: %w", v.ns.name, v.key, v.val, err)
+		}
+	}
+	b.restore = nil
+	return nil
 }
 
 // iptables applies c inside ns. go-iptables runs the iptables binary (argv,

@@ -74,6 +74,12 @@ type Step struct {
 	Neighbor *scenario.Neighbor
 	Route    *scenario.Route
 	IPTables *scenario.IPTablesCommand
+
+	// BuildOnly marks a SetSysctl step that the scenario did not ask for
+	// and that only speeds the build up (IPv6 duplicate address
+	// detection, see dadTuning): the builder puts the previous value back
+	// once the build has settled.
+	BuildOnly bool
 }
 
 // String says what the step does, in the words an error message needs
@@ -129,6 +135,7 @@ func New(sc *scenario.Scenario) (*Plan, error) {
 	pl.sysctls(false)
 	order := pl.links()
 	pl.macsAndMTUs(order)
+	pl.dadTuning(order)
 	pl.sysctls(true)
 	pl.masters(order)
 	pl.addresses()
@@ -412,8 +419,10 @@ func (p *planner) masters(order []made) {
 	}
 }
 
-// addresses go on before the links come up: IPv6 addresses are added
-// without duplicate address detection, so none waits for the link.
+// addresses go on before the links come up. IPv6 addresses stay
+// tentative until duplicate address detection, which starts when their
+// link has a carrier, has found no other interface with the address; the
+// builder waits for it at the end (see dadTuning).
 func (p *planner) addresses() {
 	for _, ns := range p.sc.Namespaces {
 		for _, ifc := range ns.Interfaces {

@@ -32,12 +32,7 @@ func (s Step) Argv(nsName func(string) string) []string {
 	case SetUp:
 		return set("up")
 	case AddAddress:
-		argv := ip("addr", "add", s.Addr.String(), "dev", s.If)
-		if s.Addr.Addr().Is6() {
-			// As the builder does: no duplicate address detection wait.
-			argv = append(argv, "nodad")
-		}
-		return argv
+		return ip("addr", "add", s.Addr.String(), "dev", s.If)
 	case SetSysctl:
 		return []string{"ip", "netns", "exec", ns, "sysctl", "-q", "-w", s.Sysctl.Key + "=" + s.Sysctl.Value}
 	case AddNeighbor:
