@@ -2,6 +2,7 @@ package multipass
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,8 +23,13 @@ type LaunchOptions struct {
 	// ("2G").
 	Memory, Disk string
 	// CloudInit is cloud-init user data, handed to multipass on stdin with
-	// `--cloud-init -` so that no temporary file is needed.
+	// `--cloud-init -`: no file, which a strictly confined multipass could
+	// not read outside the user's home (canonical/multipass#3693).
 	CloudInit []byte
+	// Progress receives multipass's progress reports while it launches
+	// ("Retrieving image: 40%", "Waiting for initialization to complete"),
+	// one line each, spinners and repeats left out; nil discards them.
+	Progress io.Writer
 }
 
 // validNameRE is multipass's rule for instance names (valid_hostname in
@@ -93,22 +99,4 @@ func execArgs(name string, argv []string) ([]string, error) {
 		return nil, fmt.Errorf("exec %s: empty command", name)
 	}
 	return append([]string{"exec", name, "--"}, argv...), nil
-}
-
-// transferArgs builds `multipass transfer -r SRC DST`, with the guest side
-// written NAME:PATH. -r is always given: it only matters for directories,
-// and the caller may not know what a guest path holds.
-func transferArgs(name, guestPath, hostPath string, toGuest bool) ([]string, error) {
-	if guestPath == "" || hostPath == "" {
-		return nil, fmt.Errorf("transfer %s: empty path", name)
-	}
-	if strings.HasPrefix(hostPath, "-") {
-		// "-" means stdin/stdout to multipass; a leading dash means an option.
-		return nil, fmt.Errorf("transfer %s: host path %q looks like an option", name, hostPath)
-	}
-	guest := name + ":" + guestPath
-	if toGuest {
-		return []string{"transfer", "-r", hostPath, guest}, nil
-	}
-	return []string{"transfer", "-r", guest, hostPath}, nil
 }

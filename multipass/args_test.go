@@ -108,16 +108,6 @@ func TestCommandArgs(t *testing.T) {
 			func() ([]string, error) { return execArgs("hc", []string{"sudo", "ls", "-l", "/"}) },
 			[]string{"exec", "hc", "--", "sudo", "ls", "-l", "/"},
 		},
-		{
-			"push",
-			func() ([]string, error) { return transferArgs("hc", "/home/ubuntu/x", "/tmp/x", true) },
-			[]string{"transfer", "-r", "/tmp/x", "hc:/home/ubuntu/x"},
-		},
-		{
-			"pull",
-			func() ([]string, error) { return transferArgs("hc", "/home/ubuntu/out", "out", false) },
-			[]string{"transfer", "-r", "hc:/home/ubuntu/out", "out"},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,11 +125,5 @@ func TestCommandArgs(t *testing.T) {
 func TestCommandArgsErrors(t *testing.T) {
 	if _, err := execArgs("hc", nil); err == nil {
 		t.Error("execArgs with no command: want an error")
-	}
-	if _, err := transferArgs("hc", "", "/tmp/x", true); err == nil {
-		t.Error("transferArgs with empty guest path: want an error")
-	}
-	if _, err := transferArgs("hc", "/home/ubuntu/x", "-", false); err == nil {
-		t.Error("transferArgs to stdout: want an error, '-' is not a host path")
 	}
 }

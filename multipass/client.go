@@ -8,14 +8,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Default bounds of one multipass call, used when the Client leaves them zero.
 const (
-	// DefaultTimeout bounds info, list, start, stop, delete, exec and
-	// transfer; it matches multipass's own default for starting an instance.
+	// DefaultTimeout bounds info, list, start, stop, delete and exec; it
+	// matches multipass's own default for starting an instance.
 	DefaultTimeout = 5 * time.Minute
 	// DefaultLaunchTimeout bounds launch, which may download an image and
 	// waits for cloud-init to install packages.
@@ -79,7 +80,10 @@ type ExecResult struct {
 }
 
 // Launch creates and starts an instance, and waits until cloud-init has
-// finished in it (multipass waits for that before it returns).
+// finished in it (multipass waits for that before it returns). When
+// multipass's own --timeout runs out first, the error matches ErrTimeout
+// and the instance is left behind, running, with cloud-init perhaps still
+// at work in it (canonical/multipass#2574, #3536, #4395).
 func (c *Client) Launch(ctx context.Context, o LaunchOptions) error {
 	args, err := launchArgs(o, c.launchTimeout())
 	if err != nil {
@@ -89,8 +93,17 @@ func (c *Client) Launch(ctx context.Context, o LaunchOptions) error {
 	if o.CloudInit != nil {
 		stdin = bytes.NewReader(o.CloudInit)
 	}
-	_, err = c.command(ctx, c.launchTimeout()+launchGrace, args, stdin)
-	return err
+	progress := &progressWriter{w: orDiscard(o.Progress)}
+	var stderr bytes.Buffer
+	code, err := c.invoke(ctx, c.launchTimeout()+launchGrace, args, stdin, progress, &stderr, nil)
+	progress.Flush()
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &Error{Argv: c.argv(args), ExitCode: code, Stderr: stderr.String(), Err: classify(stderr.String(), code)}
+	}
+	return nil
 }
 
 // Info returns what multipass knows about the instance name.
@@ -178,7 +191,7 @@ func (c *Client) ExecStream(ctx context.Context, name string, argv []string, std
 	var mu sync.Mutex
 	code, err := c.invoke(ctx, c.timeout(), args, stdin,
 		&lockedWriter{mu: &mu, w: orDiscard(stdout)},
-		io.MultiWriter(&lockedWriter{mu: &mu, w: orDiscard(stderr)}, &tail))
+		io.MultiWriter(&lockedWriter{mu: &mu, w: orDiscard(stderr)}, &tail), nil)
 	if err != nil {
 		return -1, err
 	}
@@ -188,29 +201,29 @@ func (c *Client) ExecStream(ctx context.Context, name string, argv []string, std
 	return code, nil
 }
 
-// Push copies a file or directory from the host into the instance. The copy
-// is written by the instance's default user, so guestPath must be writable
-// by it (its home directory, /home/ubuntu on Ubuntu images).
-func (c *Client) Push(ctx context.Context, name, hostPath, guestPath string) error {
-	return c.transfer(ctx, name, guestPath, hostPath, true)
-}
-
-// Pull copies a file or directory from the instance to the host. The
-// instance's default user reads it, so it must be readable by that user.
-func (c *Client) Pull(ctx context.Context, name, guestPath, hostPath string) error {
-	return c.transfer(ctx, name, guestPath, hostPath, false)
-}
-
-func (c *Client) transfer(ctx context.Context, name, guestPath, hostPath string, toGuest bool) error {
+// ExecOutput is ExecStream with the command's stdout handed to read as a
+// stream, in the calling goroutine, instead of copied to a writer: what
+// `multipass exec NAME -- tar -c ...` sends can be unpacked as it comes,
+// with no file in between. read must consume what it needs and return; what
+// it leaves unread is discarded. When read fails, the command is stopped
+// and read's error is returned.
+func (c *Client) ExecOutput(ctx context.Context, name string, argv []string, stdin io.Reader, stderr io.Writer, read func(io.Reader) error) (int, error) {
 	if err := ValidName(name); err != nil {
-		return err
+		return -1, err
 	}
-	args, err := transferArgs(name, guestPath, hostPath, toGuest)
+	args, err := execArgs(name, argv)
 	if err != nil {
-		return err
+		return -1, err
 	}
-	_, err = c.command(ctx, c.timeout(), args, nil)
-	return err
+	var tail tailBuffer
+	code, err := c.invoke(ctx, c.timeout(), args, stdin, nil, io.MultiWriter(orDiscard(stderr), &tail), read)
+	if err != nil {
+		return -1, err
+	}
+	if code != 0 && execFailure(tail.String()) {
+		return -1, &Error{Argv: c.argv(args), ExitCode: code, Stderr: tail.String(), Err: classify(tail.String(), code)}
+	}
+	return code, nil
 }
 
 // Shell opens an interactive shell in the instance on the caller's terminal
@@ -241,7 +254,7 @@ func (c *Client) Shell(ctx context.Context, name string) error {
 // stdout. A nonzero exit becomes an *Error classified from stderr.
 func (c *Client) command(ctx context.Context, timeout time.Duration, args []string, stdin io.Reader) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
-	code, err := c.invoke(ctx, timeout, args, stdin, &stdout, &stderr)
+	code, err := c.invoke(ctx, timeout, args, stdin, &stdout, &stderr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -252,16 +265,26 @@ func (c *Client) command(ctx context.Context, timeout time.Duration, args []stri
 }
 
 // invoke runs multipass with args under a deadline of timeout and returns
-// its exit code. The error is only for multipass not starting or not
+// its exit code. stdout goes to the writer, or, when read is not nil, to
+// read through a pipe. The error is only for multipass not starting or not
 // finishing (an *Error wrapping ErrNotInstalled, ErrTimeout or the
-// context's error).
-func (c *Client) invoke(parent context.Context, timeout time.Duration, args []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+// context's error), and for read failing.
+func (c *Client) invoke(parent context.Context, timeout time.Duration, args []string, stdin io.Reader, stdout, stderr io.Writer, read func(io.Reader) error) (int, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.path(), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.WaitDelay = waitDelay
-	err := cmd.Run()
+	var err error
+	if read == nil {
+		err = cmd.Run()
+	} else {
+		var readErr error
+		readErr, err = runReading(cmd, cancel, read)
+		if readErr != nil {
+			return -1, fmt.Errorf("%s: %w", strings.Join(c.argv(args), " "), readErr)
+		}
+	}
 	if ctx.Err() != nil {
 		// Killed at the deadline or on cancellation, whatever it returned.
 		return -1, c.startError(ctx, args, ctx.Err())
@@ -275,6 +298,28 @@ func (c *Client) invoke(parent context.Context, timeout time.Duration, args []st
 	default:
 		return -1, c.startError(ctx, args, err)
 	}
+}
+
+// runReading runs cmd with its stdout read by read in this goroutine. When
+// read fails, the pipe is closed and the command killed (stop), so that it
+// cannot block writing to a reader that is gone.
+func runReading(cmd *exec.Cmd, stop func(), read func(io.Reader) error) (readErr, err error) {
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if readErr = read(pipe); readErr == nil {
+		// What read left is not wanted, but the command must finish.
+		_, readErr = io.Copy(io.Discard, pipe)
+	}
+	if readErr != nil {
+		pipe.Close()
+		stop()
+	}
+	return readErr, cmd.Wait()
 }
 
 // startError wraps a failure to run multipass to completion.

@@ -1,8 +1,8 @@
 // Package multipass is a thin, typed client of the multipass command-line
 // tool (https://canonical.com/multipass): it launches, inspects, starts,
-// stops and deletes instances, runs commands in them and moves files in and
-// out, by running the multipass executable with an argument vector (never a
-// shell string) under a context deadline.
+// stops and deletes instances and runs commands in them, by running the
+// multipass executable with an argument vector (never a shell string) under
+// a context deadline.
 //
 // Multipass reports its own failures as "<command> failed: <message>" on
 // stderr with exit code 2 (command failed), 3 (daemon failed) or 5 (its
@@ -16,7 +16,12 @@
 // "exec failed: " line on stderr: the inner command's status comes back as a
 // plain exit code with a nil error, multipass's failures as an *Error.
 //
-// Transfers run as the instance's default user (ubuntu), so guest paths given
-// to Push must be writable by that user, which in practice means its home
-// directory; work that needs root moves files from there with sudo.
+// Data moves only on multipass's standard streams, never through a host
+// path that the multipass client must open: on Linux multipass is a
+// strictly confined snap whose client sees only non-hidden paths under the
+// user's home and has a /tmp of its own (canonical/multipass#1783, #1598,
+// #3554), so `multipass transfer` and `launch --cloud-init FILE` fail for
+// files anywhere else. Cloud-init goes to `launch --cloud-init -` on stdin;
+// ExecStream feeds a command's stdin from a reader, and ExecOutput hands its
+// stdout to a reader as it comes, so a tar stream can go either way.
 package multipass

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
 )
 
@@ -15,8 +16,14 @@ var (
 	// (`instance "x" does not exist`).
 	ErrNotFound = errors.New("instance does not exist")
 	// ErrExists: an instance of that name already exists, possibly deleted
-	// but not purged (`instance "x" already exists`).
+	// but not purged (`instance "x" already exists`): a deleted instance
+	// keeps its name until `multipass purge` or `multipass delete --purge
+	// NAME` (canonical/multipass#189, #499).
 	ErrExists = errors.New("instance already exists")
+	// ErrDeleted: the instance is deleted but not purged
+	// (`instance "x" is deleted`); `multipass recover NAME` brings it back,
+	// `multipass delete --purge NAME` frees the name.
+	ErrDeleted = errors.New("instance is deleted")
 	// ErrDaemonUnavailable: the client cannot reach multipassd
 	// (`cannot connect to the multipass socket`, or exit code 3).
 	ErrDaemonUnavailable = errors.New("multipass daemon unavailable")
@@ -24,7 +31,15 @@ var (
 	// or multipass's own --timeout (exit code 5).
 	ErrTimeout = errors.New("timed out")
 	// ErrNotInstalled: the multipass executable was not found.
-	ErrNotInstalled = errors.New("multipass executable not found (install it from https://canonical.com/multipass/install)")
+	ErrNotInstalled = errors.New("multipass executable not found")
+	// ErrHostPath: the multipass client could not open a host path it was
+	// given. On Linux multipass is a strictly confined snap: its client
+	// sees only non-hidden paths under the user's home, and a /tmp of its
+	// own (`Source path "/tmp/x" does not exist`, canonical/multipass#1783,
+	// #1598; `error opening file for reading: Permission denied` for a
+	// hidden folder, #1783). This package never gives multipass a host
+	// path; the error is for callers that run multipass themselves.
+	ErrHostPath = errors.New("the multipass client cannot open the host path (a strictly confined snap sees only non-hidden paths under your home, and has a /tmp of its own)")
 	// ErrInvalidName: the instance name is not one multipass accepts.
 	ErrInvalidName = errors.New("invalid instance name")
 )
@@ -70,15 +85,41 @@ func (e *Error) Error() string {
 	if e.ExitCode >= 0 {
 		fmt.Fprintf(&b, " (exit status %d)", e.ExitCode)
 	}
+	if h := hint(e.Err, runtime.GOOS); h != "" {
+		b.WriteString("; ")
+		b.WriteString(h)
+	}
 	return b.String()
+}
+
+// hint says what a person can do about a failure that is not theirs to
+// read out of multipass's message: a multipass that is not installed, or a
+// daemon that does not answer. On Linux multipass comes as a snap whose
+// daemon is the snap service multipass.multipassd, and whose socket is
+// owned by root:sudo with mode 660 (canonical/multipass#1074).
+func hint(err error, goos string) string {
+	switch {
+	case errors.Is(err, ErrNotInstalled) && goos == "linux":
+		return "install Multipass with `sudo snap install multipass` (https://canonical.com/multipass/install)"
+	case errors.Is(err, ErrNotInstalled):
+		return "install Multipass from https://canonical.com/multipass/install"
+	case errors.Is(err, ErrDaemonUnavailable) && goos == "linux":
+		return "is the multipass daemon running? `snap services multipass` shows it, `sudo snap start multipass` starts it " +
+			"(and `sudo snap restart multipass` when it hangs); the socket belongs to the sudo group, so use an admin user or sudo"
+	case errors.Is(err, ErrDaemonUnavailable):
+		return "is the multipass daemon running? Start Multipass (its app, or the multipassd service), then try again"
+	}
+	return ""
 }
 
 // Unwrap returns the sentinel or cause, for errors.Is and errors.As.
 func (e *Error) Unwrap() error { return e.Err }
 
 var (
-	notFoundRE = regexp.MustCompile(`instance "[^"]*" does not exist`)
-	existsRE   = regexp.MustCompile(`instance "[^"]*" already exists`)
+	notFoundRE   = regexp.MustCompile(`instance "[^"]*" does not exist`)
+	existsRE     = regexp.MustCompile(`instance "[^"]*" already exists`)
+	deletedRE    = regexp.MustCompile(`instance "[^"]*" is deleted`)
+	sourcePathRE = regexp.MustCompile(`(?m)^Source path "[^"]*" does not exist`)
 )
 
 // classify maps multipass's stderr and exit code to a sentinel error, or nil
@@ -91,6 +132,11 @@ func classify(stderr string, exitCode int) error {
 		return ErrNotFound
 	case existsRE.MatchString(stderr):
 		return ErrExists
+	case deletedRE.MatchString(stderr):
+		return ErrDeleted
+	case sourcePathRE.MatchString(stderr),
+		strings.Contains(stderr, "error opening file for reading: Permission denied"):
+		return ErrHostPath
 	case strings.Contains(stderr, "cannot connect to the multipass socket"),
 		strings.Contains(stderr, "multipass socket access denied"),
 		exitCode == ExitDaemonFail:

@@ -2,7 +2,10 @@ package multipass
 
 import (
 	"errors"
+	"fmt"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -20,13 +23,20 @@ func TestClassify(t *testing.T) {
 		{"info-missing.txt", 2, ErrNotFound, false, `info failed: The following errors occurred: instance "hopcheck" does not exist`},
 		{"exec-missing.txt", 2, ErrNotFound, true, `exec failed: The following errors occurred: instance "hopcheck" does not exist`},
 		{"exec-missing-legacy.txt", 2, ErrNotFound, true, `exec failed: instance "hopcheck" does not exist`},
-		{"exec-deleted.txt", 2, nil, true, `exec failed: The following errors occurred: instance "hopcheck" is deleted`},
+		{"exec-deleted.txt", 2, ErrDeleted, true, `exec failed: The following errors occurred: instance "hopcheck" is deleted`},
 		{"launch-exists.txt", 2, ErrExists, false, `launch failed: instance "hopcheck" already exists`},
 		{"list-socket.txt", 2, ErrDaemonUnavailable, false, "list failed: cannot connect to the multipass socket Please ensure multipassd is running and '/var/snap/multipass/common/multipass_socket' is accessible"},
 		{"exec-socket.txt", 2, ErrDaemonUnavailable, true, "exec failed: cannot connect to the multipass socket Please ensure multipassd is running and '/var/snap/multipass/common/multipass_socket' is accessible"},
 		{"list-socket-denied.txt", 2, ErrDaemonUnavailable, false, "list failed: multipass socket access denied Please check that you have read/write permissions to '/var/snap/multipass/common/multipass_socket'"},
 		{"list-unavailable-legacy.txt", 3, ErrDaemonUnavailable, false, "list failed: failed to connect to all addresses"},
 		{"launch-timeout.txt", 5, ErrTimeout, false, "Timed out waiting for instance launch."},
+		// canonical/multipass#2574, #3536, #4395: multipass's --timeout.
+		{"launch-init-timeout.txt", 5, ErrTimeout, false, "launch failed: The following errors occurred: timed out waiting for initialization to complete"},
+		// canonical/multipass#1783: a confined client and a host path in
+		// /tmp (a command-line error, exit code 1, canonical/multipass#1074)
+		// or in a hidden folder.
+		{"transfer-confined-tmp.txt", 1, ErrHostPath, false, `Source path "/tmp/hopcheck-vm-425085148/bundle.tar" does not exist`},
+		{"transfer-confined-hidden.txt", 2, ErrHostPath, false, "transfer failed: [sftp push] error opening file for reading: Permission denied"},
 		{"launch-no-image.txt", 2, nil, false, `launch failed: Unable to find an image matching "99.04" in remote "".`},
 		{"exec-autostart-failed.txt", 2, nil, true, `start failed: The following errors occurred: instance "hopcheck" failed to start: qemu-system-x86_64 crashed`},
 		// The inner command's own stderr and exit code: not multipass's failure.
@@ -66,5 +76,56 @@ func TestTailBuffer(t *testing.T) {
 	}
 	if !execFailure(s) {
 		t.Error("tail lost multipass's failure line at the end of a long stderr")
+	}
+}
+
+func TestHint(t *testing.T) {
+	notInstalled := &Error{Argv: []string{"multipass", "list"}, ExitCode: -1, Err: fmt.Errorf("%w: %w", ErrNotInstalled, exec.ErrNotFound)}
+	down := &Error{Argv: []string{"multipass", "list"}, ExitCode: 2, Stderr: "list failed: cannot connect to the multipass socket\n", Err: ErrDaemonUnavailable}
+	tests := []struct {
+		err  error
+		goos string
+		want []string
+	}{
+		{notInstalled, "linux", []string{"sudo snap install multipass"}},
+		{notInstalled, "darwin", []string{"https://canonical.com/multipass/install"}},
+		{down, "linux", []string{"snap services multipass", "sudo snap start multipass"}},
+		{down, "windows", []string{"Start Multipass"}},
+	}
+	for _, tt := range tests {
+		h := hint(tt.err, tt.goos)
+		for _, w := range tt.want {
+			if !strings.Contains(h, w) {
+				t.Errorf("hint(%v, %s) = %q, want it to contain %q", tt.err, tt.goos, h, w)
+			}
+		}
+	}
+	if h := hint(ErrNotFound, "linux"); h != "" {
+		t.Errorf("hint(ErrNotFound) = %q, want none", h)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(down.Error(), "snap start multipass") {
+		t.Errorf("Error() = %q, want the hint in it", down.Error())
+	}
+}
+
+func TestProgressWriter(t *testing.T) {
+	var out strings.Builder
+	p := &progressWriter{w: &out}
+	var in strings.Builder
+	for pct := 0; pct <= 100; pct++ {
+		fmt.Fprintf(&in, "\rRetrieving image: %d%%", pct)
+	}
+	in.WriteString("\rVerifying image \\\rVerifying image |\b\b/\rStarting hopcheck -\r\x1b[2K\rWaiting for initialization to complete \\")
+	in.WriteString("\rWaiting for initialization to complete /\r     \rLaunched: hopcheck\n")
+	// Byte by byte, as a pipe may deliver it.
+	for _, b := range []byte(in.String()) {
+		p.Write([]byte{b})
+	}
+	p.Flush()
+	want := "Retrieving image: 0%\nRetrieving image: 10%\nRetrieving image: 20%\nRetrieving image: 30%\nRetrieving image: 40%\n" +
+		"Retrieving image: 50%\nRetrieving image: 60%\nRetrieving image: 70%\nRetrieving image: 80%\nRetrieving image: 90%\n" +
+		"Retrieving image: 100%\nVerifying image\nStarting hopcheck\nWaiting for initialization to complete\nLaunched: hopcheck\n"
+	if out.String() != want {
+		t.Errorf("progress lines:\n%s\nwant:\n%s", out.String(), want)
 	}
 }

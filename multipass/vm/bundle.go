@@ -16,15 +16,13 @@ import (
 // Layout of the per-run directory in the guest, and of the bundle archive
 // that fills it.
 const (
-	binName     = "hopcheck"         // the hopcheck binary
-	inDir       = "in"               // scenario files, in their relative layout; the run's working directory
-	outDir      = "out"              // what the run writes
-	bundleName  = "bundle.tar"       // host → guest
-	resultsName = "results.tar"      // guest → host
-	jsonName    = "report.json"      // in outDir
-	junitName   = "report.junit.xml" // in outDir
-	pcapName    = "pcap"             // in outDir
-	outsideDir  = "_outside"         // in inDir: paths that are not under the base directory
+	binName    = "hopcheck"         // the hopcheck binary
+	inDir      = "in"               // scenario files, in their relative layout; the run's working directory
+	outDir     = "out"              // what the run writes
+	jsonName   = "report.json"      // in outDir
+	junitName  = "report.junit.xml" // in outDir
+	pcapName   = "pcap"             // in outDir
+	outsideDir = "_outside"         // in inDir: paths that are not under the base directory
 )
 
 // guestArch maps `uname -m` in the guest to the GOARCH of a binary that runs
@@ -184,17 +182,27 @@ type found struct {
 	JSON, JUnit bool
 }
 
-// errUnsafePath rejects archive entries that would land outside their
-// destination.
-var errUnsafePath = errors.New("unsafe path")
+// Errors of a results archive that is not one hopcheck's guest writes.
+var (
+	// errUnsafePath rejects archive entries that would land outside their
+	// destination: absolute paths, "..", links pointing out.
+	errUnsafePath = errors.New("unsafe path")
+	// errTooLarge rejects an archive larger than the limit.
+	errTooLarge = errors.New("results archive too large")
+)
 
-// extractResults unpacks the archive of the guest's out directory into the
-// host destinations: report.json and report.junit.xml to their files, the
-// pcap directory's regular files under dests.Pcap. Anything else is ignored,
-// and so are entries other than directories and regular files.
-func extractResults(r io.Reader, dests resultDests) (found, error) {
+// extractResults unpacks the archive of the guest's out directory, as it
+// streams in, into the host destinations: report.json and report.junit.xml
+// to their files, the pcap directory's regular files under dests.Pcap.
+// Anything else is ignored, and so are entries other than directories and
+// regular files: links are never made. The archive comes from the guest, so
+// it is checked as untrusted: an entry with an absolute path or "..", or a
+// link pointing outside the archive, fails the whole extraction, and so
+// does an archive longer than limit bytes.
+func extractResults(r io.Reader, dests resultDests, limit int64) (found, error) {
 	var got found
-	tr := tar.NewReader(r)
+	lr := &limitReader{r: r, left: limit}
+	tr := tar.NewReader(lr)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -207,8 +215,21 @@ func extractResults(r io.Reader, dests resultDests) (found, error) {
 		if name == "." {
 			continue
 		}
-		if !filepath.IsLocal(filepath.FromSlash(name)) {
+		if path.IsAbs(hdr.Name) || !filepath.IsLocal(filepath.FromSlash(name)) {
 			return got, fmt.Errorf("results archive entry %q: %w", hdr.Name, errUnsafePath)
+		}
+		if hdr.Typeflag == tar.TypeSymlink || hdr.Typeflag == tar.TypeLink {
+			// A hard link names an archive path; a symlink is relative to
+			// its own directory.
+			target := hdr.Linkname
+			if hdr.Typeflag == tar.TypeSymlink && !path.IsAbs(target) {
+				target = path.Join(path.Dir(name), target)
+			}
+			target = strings.TrimPrefix(target, "./")
+			if path.IsAbs(target) || !filepath.IsLocal(filepath.FromSlash(path.Clean(target))) {
+				return got, fmt.Errorf("results archive entry %q links to %q: %w", hdr.Name, hdr.Linkname, errUnsafePath)
+			}
+			continue
 		}
 		var dst string
 		switch {
@@ -235,6 +256,27 @@ func extractResults(r io.Reader, dests resultDests) (found, error) {
 			}
 		}
 	}
+}
+
+// limitReader fails with errTooLarge once more than left bytes are read.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
 }
 
 func writeFile(dst string, r io.Reader) error {

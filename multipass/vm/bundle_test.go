@@ -189,7 +189,7 @@ func makeTar(t *testing.T, entries []tarEntry) *bytes.Buffer {
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
 		hdr := &tar.Header{Name: e.name, Typeflag: e.typeflag, Mode: 0o644, Size: int64(len(e.data))}
-		if e.typeflag == tar.TypeSymlink {
+		if e.typeflag == tar.TypeSymlink || e.typeflag == tar.TypeLink {
 			hdr.Linkname, hdr.Size = e.data, 0
 		}
 		if e.typeflag == tar.TypeDir {
@@ -219,7 +219,7 @@ func TestExtractResults(t *testing.T) {
 		{"./pcap/", tar.TypeDir, ""},
 		{"./pcap/nat.pcapng", tar.TypeReg, "pcap-nat"},
 		{"./pcap/sub/x.pcapng", tar.TypeReg, "pcap-x"},
-		{"./pcap/link", tar.TypeSymlink, "/etc/shadow"},
+		{"./pcap/link", tar.TypeSymlink, "nat.pcapng"},
 		{"./stray.txt", tar.TypeReg, "ignored"},
 	}
 	t.Run("all requested", func(t *testing.T) {
@@ -229,7 +229,7 @@ func TestExtractResults(t *testing.T) {
 			JUnit: filepath.Join(dir, "junit.xml"),
 			Pcap:  filepath.Join(dir, "captures"),
 		}
-		got, err := extractResults(makeTar(t, archive), dests)
+		got, err := extractResults(makeTar(t, archive), dests, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestExtractResults(t *testing.T) {
 	})
 	t.Run("only JSON requested", func(t *testing.T) {
 		dir := t.TempDir()
-		got, err := extractResults(makeTar(t, archive), resultDests{JSON: filepath.Join(dir, "r.json")})
+		got, err := extractResults(makeTar(t, archive), resultDests{JSON: filepath.Join(dir, "r.json")}, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,15 +266,45 @@ func TestExtractResults(t *testing.T) {
 			t.Errorf("extracted %d entries, want the JSON report only", len(ents))
 		}
 	})
-	for _, bad := range []string{"../report.json", "/etc/cron.d/x", "pcap/../../x"} {
-		t.Run("unsafe "+bad, func(t *testing.T) {
+	for _, bad := range []tarEntry{
+		{"../report.json", tar.TypeReg, "x"},
+		{"/etc/cron.d/x", tar.TypeReg, "x"},
+		{"/report.json", tar.TypeReg, "x"},
+		{"pcap/../../x", tar.TypeReg, "x"},
+		{"pcap/abs", tar.TypeSymlink, "/etc/shadow"},
+		{"pcap/up", tar.TypeSymlink, "../../.ssh/authorized_keys"},
+		{"pcap/hard", tar.TypeLink, "../x"},
+		{"pcap/hardabs", tar.TypeLink, "/etc/passwd"},
+	} {
+		t.Run("unsafe "+bad.name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, err := extractResults(makeTar(t, []tarEntry{{bad, tar.TypeReg, "x"}}), resultDests{Pcap: filepath.Join(dir, "p"), JSON: filepath.Join(dir, "j")})
+			entries := []tarEntry{bad}
+			if bad.typeflag == tar.TypeLink {
+				entries = []tarEntry{{"pcap/ok.pcapng", tar.TypeReg, "x"}, bad}
+			}
+			_, err := extractResults(makeTar(t, entries), resultDests{Pcap: filepath.Join(dir, "p"), JSON: filepath.Join(dir, "j")}, 1<<20)
 			if !errors.Is(err, errUnsafePath) {
-				t.Errorf("extractResults(%q) = %v, want errUnsafePath", bad, err)
+				t.Errorf("extractResults(%q) = %v, want errUnsafePath", bad.name, err)
+			}
+			for _, p := range []string{filepath.Join(dir, "x"), filepath.Join(dir, "p", "abs"), filepath.Join(dir, "p", "up"), filepath.Join(dir, "p", "hard")} {
+				if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s exists after a rejected archive (%v)", p, err)
+				}
 			}
 		})
 	}
+	t.Run("too large", func(t *testing.T) {
+		dir := t.TempDir()
+		big := strings.Repeat("p", 64<<10)
+		archive := makeTar(t, []tarEntry{{"pcap/a.pcapng", tar.TypeReg, big}, {"pcap/b.pcapng", tar.TypeReg, big}})
+		_, err := extractResults(archive, resultDests{Pcap: filepath.Join(dir, "p")}, 100<<10)
+		if !errors.Is(err, errTooLarge) {
+			t.Errorf("extractResults of %d bytes with a limit of %d = %v, want errTooLarge", archive.Len(), 100<<10, err)
+		}
+		if _, err := extractResults(makeTar(t, []tarEntry{{"pcap/a.pcapng", tar.TypeReg, big}}), resultDests{Pcap: filepath.Join(dir, "q")}, 100<<10); err != nil {
+			t.Errorf("an archive under the limit: %v", err)
+		}
+	})
 }
 
 func TestGuestRunArgv(t *testing.T) {

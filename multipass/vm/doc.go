@@ -7,10 +7,14 @@
 // code. It also backs `hopcheck vm up|shell|down`.
 //
 // The guest side of a run lives under the default user's home directory
-// (found with `printenv HOME` in the guest), because multipass transfers
-// files as that user; only the run itself and the packing of its results
-// use sudo. Files travel as one tar archive each way, which keeps the
-// scenarios' relative layout and the binary's mode, and costs one transfer.
+// (found with `printenv HOME` in the guest), which multipass exec runs as;
+// only the run itself and the packing of its results use sudo. Files travel
+// as one tar stream each way on multipass's standard streams (into
+// `multipass exec NAME -- tar -x`, out of `multipass exec NAME -- sudo tar
+// -c`), never as files the multipass client must open, which a strictly
+// confined multipass (the snap on Linux) could not do outside the user's
+// home. The stream keeps the scenarios' relative layout and the binary's
+// mode; the one coming back is unpacked as untrusted input.
 //
 // By default Run deletes the VM it launched when it is done
 // (RunOptions.KeepVM keeps it): a fresh VM per run means no namespace, rule

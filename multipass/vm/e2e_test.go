@@ -35,9 +35,9 @@ import (
 // runs the guest's `sudo hopcheck run ...` on this machine as root, so the
 // scenarios really are built in network namespaces here and their checks
 // really run. What this covers is the whole flow around that: launching,
-// copying the binary and scenarios in, streaming the report, bringing the
+// streaming the binary and scenarios in, streaming the report, bringing the
 // JSON, JUnit and pcapng files home, exit codes, and deleting or keeping the
-// VM. `make vm-test` runs the scenario library through the same flow with a
+// VM, with the stand-in confined as the Linux snap is and unconfined. `make vm-test` runs the scenario library through the same flow with a
 // real multipass and VM.
 
 // e2eTimeout bounds one hopcheck command. The scenarios here take seconds.
@@ -72,7 +72,18 @@ func TestRunVMEndToEnd(t *testing.T) {
 		t.Skip("end to end: builds hopcheck and runs scenarios through the stand-in; not with -short")
 	}
 	privtest.Require(t)
-	e := setupE2E(t)
+	// Against multipass as the strictly confined snap of Linux, and as the
+	// unconfined install of macOS and Windows.
+	for _, m := range standintest.Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			e := setupE2E(t, m)
+			testRunVMEndToEnd(t, e, m)
+			standintest.CheckNoHostPaths(t, e.standin)
+		})
+	}
+}
+
+func testRunVMEndToEnd(t *testing.T, e *e2e, m standintest.Mode) {
 	out := t.TempDir()
 
 	t.Run("passing scenario, VM deleted", func(t *testing.T) {
@@ -217,7 +228,13 @@ func TestRunVMEndToEnd(t *testing.T) {
 		e.checkVMGone(t, e2eVM)
 	})
 
-	t.Run("a hopcheck the guest cannot take is cross-compiled", func(t *testing.T) {
+	// The cross-compiled binary travels as any other; one mode is enough
+	// for the minute the build takes.
+	crossCompile := t.Run
+	if !m.Confined {
+		crossCompile = func(string, func(*testing.T)) bool { return true }
+	}
+	crossCompile("a hopcheck the guest cannot take is cross-compiled", func(t *testing.T) {
 		// A position-independent build has a program interpreter, which a
 		// guest may lack, so the CLI builds a static hopcheck from the
 		// source tree for the guest, as it must for another architecture.
@@ -271,11 +288,11 @@ func TestRunVMEndToEnd(t *testing.T) {
 
 // setupE2E builds hopcheck and the stand-in and gives hopcheck fresh state,
 // temporary and stand-in directories.
-func setupE2E(t *testing.T) *e2e {
+func setupE2E(t *testing.T, m standintest.Mode) *e2e {
 	t.Helper()
 	e := &e2e{
 		root:     moduleRoot(t),
-		standin:  standintest.Setup(t),
+		standin:  standintest.SetupMode(t, m),
 		stateDir: t.TempDir(),
 		tmpDir:   t.TempDir(),
 	}

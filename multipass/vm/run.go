@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -60,6 +61,20 @@ type RunOptions struct {
 	Stdout, Stderr io.Writer
 	// Timeout bounds the guest run; 0 means DefaultRunTimeout.
 	Timeout time.Duration
+	// MaxResults bounds the size of the reports and captures brought home;
+	// 0 means DefaultMaxResults.
+	MaxResults int64
+}
+
+// DefaultMaxResults bounds what a run brings home when RunOptions leaves
+// MaxResults zero: a guest cannot fill the host's disk.
+const DefaultMaxResults = 4 << 30
+
+func (o RunOptions) maxResults() int64 {
+	if o.MaxResults <= 0 {
+		return DefaultMaxResults
+	}
+	return o.MaxResults
 }
 
 // Run runs hopcheck in the VM and returns the guest run's exit code: 0 when
@@ -83,11 +98,6 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	if err != nil {
 		return -1, err
 	}
-	local, err := os.MkdirTemp("", "hopcheck-vm-")
-	if err != nil {
-		return -1, err
-	}
-	defer os.RemoveAll(local)
 
 	c := b.client()
 	_, launched, err := b.ensure(ctx, spec)
@@ -147,19 +157,14 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	}
 	runDir = path.Join(home, "hopcheck-run-"+newID())
 
-	// Host → guest: one archive with the binary and the scenarios.
-	bundle := filepath.Join(local, bundleName)
-	if err := writeBundleFile(bundle, bin, files); err != nil {
-		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
-	}
+	// Host → guest: one archive with the binary and the scenarios, streamed
+	// into tar in the guest. No host path is handed to multipass, which a
+	// strictly confined snap could not open outside the user's home.
 	b.logf("copying hopcheck and %d scenario files into VM %s", len(files), spec.Name)
 	if _, err := g.run(ctx, "mkdir", "-p", path.Join(runDir, outDir)); err != nil {
 		return exitCode, err
 	}
-	if err := c.Push(ctx, spec.Name, bundle, path.Join(runDir, bundleName)); err != nil {
-		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
-	}
-	if _, err := g.run(ctx, "tar", "--no-same-owner", "-xf", path.Join(runDir, bundleName), "-C", runDir); err != nil {
+	if err := g.pushBundle(ctx, runDir, bin, files); err != nil {
 		return exitCode, err
 	}
 
@@ -184,22 +189,14 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	}
 
 	// Guest → host: the reports and captures, packed by root because root
-	// wrote them, into a file the default user can read and transfer.
+	// wrote them, and streamed back on stdout.
 	dests := resultDests{JSON: opts.JSONPath, JUnit: opts.JUnitPath, Pcap: opts.PcapDir}
 	if dests == (resultDests{}) {
 		return exitCode, nil
 	}
-	results := path.Join(runDir, resultsName)
-	if _, err := g.run(ctx, "sudo", "tar", "-cf", results, "-C", path.Join(runDir, outDir), "."); err != nil {
-		return exitCode, err
-	}
-	localResults := filepath.Join(local, resultsName)
-	if err := c.Pull(ctx, spec.Name, results, localResults); err != nil {
-		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
-	}
-	got, err := extractResultsFile(localResults, dests)
+	got, err := g.pullResults(ctx, path.Join(runDir, outDir), dests, opts.maxResults())
 	if err != nil {
-		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
+		return exitCode, err
 	}
 	// Bad input (2) may stop a run before it writes reports; a run that
 	// checked something (0, 1) must have written them.
@@ -309,25 +306,56 @@ func baseDir(dir string) (string, error) {
 	return filepath.Abs(dir)
 }
 
-func writeBundleFile(name, binary string, files []bundleFile) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
+// pushBundle streams the bundle of bin and files into `tar -x` in the
+// guest, which unpacks it into runDir as the default user. The archive is
+// written into a pipe as multipass reads it, never to a file.
+func (g *guest) pushBundle(ctx context.Context, runDir, bin string, files []bundleFile) error {
+	pr, pw := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		err := writeBundle(pw, bin, files)
+		pw.CloseWithError(err) // nil: EOF for tar
+		written <- err
+	}()
+	var stderr bytes.Buffer
+	argv := []string{"tar", "-x", "-f", "-", "--no-same-owner", "-C", runDir}
+	code, err := g.c.ExecStream(ctx, g.name, argv, pr, nil, &stderr)
+	// Unblock the writer when tar stopped reading early, then wait for it.
+	pr.CloseWithError(errBundleUnread)
+	werr := <-written
+	switch {
+	case werr != nil && !errors.Is(werr, errBundleUnread):
+		return fmt.Errorf("vm %s: bundle: %w", g.name, werr)
+	case err != nil:
+		return fmt.Errorf("vm %s: copy the bundle in: %w", g.name, err)
+	case code != 0:
+		return fmt.Errorf("vm %s: %s: exit status %d: %s", g.name, strings.Join(argv, " "), code, strings.TrimSpace(stderr.String()))
 	}
-	if err := writeBundle(f, binary, files); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
-func extractResultsFile(name string, dests resultDests) (found, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return found{}, err
+// errBundleUnread ends the bundle's writer when the guest's tar exited
+// before it read the whole archive; the tar's own failure is reported.
+var errBundleUnread = errors.New("the guest's tar stopped reading")
+
+// pullResults streams the guest directory outDir out of `sudo tar -c` (root
+// wrote it) and unpacks the reports and captures into dests as they come.
+func (g *guest) pullResults(ctx context.Context, outDir string, dests resultDests, limit int64) (found, error) {
+	var got found
+	var stderr bytes.Buffer
+	argv := []string{"sudo", "tar", "-c", "-f", "-", "-C", outDir, "."}
+	code, err := g.c.ExecOutput(ctx, g.name, argv, nil, &stderr, func(r io.Reader) error {
+		var err error
+		got, err = extractResults(r, dests, limit)
+		return err
+	})
+	switch {
+	case err != nil:
+		return got, fmt.Errorf("vm %s: bring the results home: %w", g.name, err)
+	case code != 0:
+		return got, fmt.Errorf("vm %s: %s: exit status %d: %s", g.name, strings.Join(argv, " "), code, strings.TrimSpace(stderr.String()))
 	}
-	defer f.Close()
-	return extractResults(f, dests)
+	return got, nil
 }
 
 // newID names a run directory so that two runs in one VM do not collide.

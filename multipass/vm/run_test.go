@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hopcheck/hopcheck/multipass"
 	"github.com/hopcheck/hopcheck/multipass/internal/standintest"
@@ -34,9 +35,28 @@ type fixture struct {
 	log      bytes.Buffer
 }
 
-func setup(t *testing.T) *fixture {
+// forModes runs test against the stand-in installed each way multipass is:
+// confined (the Linux snap) and not (macOS, Windows). Afterwards it checks
+// that no multipass call handed the client a host path to open.
+func forModes(t *testing.T, test func(t *testing.T, f *fixture)) {
+	for _, m := range standintest.Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			f := setup(t, m)
+			// The backend keeps nothing in the host's temporary directory.
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			test(t, f)
+			standintest.CheckNoHostPaths(t, f.stateDir)
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("temporary files left on the host: %v", left)
+			}
+		})
+	}
+}
+
+func setup(t *testing.T, m standintest.Mode) *fixture {
 	t.Helper()
-	f := &fixture{stateDir: standintest.Setup(t), work: t.TempDir()}
+	f := &fixture{stateDir: standintest.SetupMode(t, m), work: t.TempDir()}
 	f.echorun = filepath.Join(standintest.Build(t, "./testdata/echorun", "hopcheck"), "hopcheck")
 	f.b = &vm.Backend{Log: &f.log}
 	writeFiles(t, f.work, map[string]string{
@@ -108,8 +128,9 @@ func unameGOARCH(t *testing.T) string {
 	return runtime.GOARCH
 }
 
-func TestRun(t *testing.T) {
-	f := setup(t)
+func TestRun(t *testing.T) { forModes(t, testRun) }
+
+func testRun(t *testing.T, f *fixture) {
 	tests := []struct {
 		name      string
 		paths     []string
@@ -277,8 +298,9 @@ func TestRun(t *testing.T) {
 	})
 }
 
-func TestRunFailures(t *testing.T) {
-	f := setup(t)
+func TestRunFailures(t *testing.T) { forModes(t, testRunFailures) }
+
+func testRunFailures(t *testing.T, f *fixture) {
 	ctx := context.Background()
 
 	t.Run("binary unavailable", func(t *testing.T) {
@@ -322,6 +344,18 @@ func TestRunFailures(t *testing.T) {
 		if code != -1 || !errors.Is(err, multipass.ErrDaemonUnavailable) {
 			t.Errorf("Run = %d, %v; want ErrDaemonUnavailable", code, err)
 		}
+		// The message says how to look at and start the snap's daemon.
+		if err != nil && (!strings.Contains(err.Error(), "snap services multipass") || !strings.Contains(err.Error(), "snap start multipass")) {
+			t.Errorf("message %q does not say how to start the daemon", err)
+		}
+	})
+
+	t.Run("multipass not installed", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		_, err := f.b.Up(ctx, vm.Spec{Name: "hc-none"})
+		if !errors.Is(err, multipass.ErrNotInstalled) || !strings.Contains(err.Error(), "snap install multipass") {
+			t.Errorf("Up = %v; want ErrNotInstalled saying how to install multipass", err)
+		}
 	})
 
 	t.Run("canceled", func(t *testing.T) {
@@ -334,8 +368,9 @@ func TestRunFailures(t *testing.T) {
 	})
 }
 
-func TestUpShellDown(t *testing.T) {
-	f := setup(t)
+func TestUpShellDown(t *testing.T) { forModes(t, testUpShellDown) }
+
+func testUpShellDown(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	in, err := f.b.Up(ctx, vm.Spec{})
 	if err != nil {
@@ -361,4 +396,101 @@ func TestUpShellDown(t *testing.T) {
 	if err := f.b.Down(ctx, ""); !errors.Is(err, multipass.ErrNotFound) {
 		t.Errorf("second Down = %v, want ErrNotFound", err)
 	}
+}
+
+// mp runs the stand-in as a person would, for states the backend never
+// makes itself.
+func mp(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("multipass", args...).CombinedOutput(); err != nil {
+		t.Fatalf("multipass %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func TestRunVMStates(t *testing.T) { forModes(t, testRunVMStates) }
+
+func testRunVMStates(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	c := &multipass.Client{}
+	opts := func(name string) vm.RunOptions {
+		return vm.RunOptions{Spec: vm.Spec{Name: name}, KeepVM: true, Paths: []string{"scenarios/pass.yaml"}, Dir: f.work, Binary: f.binary}
+	}
+
+	t.Run("first launch shows multipass's progress", func(t *testing.T) {
+		f.log.Reset()
+		if code, err := f.b.Run(ctx, opts("hc-progress")); err != nil || code != 0 {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		for _, want := range []string{"hopcheck: multipass: Retrieving image: 0%\n", "hopcheck: multipass: Retrieving image: 100%\n", "hopcheck: multipass: Launched: hc-progress\n"} {
+			if !strings.Contains(f.log.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, f.log.String())
+			}
+		}
+	})
+
+	t.Run("suspended VM is resumed", func(t *testing.T) {
+		if err := c.Launch(ctx, multipass.LaunchOptions{Name: "hc-susp"}); err != nil {
+			t.Fatal(err)
+		}
+		mp(t, "suspend", "hc-susp")
+		f.log.Reset()
+		if code, err := f.b.Run(ctx, opts("hc-susp")); err != nil || code != 0 {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		if !strings.Contains(f.log.String(), "starting VM hc-susp (Suspended)") {
+			t.Errorf("log %q does not say the suspended VM was started", f.log.String())
+		}
+		if in, err := c.Info(ctx, "hc-susp"); err != nil || in.State != multipass.StateRunning {
+			t.Errorf("after the run: %+v, %v; want Running", in, err)
+		}
+	})
+
+	t.Run("deleted but not purged VM is left alone", func(t *testing.T) {
+		if err := c.Launch(ctx, multipass.LaunchOptions{Name: "hc-del"}); err != nil {
+			t.Fatal(err)
+		}
+		mp(t, "delete", "hc-del")
+		code, err := f.b.Run(ctx, opts("hc-del"))
+		if code != -1 || !errors.Is(err, multipass.ErrDeleted) || !strings.Contains(err.Error(), "multipass recover hc-del") {
+			t.Errorf("Run = %d, %v; want ErrDeleted naming recover and purge", code, err)
+		}
+		if _, err := f.b.Up(ctx, vm.Spec{Name: "hc-del"}); !errors.Is(err, multipass.ErrDeleted) {
+			t.Errorf("Up = %v; want ErrDeleted", err)
+		}
+		if in, err := c.Info(ctx, "hc-del"); err != nil || in.State != multipass.StateDeleted {
+			t.Errorf("after the run: %+v, %v; want it still Deleted", in, err)
+		}
+	})
+
+	t.Run("launch time-out", func(t *testing.T) {
+		t.Setenv(standintest.LaunchDelayEnv, "2500ms")
+		var log bytes.Buffer
+		b := &vm.Backend{Client: &multipass.Client{LaunchTimeout: time.Second}, Log: &log, Heartbeat: 200 * time.Millisecond}
+		o := opts("hc-slow")
+		o.KeepVM = false
+		code, err := b.Run(ctx, o)
+		if code != -1 || !errors.Is(err, multipass.ErrTimeout) {
+			t.Fatalf("Run = %d, %v; want ErrTimeout", code, err)
+		}
+		if !strings.Contains(log.String(), "hopcheck: still launching VM hc-slow") {
+			t.Errorf("no heartbeat while launching:\n%s", log.String())
+		}
+		if _, err := c.Info(ctx, "hc-slow"); !errors.Is(err, multipass.ErrNotFound) {
+			t.Errorf("the VM Run launched is still there after the time-out (%v)", err)
+		}
+
+		// vm up keeps it; the next vm up waits for it to come up.
+		_, err = b.Up(ctx, vm.Spec{Name: "hc-slow"})
+		if !errors.Is(err, multipass.ErrTimeout) || !strings.Contains(err.Error(), "may still be initialising") {
+			t.Fatalf("Up = %v; want ErrTimeout saying the VM may still be initialising", err)
+		}
+		log.Reset()
+		in, err := (&vm.Backend{Log: &log}).Up(ctx, vm.Spec{Name: "hc-slow"})
+		if err != nil || in.State != multipass.StateRunning {
+			t.Fatalf("second Up = %+v, %v; want it Running", in, err)
+		}
+		if !strings.Contains(log.String(), "waiting for VM hc-slow (Starting)") {
+			t.Errorf("log %q does not say it waited for the starting VM", log.String())
+		}
+	})
 }

@@ -19,6 +19,52 @@
 //	$HOPCHECK_STANDIN_DIR/NAME/cloud-init.yaml user data given to launch (recorded, never run)
 //	$HOPCHECK_STANDIN_DIR/NAME/home/ubuntu/    the default user's home
 //
+// What it models of the real CLI, each behaviour with the source it is
+// taken from (canonical/multipass issues unless said otherwise):
+//
+//   - Strict snap confinement, ON by default as on Linux, where multipass
+//     is a strictly confined snap; HOPCHECK_STANDIN_CONFINED=0 turns it off
+//     (macOS, Windows). The client opens host paths (transfer's host side,
+//     `launch --cloud-init FILE`) only under the user's home ($HOME) and not
+//     in a hidden folder there (#1598, #3554, snapcraft's home interface);
+//     it has a /tmp of its own (#1783, snapd#6614), kept here under
+//     $HOPCHECK_STANDIN_DIR/.snap-private-tmp. A host source outside home
+//     fails with `Source path "X" does not exist` and exit code 1, the
+//     command-line error code (#1783, #1598; "returned exit code 1" in
+//     canonical/multipass#1074); one in a hidden folder with `transfer
+//     failed: [sftp push] error opening file for reading: Permission
+//     denied` and exit code 2 (#1783); a destination in /tmp lands in the
+//     private /tmp and the caller never sees it (#1783, #3554). A cloud-init
+//     file it cannot read fails as `error loading cloud-init config: bad
+//     file` (#3693). Standard input and output are not paths and always
+//     work: `launch --cloud-init -` (#3693) and `exec` with pipes in and out
+//     behave as ssh does without a terminal (#667, #1217).
+//   - Instance states Starting, Running, Suspended, Stopped and Deleted
+//     (status_string_for in format_utils.cpp): launch shows Starting until
+//     the instance is up; `suspend` and `stop`, then `start` (which resumes
+//     a suspended instance, #763, #988); `exec`, `shell` and `transfer`
+//     start a stopped or suspended instance (#621); `delete` without
+//     --purge leaves the instance Deleted, listed, refusing exec and start
+//     (`instance "x" is deleted`) and holding its name, so that launching
+//     the name again fails with `instance "x" already exists` until `purge`
+//     or `delete --purge NAME`, which also works on a deleted instance
+//     (#189, #499, #2018); `recover` brings it back Stopped (#534).
+//   - Launch: the first launch of an image retrieves it, with progress
+//     ("Retrieving image: N%", #3986) and a spinner after each step
+//     (#490, #2313); later launches of the image skip that. With
+//     HOPCHECK_STANDIN_LAUNCH_DELAY (a Go duration) the instance takes that
+//     long to initialise; when --timeout runs out first, launch fails with
+//     `launch failed: The following errors occurred:` / `timed out waiting
+//     for initialization to complete` and exit code 5, and the instance
+//     stays, Starting and then Running (#1525, #2574, #3536, #4395).
+//   - No daemon: without $HOPCHECK_STANDIN_DIR every command fails with
+//     `cannot connect to the multipass socket` and exit code 2, as a
+//     multipass whose multipassd is not running does.
+//
+// Every invocation is appended, as a JSON array of its arguments, to
+// $HOPCHECK_STANDIN_DIR/.calls, so that a test can check which commands
+// were used (and that no host path was handed to multipass).
+//
 // Paths are not translated. `exec` runs its command on this machine with
 // HOME and the working directory set to the instance's home, and drops a
 // leading "sudo" (tests run as root). `transfer` uses guest paths as local
@@ -27,8 +73,7 @@
 // So a client that discovers the guest home with `exec NAME -- printenv HOME`
 // and keeps its files under it works the same against multipass and against
 // this stand-in, and a test never touches anything outside its own temporary
-// directory. Without $HOPCHECK_STANDIN_DIR every command fails the way
-// multipass does when its daemon is unreachable.
+// directory.
 package main
 
 import (
@@ -46,18 +91,27 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Exit codes of the multipass client.
+// Exit codes of the multipass client (return_codes.h).
 const (
 	exitCommandLineError = 1
 	exitCommandFail      = 2
+	exitTimeout          = 5
 )
 
-// stateDirEnv names the directory that holds the stand-in's instances.
-const stateDirEnv = "HOPCHECK_STANDIN_DIR"
+// Environment of the stand-in.
+const (
+	// stateDirEnv names the directory that holds the stand-in's instances.
+	stateDirEnv = "HOPCHECK_STANDIN_DIR"
+	// confinedEnv set to 0, false or off models an unconfined multipass.
+	confinedEnv = "HOPCHECK_STANDIN_CONFINED"
+	// launchDelayEnv is how long an instance takes to initialise.
+	launchDelayEnv = "HOPCHECK_STANDIN_LAUNCH_DELAY"
+)
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -79,8 +133,33 @@ func run(args []string) int {
 		return fail(cmd, exitCommandFail, "cannot connect to the multipass socket\n"+
 			"Please ensure multipassd is running and '"+stateDirEnv+"' is accessible")
 	}
-	s := &store{root: root}
+	s := &store{root: root, confined: confined()}
+	s.logCall(args)
 	return h(s, cmd, rest)
+}
+
+// confined reports whether the stand-in models the strictly confined snap.
+func confined() bool {
+	switch strings.ToLower(os.Getenv(confinedEnv)) {
+	case "0", "false", "off", "no":
+		return false
+	}
+	return true
+}
+
+// logCall appends the command line to the call log. It is best effort: a
+// test that reads the log fails on a missing entry anyway.
+func (s *store) logCall(args []string) {
+	b, err := json.Marshal(args)
+	if err != nil {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(s.root, ".calls"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.Write(append(b, '\n'))
 }
 
 type handler func(s *store, cmd string, args []string) int
@@ -98,8 +177,14 @@ func handlerFor(cmd string) handler {
 		return setState("Running")
 	case "stop":
 		return setState("Stopped")
+	case "suspend":
+		return setState("Suspended")
 	case "delete":
 		return deleteCmd
+	case "recover":
+		return recoverCmd
+	case "purge":
+		return purge
 	case "exec":
 		return execCmd
 	case "transfer", "copy-files":
@@ -130,9 +215,15 @@ type instance struct {
 	CPUs   int    `json:"cpus"`
 	Memory string `json:"memory"`
 	Disk   string `json:"disk"`
+	// ReadyAt is when a Starting instance is up; load reports it Running
+	// from then on.
+	ReadyAt time.Time `json:"ready_at,omitzero"`
 }
 
-type store struct{ root string }
+type store struct {
+	root     string
+	confined bool
+}
 
 func (s *store) dir(name string) string  { return filepath.Join(s.root, name) }
 func (s *store) home(name string) string { return filepath.Join(s.dir(name), "home", "ubuntu") }
@@ -145,6 +236,9 @@ func (s *store) load(name string) (*instance, error) {
 	var in instance
 	if err := json.Unmarshal(b, &in); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if in.State == "Starting" && !time.Now().Before(in.ReadyAt) {
+		in.State = "Running"
 	}
 	return &in, nil
 }
@@ -302,10 +396,21 @@ func launch(s *store, cmd string, args []string) int {
 			*dst = v
 		}
 	}
+	var timeout time.Duration // none
 	if v, ok := o.values["timeout"]; ok {
-		if n, err := strconv.Atoi(v); err != nil || n <= 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
 			return usageError("error: --timeout value has to be a positive integer")
 		}
+		timeout = time.Duration(n) * time.Second
+	}
+	var delay time.Duration
+	if v := os.Getenv(launchDelayEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return usageError("stand-in: " + launchDelayEnv + ": " + err.Error())
+		}
+		delay = d
 	}
 	var cloudInit []byte
 	if src, ok := o.values["cloud-init"]; ok {
@@ -313,7 +418,12 @@ func launch(s *store, cmd string, args []string) int {
 		if src == "-" {
 			cloudInit, err = io.ReadAll(os.Stdin)
 		} else {
-			cloudInit, err = os.ReadFile(src)
+			p, access := s.hostPath(src)
+			if access != visible {
+				// The confined client cannot open it (#3693).
+				return usageError("error loading cloud-init config: bad file")
+			}
+			cloudInit, err = os.ReadFile(p)
 		}
 		if err != nil {
 			return usageError("error: No such file: " + src)
@@ -324,6 +434,7 @@ func launch(s *store, cmd string, args []string) int {
 		}
 	}
 	if _, err := os.Stat(s.dir(name)); err == nil {
+		// A deleted instance that is not purged holds its name (#189, #499).
 		return fail(cmd, exitCommandFail, fmt.Sprintf("instance %q already exists", name))
 	}
 	if err := os.MkdirAll(s.home(name), 0o755); err != nil {
@@ -334,11 +445,45 @@ func launch(s *store, cmd string, args []string) int {
 			return fail(cmd, exitCommandFail, err.Error())
 		}
 	}
+	start := time.Now()
+	in.State, in.ReadyAt = "Starting", start.Add(delay)
 	if err := s.save(in); err != nil {
 		return fail(cmd, exitCommandFail, err.Error())
 	}
-	fmt.Printf("Launched: %s\n", name)
+	if err := s.retrieveImage(in.Image); err != nil {
+		return fail(cmd, exitCommandFail, err.Error())
+	}
+	fmt.Printf("\rStarting %s |", name)
+	fmt.Printf("\rWaiting for initialization to complete /")
+	if timeout > 0 && delay > timeout {
+		// The instance keeps booting; only the wait for it gives up.
+		time.Sleep(time.Until(start.Add(timeout)))
+		fmt.Printf("\r%60s\r", "")
+		return fail(cmd, exitTimeout, "The following errors occurred:\ntimed out waiting for initialization to complete")
+	}
+	time.Sleep(time.Until(in.ReadyAt))
+	in.State, in.ReadyAt = "Running", time.Time{}
+	if err := s.save(in); err != nil {
+		return fail(cmd, exitCommandFail, err.Error())
+	}
+	fmt.Printf("\r%60s\rLaunched: %s\n", "", name)
 	return 0
+}
+
+// retrieveImage prints the progress of an image's first download, as the
+// real launch does, and remembers the image, so that later launches of it
+// skip the download.
+func (s *store) retrieveImage(image string) error {
+	cached := filepath.Join(s.root, ".images", image)
+	if _, err := os.Stat(cached); err == nil {
+		return nil
+	}
+	for pct := 0; pct <= 100; pct += 5 {
+		fmt.Printf("\rRetrieving image: %d%%", pct)
+	}
+	fmt.Printf("\rVerifying image \\")
+	fmt.Printf("\rPreparing image for instance -")
+	return os.MkdirAll(cached, 0o755)
 }
 
 var formatSpec = spec{values: map[string]string{"--format": "format"}}
@@ -453,7 +598,7 @@ func setState(state string) handler {
 			return code
 		}
 		for _, in := range found {
-			in.State = state
+			in.State, in.ReadyAt = state, time.Time{}
 			if err := s.save(in); err != nil {
 				return fail(cmd, exitCommandFail, err.Error())
 			}
@@ -489,6 +634,54 @@ func deleteCmd(s *store, cmd string, args []string) int {
 	return 0
 }
 
+// recoverCmd brings deleted instances back, stopped (#534).
+func recoverCmd(s *store, cmd string, args []string) int {
+	o, msg := parse(spec{}, args)
+	if msg != "" {
+		return usageError(msg)
+	}
+	if len(o.pos) == 0 {
+		return usageError("Name argument or --all is required")
+	}
+	found, code := s.selectInstances(cmd, o.pos, false)
+	if code != 0 {
+		return code
+	}
+	for _, in := range found {
+		if in.State != "Deleted" {
+			continue
+		}
+		in.State = "Stopped"
+		if err := s.save(in); err != nil {
+			return fail(cmd, exitCommandFail, err.Error())
+		}
+	}
+	return 0
+}
+
+// purge removes every deleted instance for good, freeing their names.
+func purge(s *store, cmd string, args []string) int {
+	if _, msg := parse(spec{}, args); msg != "" {
+		return usageError(msg)
+	}
+	names, err := s.names()
+	if err != nil {
+		return fail(cmd, exitCommandFail, err.Error())
+	}
+	for _, n := range names {
+		in, err := s.load(n)
+		if err != nil {
+			return fail(cmd, exitCommandFail, err.Error())
+		}
+		if in.State == "Deleted" {
+			if err := os.RemoveAll(s.dir(n)); err != nil {
+				return fail(cmd, exitCommandFail, err.Error())
+			}
+		}
+	}
+	return 0
+}
+
 // execCmd runs `exec NAME -- ARGV` on this machine in the instance's home
 // and exits with the command's status, as multipass passes it through.
 func execCmd(s *store, cmd string, args []string) int {
@@ -515,15 +708,20 @@ func execCmd(s *store, cmd string, args []string) int {
 }
 
 // operative loads one instance for exec, transfer and shell; like multipass
-// it starts a stopped instance instead of failing.
+// it starts a stopped or suspended instance instead of failing (#621). An
+// instance that is still starting is waited for (the stand-in's choice).
 func (s *store) operative(cmd, name string) (*instance, int) {
 	found, code := s.selectInstances(cmd, []string{name}, true)
 	if code != 0 {
 		return nil, code
 	}
 	in := found[0]
+	if in.State == "Starting" {
+		time.Sleep(time.Until(in.ReadyAt))
+	}
 	if in.State != "Running" {
 		in.State = "Running"
+		in.ReadyAt = time.Time{}
 		if err := s.save(in); err != nil {
 			return nil, fail(cmd, exitCommandFail, err.Error())
 		}
@@ -633,11 +831,32 @@ func transfer(s *store, cmd string, args []string) int {
 		return usageError("An instance name is needed for either source or destination")
 	}
 	name := dst.name + guestSrc
+	toGuest := dst.name != ""
+	// The client checks its host paths before it asks the daemon anything.
+	if toGuest {
+		for i, src := range srcs {
+			p, access := s.hostPath(src.path)
+			if access == private {
+				if _, err := os.Stat(p); err != nil {
+					access = invisible
+				}
+			}
+			switch access {
+			case invisible:
+				// #1783, #1598: the path is not in the snap's view.
+				fmt.Fprintf(os.Stderr, "Source path %q does not exist\n", src.path)
+				return exitCommandLineError
+			case hidden:
+				// #1783: the home interface leaves out hidden folders.
+				return fail(cmd, exitCommandFail, "[sftp push] error opening file for reading: Permission denied")
+			}
+			srcs[i].path = p
+		}
+	}
 	in, code := s.operative(cmd, name)
 	if code != 0 {
 		return code
 	}
-	toGuest := dst.name != ""
 	target := dst.path
 	if toGuest {
 		target = s.guestPath(in.Name, dst.path)
@@ -647,6 +866,20 @@ func transfer(s *store, cmd string, args []string) int {
 			fmt.Fprintf(os.Stderr, "[sftp] cannot open remote file %s: permission denied\n", dst.path)
 			return exitCommandFail
 		}
+	} else {
+		p, access := s.hostPath(dst.path)
+		switch access {
+		case hidden, invisible:
+			// Modelled on #1783's message for reading; the confined
+			// client cannot write there either.
+			return fail(cmd, exitCommandFail, "[sftp pull] error opening file for writing: Permission denied")
+		case private:
+			// #1783, #3554: it lands in the snap's own /tmp.
+			if err := os.MkdirAll(s.privateTmp(), 0o1777); err != nil {
+				return fail(cmd, exitCommandFail, err.Error())
+			}
+		}
+		target = p
 	}
 	if len(srcs) > 1 {
 		if st, err := os.Stat(target); err != nil || !st.IsDir() {
@@ -665,6 +898,44 @@ func transfer(s *store, cmd string, args []string) int {
 		}
 	}
 	return 0
+}
+
+// access is what the multipass client can do with a host path.
+type access int
+
+const (
+	visible   access = iota // opened as given
+	private                 // under /tmp: the snap's own /tmp instead
+	hidden                  // under the home, in a hidden folder: seen, not opened
+	invisible               // outside the home: not there at all
+)
+
+// privateTmp is where the confined client's /tmp is.
+func (s *store) privateTmp() string { return filepath.Join(s.root, ".snap-private-tmp", "tmp") }
+
+// hostPath says where the client finds a host path it is given, and how.
+// Unconfined, every path is visible. Confined (the snap's home interface
+// and private /tmp): non-hidden paths under $HOME are visible, /tmp is the
+// snap's own, and the rest of the file system is not there.
+func (s *store) hostPath(p string) (string, access) {
+	abs, err := filepath.Abs(p)
+	if err != nil || !s.confined {
+		return abs, visible
+	}
+	if home := os.Getenv("HOME"); home != "" {
+		if rel, err := filepath.Rel(home, abs); err == nil && filepath.IsLocal(rel) || rel == "." {
+			for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+				if strings.HasPrefix(part, ".") && part != "." {
+					return abs, hidden
+				}
+			}
+			return abs, visible
+		}
+	}
+	if rel, err := filepath.Rel("/tmp", abs); err == nil && (filepath.IsLocal(rel) || rel == ".") {
+		return filepath.Join(s.privateTmp(), rel), private
+	}
+	return abs, invisible
 }
 
 // copyPath copies src to dst the way scp and multipass transfer do: into
