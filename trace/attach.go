@@ -265,11 +265,14 @@ func attachClsact(ns *namespace, ifs []iface, progs tcPrograms) ([]attachment, e
 		default:
 			return done, fmt.Errorf("%s: add clsact qdisc: %w", a.where, err)
 		}
-		if err := ns.nl.FilterAdd(clsactFilter(ifc.index, Ingress, progs.ingress)); err != nil {
+		// Replace, not add: a filter with hopcheck's handle and priority
+		// is one an earlier tracer left (a killed trace, an ephemeral
+		// tracer's namespace kept after all), and ours takes its place.
+		if err := ns.nl.FilterReplace(clsactFilter(ifc.index, Ingress, progs.ingress)); err != nil {
 			return done, errors.Join(fmt.Errorf("%s: add ingress filter: %w", a.where, err), a.detach())
 		}
 		a.ingress = true
-		if err := ns.nl.FilterAdd(clsactFilter(ifc.index, Egress, progs.egress)); err != nil {
+		if err := ns.nl.FilterReplace(clsactFilter(ifc.index, Egress, progs.egress)); err != nil {
 			return done, errors.Join(fmt.Errorf("%s: add egress filter: %w", a.where, err), a.detach())
 		}
 		a.egress = true

@@ -383,7 +383,11 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 	cancel()
 	t := trace.Correlate(probe, tr.Take())
 	fillTrace(&rc, &t)
-	if why := traceIncomplete(err, tr, lostBefore, res.Reached, probe.SrcNS, &t); why != "" {
+	var lost uint64
+	if n, lerr := tr.Lost(); lerr == nil && n > lostBefore {
+		lost = n - lostBefore
+	}
+	if why := traceIncomplete(err, lost, res.Reached, t.ReplyArrived, probe.SrcNS); why != "" {
 		// The tracer's trouble is no verdict on the network: the check
 		// stands on what its probe saw, and says what went unchecked.
 		rc.TraceIncomplete = true
@@ -404,16 +408,15 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 // traceIncomplete says why a probe's trace cannot be trusted to be whole,
 // or "" when it can. That is decided from the events, not the clock: the
 // reader has read past the probe's end (flushErr is nil), the programs lost
-// no event meanwhile, and a probe that got its answer has that answer's
-// arrival back at its source in the trace.
-func traceIncomplete(flushErr error, tr *trace.Tracer, lostBefore uint64, reached bool, srcNS string, t *trace.Trace) string {
-	if flushErr != nil {
+// no event meanwhile (lost), and a probe that got its answer (reached) has
+// that answer seen arriving back in its source namespace srcNS.
+func traceIncomplete(flushErr error, lost uint64, reached, replyArrived bool, srcNS string) string {
+	switch {
+	case flushErr != nil:
 		return "the tracer had not read the probe's events after " + traceWait.String() + " (" + flushErr.Error() + ")"
-	}
-	if lost, err := tr.Lost(); err == nil && lost > lostBefore {
-		return fmt.Sprintf("%d trace events lost while the probe ran", lost-lostBefore)
-	}
-	if reached && !t.ReplyArrived {
+	case lost > 0:
+		return fmt.Sprintf("%d trace events lost while the probe ran", lost)
+	case reached && !replyArrived:
 		return "the probe got its answer, but the answer's arrival in " + srcNS + " is not in the trace"
 	}
 	return ""
