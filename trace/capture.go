@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
@@ -57,10 +61,13 @@ type CaptureStats struct {
 
 // Capture writes every frame that crosses a set of interfaces, in any
 // number of namespaces, into one pcapng file with one interface block per
-// "ns/if". It reads through AF_PACKET sockets (pcapgo's pure-Go handle),
-// each opened inside its namespace, where it stays; one goroutine per
-// interface reads full frames and writes them straight to the file under a
-// lock, so memory does not grow with traffic.
+// "ns/if". It reads through AF_PACKET sockets (see packetSocket), each
+// opened inside its namespace, where it stays; one goroutine per interface
+// reads full frames and writes them straight to the file under a lock, so
+// memory does not grow with traffic. Each packet block says whether the
+// frame arrived or left; frames the kernel could not queue for hopcheck are
+// counted, per interface, in the file's statistics blocks and in Stop's
+// result.
 type Capture struct {
 	file  *os.File
 	ifs   []*captureIf
@@ -82,7 +89,7 @@ type Capture struct {
 type captureIf struct {
 	name string
 	id   int // interface block index in the file
-	h    *pcapgo.EthernetHandle
+	s    *packetSocket
 
 	// packets and bytes are written by the reader; packets is also read by
 	// Stop while draining.
@@ -108,17 +115,20 @@ func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (
 	c := &Capture{}
 	for i, ci := range ifaces {
 		name := ci.NS + "/" + ci.If
-		var h *pcapgo.EthernetHandle
+		var s *packetSocket
 		err := netns.Do(ci.Netns, func() error {
-			var err error
-			h, err = pcapgo.NewEthernetHandle(ci.If)
+			intf, err := net.InterfaceByName(ci.If)
+			if err != nil {
+				return err
+			}
+			s, err = openPacketSocket(intf.Index)
 			return err
 		})
 		if err != nil {
 			c.closeHandles()
-			return nil, fmt.Errorf("trace: capture %s: open packet socket: %w", name, err)
+			return nil, fmt.Errorf("trace: capture %s: %w", name, err)
 		}
-		c.ifs = append(c.ifs, &captureIf{name: name, id: i, h: h})
+		c.ifs = append(c.ifs, &captureIf{name: name, id: i, s: s})
 	}
 	if err := c.create(path); err != nil {
 		c.closeHandles()
@@ -156,7 +166,7 @@ func (c *Capture) create(path string) (err error) {
 			Name:                ci.name,
 			OS:                  runtime.GOOS,
 			LinkType:            layers.LinkTypeEthernet,
-			SnapLength:          uint32(ci.h.GetCaptureLength()),
+			SnapLength:          captureSnapLen,
 			TimestampResolution: 9,
 		}
 	}
@@ -179,10 +189,10 @@ func (c *Capture) read(ci *captureIf) {
 	defer c.wg.Done()
 	failures := 0
 	for {
-		// Zero-copy is safe: the frame is written before the next read.
-		data, info, err := ci.h.ZeroCopyReadPacketData()
+		// The frame is written before the next read reuses its buffer.
+		data, fi, err := ci.s.read()
 		if err != nil {
-			if c.closing.Load() {
+			if c.closing.Load() || errors.Is(err, os.ErrClosed) {
 				return
 			}
 			if failures++; failures == maxReadFailures {
@@ -192,21 +202,40 @@ func (c *Capture) read(ci *captureIf) {
 			continue
 		}
 		failures = 0
-		info.InterfaceIndex = ci.id
-		info.AncillaryData = nil
-		c.write(info, data)
+		info := gopacket.CaptureInfo{Timestamp: fi.at, CaptureLength: len(data), Length: fi.length, InterfaceIndex: ci.id}
+		c.write(info, data, frameFlags(fi))
 		ci.bytes.Add(uint64(info.Length))
 		ci.packets.Add(1)
 	}
 }
 
-func (c *Capture) write(info gopacket.CaptureInfo, data []byte) {
+// frameFlags are the enhanced packet block flags for a frame: its
+// direction, and for frames received how they were addressed.
+func frameFlags(fi frameInfo) *pcapgo.NgEpbFlags {
+	if fi.out {
+		return &pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionOutbound}
+	}
+	f := &pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound}
+	switch fi.pktType {
+	case unix.PACKET_HOST:
+		f.Reception = pcapgo.NgEpbFlagReceptionTypeUnicast
+	case unix.PACKET_BROADCAST:
+		f.Reception = pcapgo.NgEpbFlagReceptionTypeBroadcast
+	case unix.PACKET_MULTICAST:
+		f.Reception = pcapgo.NgEpbFlagReceptionTypeMulticast
+	case unix.PACKET_OTHERHOST:
+		f.Reception = pcapgo.NgEpbFlagReceptionTypePromiscuous
+	}
+	return f
+}
+
+func (c *Capture) write(info gopacket.CaptureInfo, data []byte, flags *pcapgo.NgEpbFlags) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.werr != nil {
 		return
 	}
-	if err := c.w.WritePacket(info, data); err != nil {
+	if err := c.w.WritePacketWithOptions(info, data, pcapgo.NgPacketOptions{Flags: flags}); err != nil {
 		c.werr = fmt.Errorf("trace: capture %s: write: %w", c.file.Name(), err)
 	}
 }
@@ -217,13 +246,12 @@ func (c *Capture) write(info gopacket.CaptureInfo, data []byte) {
 func (ci *captureIf) collect() {
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
-	st, err := ci.h.Stats()
+	queued, dropped, err := ci.s.stats()
 	if err != nil {
 		return
 	}
-	// tp_packets counts drops too.
-	ci.queued += uint64(st.Packets - st.Drops)
-	ci.dropped += uint64(st.Drops)
+	ci.queued += queued
+	ci.dropped += dropped
 }
 
 // drain waits, at most drainTimeout, until every frame that was queued on
@@ -257,10 +285,18 @@ func (c *Capture) closeSockets() {
 	})
 }
 
+// closeHandles closes every socket at once: each close waits for an RCU
+// grace period, and closed together they share one.
 func (c *Capture) closeHandles() {
+	var wg sync.WaitGroup
 	for _, ci := range c.ifs {
-		ci.h.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ci.s.close()
+		}()
 	}
+	wg.Wait()
 }
 
 // Stop drains what the sockets already hold, stops reading, waits for the
@@ -289,6 +325,18 @@ func (c *Capture) Stop() ([]CaptureStats, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		errs := []error{c.werr}
+		// Interface statistics blocks: Wireshark's capture file
+		// properties show what each interface lost (isb_ifdrop).
+		now := time.Now()
+		for i, st := range c.stats {
+			err := c.w.WriteInterfaceStats(c.ifs[i].id, pcapgo.NgInterfaceStatistics{
+				LastUpdate: now, PacketsReceived: st.Packets + st.Dropped, PacketsDropped: st.Dropped,
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("trace: capture %s: statistics of %s: %w", c.file.Name(), st.Name, err))
+				break
+			}
+		}
 		if err := c.w.Flush(); err != nil {
 			errs = append(errs, fmt.Errorf("trace: capture %s: flush: %w", c.file.Name(), err))
 		}

@@ -239,6 +239,9 @@ func summaryLines(r Run) []string {
 	if r.LostEvents > 0 {
 		out = append(out, fmt.Sprintf("lost       %d trace events (hops may be missing)", r.LostEvents))
 	}
+	if r.CaptureLost > 0 {
+		out = append(out, fmt.Sprintf("capture    %d frames lost from the --pcap files (hopcheck's socket queues were full)", r.CaptureLost))
+	}
 	if n.incompleteTraces > 0 {
 		out = append(out, incompleteText(n.incompleteTraces))
 	}

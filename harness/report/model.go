@@ -12,6 +12,9 @@ type Run struct {
 	// LostEvents counts trace events the kernel could not hand over (ring
 	// buffer full) over the whole run. Hops may be missing when it is not 0.
 	LostEvents uint64 `json:"lost_events"`
+	// CaptureLost counts frames missing from the --pcap files (see
+	// Scenario.CaptureLost).
+	CaptureLost uint64 `json:"capture_lost,omitempty"`
 	// Shard is the slice of the scenarios this run covered ("1/3"), empty
 	// when it ran them all.
 	Shard string `json:"shard,omitempty"`
@@ -45,6 +48,9 @@ type Scenario struct {
 	Checks     []Check `json:"checks"`
 	// LostEvents counts trace events lost while this scenario ran.
 	LostEvents uint64 `json:"lost_events"`
+	// CaptureLost counts frames missing from the scenario's --pcap file
+	// because the kernel's queue for hopcheck was full.
+	CaptureLost uint64 `json:"capture_lost,omitempty"`
 }
 
 // Check is the result of one check, with its probe's trace and, when a probe

@@ -116,6 +116,7 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 	for i, s := range out.Scenarios {
 		out.Passed = out.Passed && s.Passed
 		out.LostEvents += s.LostEvents
+		out.CaptureLost += s.CaptureLost
 		// The run traced if any scenario did; otherwise the first reason
 		// tracing was off stands for all.
 		if t := tracing[i]; t.Enabled && !out.Tracing.Enabled || !out.Tracing.Enabled && out.Tracing.Reason == "" {
@@ -230,8 +231,12 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 			rep.Error = joinMsg(rep.Error, "capture: "+err.Error())
 		} else {
 			defer func() {
-				if _, err := capt.Stop(); err != nil {
+				stats, err := capt.Stop()
+				if err != nil {
 					rep.Error = joinMsg(rep.Error, "capture: "+err.Error())
+				}
+				for _, st := range stats {
+					rep.CaptureLost += st.Dropped
 				}
 			}()
 		}
