@@ -67,7 +67,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs, err := scenario.Load(paths...)
+	scs, err := scenario.LoadContext(cmd.Context(), paths...)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}

@@ -22,7 +22,7 @@ func newUpCmd() *cobra.Command {
 it: it prints how to enter each namespace. Remove it with 'hopcheck down NAME'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scs, err := scenario.Load(args[0])
+			scs, err := scenario.LoadContext(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}

@@ -130,7 +130,7 @@ func whyCheck(f whyFlags) (*scenario.Check, error) {
 // whyScenario probes inside a scenario's topology: the one that is up, or
 // one built for the probe and torn down after.
 func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner.Options) error {
-	scs, err := scenario.Load(file)
+	scs, err := scenario.LoadContext(cmd.Context(), file)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
