@@ -308,3 +308,28 @@ func TestBadInputHostileFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestBadInputNetns: --netns lists with empty names are refused before
+// anything is opened (",,," once opened the netns run directory itself),
+// and a path that is not a network namespace is bad input (exit 2), not a
+// failed probe (exit 1).
+func TestBadInputNetns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, args := range [][]string{
+		{"trace", "--netns", ",,,"},
+		{"why", "--netns", "a,,b", "--from", "a", "--to", "192.0.2.1"},
+	} {
+		res := e.runUnprivileged(args...)
+		if res.code != exitBadInput || !strings.Contains(res.stderr, "--netns: name ") || !strings.Contains(res.stderr, " is empty") {
+			t.Errorf("hopcheck %s: %v\nwant exit code %d and the empty name refused", strings.Join(args, " "), res, exitBadInput)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	res := e.run("why", "--netns", "/etc/passwd", "--from", "/etc/passwd", "--to", "192.0.2.1", "--trace-off")
+	if res.code != exitBadInput || !strings.Contains(res.stderr, "/etc/passwd: not a network namespace") {
+		t.Errorf("why --netns /etc/passwd: %v\nwant exit code %d and 'not a network namespace'", res, exitBadInput)
+	}
+}

@@ -51,6 +51,9 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 			if (len(args) == 1) == (len(f.netns) > 0) {
 				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns, one of the two")}
 			}
+			if err := checkNetnsList(f.netns); err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
 			c, err := whyCheck(f)
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
