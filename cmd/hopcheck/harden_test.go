@@ -156,3 +156,97 @@ func TestStateDirectoryPlantedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusesClashingOutputs: outputs that would overwrite each other or
+// a scenario file, and a --pcap that is a file, are bad input: exit 2
+// before anything is built or recorded.
+func TestRunRefusesClashingOutputs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "scenario-link.json")
+	abs, _ := filepath.Abs("testdata/pass.yaml")
+	if err := os.Symlink(abs, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--json", out, "--junit", out}, "--json " + out + " and --junit " + out + " are the same file"},
+		{[]string{"--json", "testdata/pass.yaml"}, "--json testdata/pass.yaml is the scenario file testdata/pass.yaml"},
+		{[]string{"--junit", link}, "--junit " + link + " is the scenario file testdata/pass.yaml"},
+		{[]string{"--pcap", file}, "--pcap " + file + ": not a directory"},
+		{[]string{"--pcap", dir, "--json", filepath.Join(dir, "e2e-pass.pcapng")}, "are the same file"},
+	} {
+		e := newEnv(t)
+		res := e.run(append(append([]string{"run"}, tt.args...), "testdata/pass.yaml")...)
+		if res.code != exitBadInput || !strings.Contains(res.stderr, tt.want) || res.stdout != "" {
+			t.Errorf("run %v: %v\nwant exit code %d and %q", tt.args, res, exitBadInput, tt.want)
+		}
+		if ids := e.runIDs(); len(ids) > 0 {
+			t.Errorf("run %v recorded runs: %v", tt.args, ids)
+		}
+	}
+	if b, _ := os.ReadFile("testdata/pass.yaml"); !strings.HasPrefix(string(b), "#") && !strings.Contains(string(b), "name:") {
+		t.Errorf("testdata/pass.yaml was overwritten")
+	}
+	if b, _ := os.ReadFile(file); string(b) != "keep me" {
+		t.Errorf("the file given as --pcap was changed: %q", b)
+	}
+}
+
+// TestRunReportsReplacePlantedLinks plants symbolic links where the run's
+// reports and capture go: one to a file that must not change, one dangling.
+// The run replaces each link with its report, writing through none.
+func TestRunReportsReplacePlantedLinks(t *testing.T) {
+	t.Parallel()
+	privtest.Require(t)
+	e := newEnv(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pcapDir := filepath.Join(dir, "pcap")
+	if err := os.Mkdir(pcapDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	jsonPath, junitPath, pcapPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml"), filepath.Join(pcapDir, "e2e-pass.pcapng")
+	victim2 := filepath.Join(dir, "victim2")
+	if err := os.WriteFile(victim2, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for p, target := range map[string]string{jsonPath: victim, junitPath: filepath.Join(dir, "made-through-link"), pcapPath: victim2} {
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.run("run", "--json", jsonPath, "--junit", junitPath, "--pcap", pcapDir, "testdata/pass.yaml")
+	if res.code != exitOK {
+		t.Fatalf("run: %v", res)
+	}
+	for _, v := range []string{victim, victim2} {
+		if b, _ := os.ReadFile(v); string(b) != "precious" {
+			t.Errorf("a report was written through a planted link: %s holds %.40q", v, b)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "made-through-link")); err == nil {
+		t.Errorf("a dangling link's target was created")
+	}
+	for _, p := range []string{jsonPath, junitPath, pcapPath} {
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+			t.Errorf("%s: %v, %v; want a regular, non-empty report", p, fi, err)
+		}
+	}
+	var rep map[string]any
+	readJSON(t, jsonPath, &rep)
+	if ents, _ := os.ReadDir(pcapDir); len(ents) != 1 {
+		t.Errorf("--pcap directory holds %d entries; want only the capture", len(ents))
+	}
+	e.assertNothingLeft()
+}
