@@ -31,13 +31,13 @@ func (pingKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 	// that interface (scenario.Target). The kernel's list is never asked:
 	// its first IPv4 address on lo is 127.0.0.1, which any sender reaches
 	// on its own lo, so a ping to it passes without crossing a link.
-	dst := pc.To.Addr
-	if !dst.IsValid() {
-		return failed(fmt.Errorf("ping target %s has no address from the scenario", pc.To))
-	}
 	ns, err := nsOf(env, pc.From)
 	if err != nil {
 		return failed(err)
+	}
+	dst := pc.To.Addr
+	if !dst.IsValid() {
+		return failed(fmt.Errorf("ping target %s has no address from the scenario", pc.To))
 	}
 	tag, err := newTag()
 	if err != nil {
