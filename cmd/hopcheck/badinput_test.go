@@ -2,15 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
+	"golang.org/x/sys/unix"
 )
 
 // badInputs are the files in testdata/bad, one mistake each, with the exact
@@ -36,6 +40,9 @@ var badInputs = []struct {
 	{"duplicate-key.yaml", []string{
 		`testdata/bad/duplicate-key.yaml:10:3: namespaces: duplicate key "bad-a" (first at line 4:3)`,
 	}},
+	{"iptables-modprobe.yaml", []string{
+		`testdata/bad/iptables-modprobe.yaml:7:9: namespaces.bad-a.iptables[0]: iptables "-A INPUT -p icmp --modprobe=/tmp/evil -j ACCEPT": --modprobe=/tmp/evil is not allowed: it makes iptables run a program of your choice as root to load modules`,
+	}},
 	{"link-missing-ns.yaml", []string{
 		`testdata/bad/link-missing-ns.yaml:9:18: links[0][1]: no namespace "bad-c" (did you mean "bad-a"?)`,
 	}},
@@ -46,8 +53,20 @@ var badInputs = []struct {
 	{"master-not-bridge.yaml", []string{
 		`testdata/bad/master-not-bridge.yaml:6:23: namespaces.bad-a.interfaces.veth1.master: master veth2 is not a bridge (it is a veth)`,
 	}},
+	{"merge-scalar.yaml", []string{
+		`testdata/bad/merge-scalar.yaml:6:17: namespaces.bad-a.interfaces.br0: a merge key (<<) takes a mapping or a list of mappings, found "bridge"`,
+	}},
+	{"nat-family.yaml", []string{
+		`testdata/bad/nat-family.yaml:13:45: checks[0].ping.snat: snat 2001:db8::1 is IPv6 but the probe goes to 10.0.0.2, an IPv4 address; NAT never changes the family, so this can never pass`,
+	}},
 	{"syntax.yaml", []string{
 		`testdata/bad/syntax.yaml:5: YAML syntax: did not find expected ',' or '}'`,
+	}},
+	{"sysctl-newline.yaml", []string{
+		`testdata/bad/sysctl-newline.yaml:6:28: namespaces.bad-a.sysctls.net.ipv4.ip_forward: sysctl net.ipv4.ip_forward: the value "1\n0" holds a control character (U+000A); write it on one line, words separated by spaces`,
+	}},
+	{"to-lo.yaml", []string{
+		`testdata/bad/to-lo.yaml:11:29: checks[0].ping.to: bad-b/lo has no address in the scenario to send to (an IPv4 address, or an IPv6 one that is not link-local, outside loopback 127.0.0.0/8 and ::1); give it one, or write the address`,
 	}},
 	{"unknown-key.yaml", []string{
 		`testdata/bad/unknown-key.yaml:6:14: namespaces.bad-a.interfaces.eth0: unknown key "adress" (did you mean "addresses"?)`,
@@ -61,9 +80,11 @@ var badInputs = []struct {
 // nothing else in these tests uses them.
 var badNamespaces = []string{"bad-a", "bad-b", "bad-c"}
 
-// wantStderr is what hopcheck prints for a list of problems.
+// wantStderr is what hopcheck prints for a list of problems: every line
+// starts with its position, the first one included, so that editors and CI
+// annotations can jump to each.
 func wantStderr(lines []string) string {
-	return "hopcheck: " + strings.Join(lines, "\n") + "\n"
+	return strings.Join(lines, "\n") + "\n"
 }
 
 // TestBadInputValidate runs validate without root (as nobody when the
@@ -227,5 +248,88 @@ func TestRunNeedsRoot(t *testing.T) {
 	}
 	if ids := e.runIDs(); len(ids) > 0 {
 		t.Errorf("runs recorded without root: %v", ids)
+	}
+}
+
+// TestBadInputHostileFiles names scenario paths that are not files a person
+// wrote: links to endless devices, a FIFO nobody writes to, a file over the
+// size limit. validate and run refuse each at once, with one line about the
+// file, exit code 2, and nothing created; none of them reads the device or
+// waits for the FIFO.
+func TestBadInputHostileFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := func(name string) string { return filepath.Join(dir, name) }
+	for name, target := range map[string]string{"zero.yaml": "/dev/zero", "random.yaml": "/dev/urandom"} {
+		if err := os.Symlink(target, path(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(path("fifo.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(path("fifo.yaml"), path("fifo-link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, scenario.MaxFileSize+1)
+	copy(big, "name: big\nnamespaces:\n  bad-a: {}\n#")
+	if err := os.WriteFile(path("big.yaml"), big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const notRegular = "cannot read: not a regular file (it is %s); a scenario must be a regular file"
+	cases := []struct{ file, want string }{
+		{"zero.yaml", fmt.Sprintf(notRegular, "a character device")},
+		{"random.yaml", fmt.Sprintf(notRegular, "a character device")},
+		{"fifo.yaml", fmt.Sprintf(notRegular, "a FIFO")},
+		{"fifo-link.yaml", fmt.Sprintf(notRegular, "a FIFO")},
+		{"big.yaml", fmt.Sprintf("cannot read: file too large: %d bytes; the limit is 4 MiB", len(big))},
+	}
+	for _, cmd := range []string{"validate", "run"} {
+		for _, tt := range cases {
+			t.Run(cmd+"/"+tt.file, func(t *testing.T) {
+				t.Parallel()
+				if cmd == "run" {
+					privtest.Require(t)
+				}
+				e := newEnv(t)
+				start := time.Now()
+				res := e.run(cmd, path(tt.file))
+				want := path(tt.file) + ": " + tt.want + "\n"
+				if res.code != exitBadInput || res.stderr != want || res.stdout != "" {
+					t.Errorf("got %v\nwant exit code %d, no stdout, stderr:\n%s", res, exitBadInput, want)
+				}
+				if d := time.Since(start); d > 20*time.Second {
+					t.Errorf("%s took %v; a file that is not a scenario is refused at once", cmd, d)
+				}
+				if ids := e.runIDs(); len(ids) > 0 {
+					t.Errorf("runs recorded for bad input: %v", ids)
+				}
+			})
+		}
+	}
+}
+
+// TestBadInputNetns: --netns lists with empty names are refused before
+// anything is opened (",,," once opened the netns run directory itself),
+// and a path that is not a network namespace is bad input (exit 2), not a
+// failed probe (exit 1).
+func TestBadInputNetns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, args := range [][]string{
+		{"trace", "--netns", ",,,"},
+		{"why", "--netns", "a,,b", "--from", "a", "--to", "192.0.2.1"},
+	} {
+		res := e.runUnprivileged(args...)
+		if res.code != exitBadInput || !strings.Contains(res.stderr, "--netns: name ") || !strings.Contains(res.stderr, " is empty") {
+			t.Errorf("hopcheck %s: %v\nwant exit code %d and the empty name refused", strings.Join(args, " "), res, exitBadInput)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	res := e.run("why", "--netns", "/etc/passwd", "--from", "/etc/passwd", "--to", "192.0.2.1", "--trace-off")
+	if res.code != exitBadInput || !strings.Contains(res.stderr, "/etc/passwd: not a network namespace") {
+		t.Errorf("why --netns /etc/passwd: %v\nwant exit code %d and 'not a network namespace'", res, exitBadInput)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/spf13/cobra"
 )
 
@@ -64,12 +65,23 @@ func run(ctx context.Context, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "hopcheck:", ee.err)
+			printError(ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "hopcheck:", err)
+	printError(err)
 	return exitBadInput
+}
+
+// printError prints err on stderr. Problems in scenario files start with
+// their position (file:line:col:), as compilers' do, so that editors and CI
+// annotations can jump to them; everything else starts with "hopcheck:".
+func printError(err error) {
+	if scenario.IsInputError(err) {
+		fmt.Fprintln(os.Stderr, err)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "hopcheck:", err)
 }
 
 func newRootCmd() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hopcheck/hopcheck/harness/runner"
 	"github.com/hopcheck/hopcheck/harness/runs"
 	"github.com/hopcheck/hopcheck/harness/scenario"
+	"github.com/hopcheck/hopcheck/internal/safefile"
 	"github.com/hopcheck/hopcheck/trace"
 	"github.com/spf13/cobra"
 )
@@ -67,7 +69,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs, err := scenario.Load(paths...)
+	scs, err := scenario.LoadContext(cmd.Context(), paths...)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
@@ -80,15 +82,19 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		// A CI matrix wider than the suite: nothing to run is not a failure.
 		fmt.Fprintf(cmd.OutOrStdout(), "shard %s selects no scenario; nothing to run\n", f.shard)
 	}
+	if err := checkOutputs(f.json, f.junit, f.pcap, scs); err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
 	if err := requireRoot("run"); err != nil {
 		return err
 	}
 	// Report files are opened before the run, so an unwritable path fails
 	// at once instead of after every scenario has run.
-	reports, err := createReports(f.json, f.junit)
+	reports, err := createReports(f.json, f.junit, f.pcap)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
+	defer reports.abort()
 
 	stdout := cmd.OutOrStdout()
 	text := report.NewText(stdout, report.TextOptions{
@@ -102,7 +108,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		Keep:     f.keep,
 		Trace:    mode,
 		Attach:   attach,
-		PcapDir:  f.pcap,
+		PcapDir:  reports.pcapDir(),
 		Store:    runs.Open(),
 		Observer: text,
 	})
@@ -144,49 +150,124 @@ func resultError(res report.Run) error {
 	return nil
 }
 
-// reportFiles are the --json and --junit files of a run, created before it.
+// reportFiles are the --json and --junit files of a run and the staging
+// directory of its --pcap captures, created before it. Each is written as
+// a new file and renamed into place, so a symbolic link planted at a
+// report's path is replaced, never written through.
 type reportFiles struct {
-	json, junit *os.File
+	json, junit *safefile.File
+	pcap        *safefile.Staging
 }
 
-func createReports(jsonPath, junitPath string) (reportFiles, error) {
+func createReports(jsonPath, junitPath, pcapDir string) (reportFiles, error) {
 	var r reportFiles
 	var err error
 	if jsonPath != "" {
-		if r.json, err = os.Create(jsonPath); err != nil {
+		if r.json, err = safefile.Create(jsonPath, 0o644); err != nil {
 			return r, fmt.Errorf("--json: %w", err)
 		}
 	}
 	if junitPath != "" {
-		if r.junit, err = os.Create(junitPath); err != nil {
-			if r.json != nil {
-				r.json.Close()
-			}
+		if r.junit, err = safefile.Create(junitPath, 0o644); err != nil {
+			r.abort()
 			return r, fmt.Errorf("--junit: %w", err)
+		}
+	}
+	if pcapDir != "" {
+		err := os.MkdirAll(pcapDir, 0o755)
+		if err == nil {
+			r.pcap, err = safefile.NewStaging(pcapDir)
+		}
+		if err != nil {
+			r.abort()
+			return r, fmt.Errorf("--pcap: %w", err)
 		}
 	}
 	return r, nil
 }
 
-// write writes both reports, each whatever happened to the other, and
-// closes the files.
+// pcapDir is where the runner writes captures: the private staging
+// directory, moved into --pcap DIR by write.
+func (r reportFiles) pcapDir() string {
+	if r.pcap == nil {
+		return ""
+	}
+	return r.pcap.Dir
+}
+
+// write writes both reports and moves the captures into place, each
+// whatever happened to the others.
 func (r reportFiles) write(res report.Run) error {
 	var errs []error
 	for _, w := range []struct {
-		f  *os.File
+		f  *safefile.File
 		fn func(io.Writer, report.Run) error
 	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}} {
 		if w.f == nil {
 			continue
 		}
 		if err := w.fn(w.f, res); err != nil {
+			w.f.Abort()
 			errs = append(errs, fmt.Errorf("write %s: %w", w.f.Name(), err))
+			continue
 		}
-		if err := w.f.Close(); err != nil {
+		if err := w.f.Commit(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if r.pcap != nil {
+		if err := r.pcap.Commit(); err != nil {
+			errs = append(errs, fmt.Errorf("--pcap: %w", err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// abort removes whatever of the reports was not committed.
+func (r reportFiles) abort() {
+	for _, f := range []*safefile.File{r.json, r.junit} {
+		if f != nil {
+			f.Abort()
+		}
+	}
+	if r.pcap != nil {
+		r.pcap.Abort()
+	}
+}
+
+// checkOutputs refuses output paths that would overwrite something the run
+// needs, before anything is built: the same file for two outputs, an
+// output that is one of the scenario files read, a --pcap that exists and
+// is not a directory, or a capture that would land on another output.
+func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario) error {
+	type output struct{ flag, path string }
+	var outs []output
+	for _, o := range []output{{"--json", jsonPath}, {"--junit", junitPath}} {
+		if o.path != "" {
+			outs = append(outs, o)
+		}
+	}
+	if pcapDir != "" {
+		if fi, err := os.Stat(pcapDir); err == nil && !fi.IsDir() {
+			return fmt.Errorf("--pcap %s: not a directory (--pcap takes a directory that receives one .pcapng file per scenario)", pcapDir)
+		}
+		for _, sc := range scs {
+			outs = append(outs, output{"--pcap", filepath.Join(pcapDir, sc.Name+".pcapng")})
+		}
+	}
+	for i, o := range outs {
+		for _, p := range outs[:i] {
+			if safefile.Same(o.path, p.path) {
+				return fmt.Errorf("%s %s and %s %s are the same file; give each output its own path", p.flag, p.path, o.flag, o.path)
+			}
+		}
+		for _, sc := range scs {
+			if safefile.Same(o.path, sc.File) {
+				return fmt.Errorf("%s %s is the scenario file %s; writing the report there would destroy it", o.flag, o.path, sc.File)
+			}
+		}
+	}
+	return nil
 }
 
 func printKept(w io.Writer, res report.Run) {

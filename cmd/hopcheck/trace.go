@@ -36,6 +36,9 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 			if len(nsList) == 0 {
 				return &exitError{code: exitBadInput, err: errors.New("--netns: name at least one namespace")}
 			}
+			if err := checkNetnsList(nsList); err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
 			var f trace.Filter
 			if host != "" {
 				a, err := netip.ParseAddr(host)
@@ -128,6 +131,17 @@ func liveLine(ev trace.Event, p trace.Packet, t time.Duration) string {
 		return fmt.Sprintf("%10.6fs  DROP %-24s %s at %s: %s", t.Seconds(), where, p, ev.Location, ev.ReasonName)
 	}
 	return fmt.Sprintf("%10.6fs  %-29s %-7s %s", t.Seconds(), where, ev.Dir, p)
+}
+
+// checkNetnsList refuses empty names in a --netns list (",,," splits into
+// four): an empty name would open the netns run directory itself.
+func checkNetnsList(names []string) error {
+	for i, n := range names {
+		if strings.TrimSpace(n) == "" {
+			return fmt.Errorf("--netns: name %d of %d is empty; give names from 'ip netns list' or paths, separated by commas", i+1, len(names))
+		}
+	}
+	return nil
 }
 
 // openNamespace opens a namespace by name (/var/run/netns) or by path, and

@@ -22,7 +22,7 @@ func newUpCmd() *cobra.Command {
 it: it prints how to enter each namespace. Remove it with 'hopcheck down NAME'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scs, err := scenario.Load(args[0])
+			scs, err := scenario.LoadContext(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}
@@ -61,6 +61,11 @@ func buildKept(cmd *cobra.Command, sc *scenario.Scenario) (*runs.Record, error) 
 	// The namespaces are named (bind-mounted), so they outlive this
 	// process; only the handles are closed here.
 	topo.Release()
+	// Kept only now that the build is complete: an up killed mid-build
+	// leaves a record that clean removes.
+	if err := store.MarkKept(rec); err != nil {
+		return nil, &exitError{code: exitBadInput, err: fmt.Errorf("%w (the topology is up as run %s; hopcheck clean removes it)", err, rec.RunID)}
+	}
 	return rec, nil
 }
 
@@ -95,7 +100,8 @@ func newDownCmd() *cobra.Command {
 			store := runs.Open()
 			var recs []*runs.Record
 			if all {
-				list, err := store.List()
+				list, skipped, err := store.Scan()
+				warnSkipped(cmd, skipped)
 				if err != nil {
 					return err
 				}
@@ -113,7 +119,7 @@ func newDownCmd() *cobra.Command {
 			}
 			var errs []error
 			for _, r := range recs {
-				if err := removeRun(store, r); err != nil {
+				if err := store.Down(r); err != nil {
 					errs = append(errs, err)
 					continue
 				}
@@ -126,26 +132,14 @@ func newDownCmd() *cobra.Command {
 	return cmd
 }
 
-func removeRun(store runs.Store, r *runs.Record) error {
-	var errs []error
-	for _, ns := range r.NamespaceNames() {
-		if err := netns.Delete(r.Namespaces[ns]); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) == 0 {
-		errs = append(errs, store.Remove(r.RunID))
-	}
-	return errors.Join(errs...)
-}
-
 func newListCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the topologies that are up and the runs in progress",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			recs, err := runs.Open().List()
+			recs, skipped, err := runs.Open().Scan()
+			warnSkipped(cmd, skipped)
 			if err != nil {
 				return err
 			}
@@ -154,6 +148,8 @@ func newListCmd() *cobra.Command {
 			for _, r := range recs {
 				state := "kept"
 				switch {
+				case !r.Kept && r.Keep && r.Alive():
+					state = fmt.Sprintf("building (pid %d)", r.PID)
 				case !r.Kept && r.Alive():
 					state = fmt.Sprintf("running (pid %d)", r.PID)
 				case !r.Kept:

@@ -17,7 +17,7 @@ is wrong. It creates nothing and needs no privileges. Exit code 2 on any
 problem.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			scs, err := scenario.Load(args...)
+			scs, err := scenario.LoadContext(cmd.Context(), args...)
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}

@@ -51,6 +51,9 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 			if (len(args) == 1) == (len(f.netns) > 0) {
 				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns, one of the two")}
 			}
+			if err := checkNetnsList(f.netns); err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
 			c, err := whyCheck(f)
 			if err != nil {
 				return &exitError{code: exitBadInput, err: err}
@@ -130,7 +133,7 @@ func whyCheck(f whyFlags) (*scenario.Check, error) {
 // whyScenario probes inside a scenario's topology: the one that is up, or
 // one built for the probe and torn down after.
 func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner.Options) error {
-	scs, err := scenario.Load(file)
+	scs, err := scenario.LoadContext(cmd.Context(), file)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}

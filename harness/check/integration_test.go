@@ -283,6 +283,14 @@ func ping(from, to string, count int, timeout time.Duration) *scenario.PingCheck
 	return pc
 }
 
+// pingIf is a ping to a target written as NS/IF, with the address the
+// scenario parser picked for it.
+func pingIf(from, to, addr string) *scenario.PingCheck {
+	pc := ping(from, to, 1, time.Second)
+	pc.To.Addr = netip.MustParseAddr(addr)
+	return pc
+}
+
 func testPing(t *testing.T, env testEnv) {
 	runCases(t, env, []kindCase{
 		{
@@ -295,7 +303,7 @@ func testPing(t *testing.T, env testEnv) {
 		},
 		{
 			name:    "target written as ns/if",
-			check:   scenario.Check{Kind: "ping", Ping: ping("a", "b/eth0", 1, time.Second)},
+			check:   scenario.Check{Kind: "ping", Ping: pingIf("a", "b/eth0", "10.77.0.2")},
 			passed:  true,
 			reached: true,
 			details: map[string]string{"target": "10.77.0.2"},

@@ -49,45 +49,6 @@ func linkAddrs(h *netlink.Handle, link netlink.Link, family int) ([]netip.Prefix
 	return out, nil
 }
 
-// ifaceAddr returns the first address of interface ep that a probe can be
-// sent to: IPv4 when it has one, else a global IPv6 address (a link-local
-// one would need a zone the scenario cannot name).
-func ifaceAddr(env Env, ep scenario.Endpoint) (netip.Addr, error) {
-	var addr netip.Addr
-	err := withHandle(env, ep.NS, func(h *netlink.Handle) error {
-		link, err := h.LinkByName(ep.If)
-		if err != nil {
-			return fmt.Errorf("%s: find interface: %w", ep, err)
-		}
-		addrs, err := linkAddrs(h, link, netlink.FAMILY_ALL)
-		if err != nil {
-			return fmt.Errorf("%s: list addresses: %w", ep, err)
-		}
-		var ok bool
-		if addr, ok = pickAddr(addrs); !ok {
-			return fmt.Errorf("%s has no IPv4 or global IPv6 address to send to", ep)
-		}
-		return nil
-	})
-	return addr, err
-}
-
-// pickAddr chooses the address a probe to an interface goes to: the first
-// IPv4 address, else the first IPv6 address that is not link-local.
-func pickAddr(addrs []netip.Prefix) (netip.Addr, bool) {
-	for _, p := range addrs {
-		if p.Addr().Is4() {
-			return p.Addr(), true
-		}
-	}
-	for _, p := range addrs {
-		if a := p.Addr(); a.Is6() && !a.IsLinkLocalUnicast() {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // ifaceMAC returns the hardware address of interface ep.
 func ifaceMAC(env Env, ep scenario.Endpoint) (net.HardwareAddr, error) {
 	var mac net.HardwareAddr

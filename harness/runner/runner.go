@@ -197,6 +197,12 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 		}
 		return rep, tracing
 	}
+	// Kept only once built, so that a run killed mid-build stays cleanable.
+	if opts.Keep {
+		if err := opts.Store.MarkKept(rec); err != nil {
+			rep.Error = joinMsg(rep.Error, err.Error())
+		}
+	}
 	defer func() {
 		if opts.Keep {
 			topo.Release()

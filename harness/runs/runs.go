@@ -6,9 +6,11 @@
 package runs
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/safefile"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultDir is where records live: /run is a tmpfs, so records vanish on
@@ -30,6 +34,18 @@ const DirEnv = "HOPCHECK_STATE_DIR"
 // ErrNotFound is returned when no record has the requested name.
 var ErrNotFound = errors.New("no such run")
 
+// ErrBadRecord is returned for a record file that hopcheck did not write
+// as it stands: a name or content not of the form hopcheck gives, or a
+// namespace name other than hc<run>-<ns> of its own run.
+var ErrBadRecord = errors.New("not a valid run record")
+
+// maxRecordSize bounds a record file; a record of a thousand namespaces is
+// well under 100 KiB.
+const maxRecordSize = 1 << 20
+
+// lockName is the lock file in the state directory that serialises clean.
+const lockName = ".lock"
+
 // Record describes one run's kernel objects.
 type Record struct {
 	RunID    string `json:"run_id"`
@@ -41,8 +57,12 @@ type Record struct {
 	// /proc/PID/stat), so that another process that reuses the PID later
 	// is not taken for the owner. 0 when unknown.
 	PIDStart uint64 `json:"pid_start,omitempty"`
-	// Kept is true for topologies left up on purpose (`hopcheck up`,
-	// `run --keep`); clean never removes them, `down` does.
+	// Keep says the run means to leave its topology up (`hopcheck up`,
+	// `run --keep`) once it is built.
+	Keep bool `json:"keep,omitempty"`
+	// Kept is true for topologies left up on purpose, set by MarkKept once
+	// the build completed; clean never removes them, `down` does. A run
+	// killed mid-build is not kept, so clean removes what it made.
 	Kept bool `json:"kept"`
 	// Namespaces maps each scenario namespace to its kernel name.
 	Namespaces map[string]string `json:"namespaces"`
@@ -51,15 +71,17 @@ type Record struct {
 
 // New returns the record of a new run of scenario (read from file) by this
 // process, with a fresh run ID and the kernel names its namespaces will
-// have. Save it before the first namespace exists.
-func New(scenario, file string, namespaces []string, kept bool) (*Record, error) {
+// have. Save it before the first namespace exists. keep says the run will
+// leave its topology up; the record says it is kept only after MarkKept,
+// called once the build completed.
+func New(scenario, file string, namespaces []string, keep bool) (*Record, error) {
 	runID, err := netns.NewRunID()
 	if err != nil {
 		return nil, err
 	}
 	pid := os.Getpid()
 	start, _ := processStart(pid)
-	r := &Record{RunID: runID, Scenario: scenario, File: file, PID: pid, PIDStart: start, Kept: kept,
+	r := &Record{RunID: runID, Scenario: scenario, File: file, PID: pid, PIDStart: start, Keep: keep,
 		Namespaces: make(map[string]string, len(namespaces)), Created: time.Now().UTC()}
 	for _, n := range namespaces {
 		r.Namespaces[n] = netns.Name(runID, n)
@@ -92,11 +114,53 @@ func Open() Store {
 
 func (s Store) path(runID string) string { return filepath.Join(s.Dir, runID+".json") }
 
+// Validate checks that r is a record hopcheck could have written: a run
+// ID of the form NewRunID gives, and every namespace named hc<run>-<ns>
+// after its own run and scenario namespace, so that nothing but the run's
+// own entries of the netns run directory can ever be deleted through it.
+func (r *Record) Validate() error {
+	if !netns.IsRunID(r.RunID) {
+		return fmt.Errorf("%w: run ID %q", ErrBadRecord, r.RunID)
+	}
+	for ns, k := range r.Namespaces {
+		id, n, ok := netns.ParseName(k)
+		if !ok || id != r.RunID || n != ns || netns.Name(r.RunID, ns) != k {
+			return fmt.Errorf("%w: run %s names namespace %q as %q, not %q", ErrBadRecord, r.RunID, ns, k, netns.Name(r.RunID, ns))
+		}
+	}
+	return nil
+}
+
+// checkDir checks that the state directory can be trusted: a directory
+// owned by root or this user that nobody else may write. Records in a
+// directory others can write could name anything for root to delete.
+func (s Store) checkDir() error {
+	if err := safefile.CheckDir(s.Dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("runs: refusing the state directory: %w (it must belong to root or you and be writable by nobody else: chmod go-w, or set %s)", err, DirEnv)
+	}
+	return nil
+}
+
+// MarkKept records that r's build completed and its topology stays up.
+func (s Store) MarkKept(r *Record) error {
+	r.Kept = true
+	return s.Save(r)
+}
+
 // Save writes r atomically (write then rename), so a reader never sees half
 // a record.
 func (s Store) Save(r *Record) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("runs: %w", err)
+	}
+	if err := s.checkDir(); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -124,6 +188,9 @@ func (s Store) Save(r *Record) error {
 
 // Remove deletes the record of runID; a missing record is not an error.
 func (s Store) Remove(runID string) error {
+	if !netns.IsRunID(runID) {
+		return fmt.Errorf("runs: remove: %w: run ID %q", ErrBadRecord, runID)
+	}
 	if err := os.Remove(s.path(runID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("runs: %w", err)
 	}
@@ -143,38 +210,77 @@ func (s Store) RemoveIfGone(r *Record) (bool, error) {
 	return true, s.Remove(r.RunID)
 }
 
-// List returns every readable record, oldest first. Unreadable files are
-// skipped: a record being written is renamed into place whole.
+// List returns every valid record, oldest first. Files that are not valid
+// records are skipped (Scan says why): a record being written is renamed
+// into place whole, so a reader never sees half of one.
 func (s Store) List() ([]*Record, error) {
+	recs, _, err := s.Scan()
+	return recs, err
+}
+
+// Scan returns every valid record, oldest first, and why each other file
+// in the directory that looks like a record was skipped. It refuses a
+// state directory others may write. Every file is opened without
+// following symbolic links and without blocking (a FIFO planted there
+// never hangs it), and is read only if it is a regular file that root or
+// this user owns and nobody else may write, named <run-id>.json after the
+// run it holds, with namespaces named after that run.
+func (s Store) Scan() (recs []*Record, skipped []error, err error) {
+	if err := s.checkDir(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
 	ents, err := os.ReadDir(s.Dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("runs: %w", err)
+	}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(s.Dir, e.Name())
+		r, err := readRecord(path, id)
+		if err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	sort.Slice(recs, func(i, j int) bool {
+		if !recs[i].Created.Equal(recs[j].Created) {
+			return recs[i].Created.Before(recs[j].Created)
+		}
+		return recs[i].RunID < recs[j].RunID
+	})
+	return recs, skipped, nil
+}
+
+// readRecord reads and checks the record file path, named after run id.
+func readRecord(path, id string) (*Record, error) {
+	if !netns.IsRunID(id) {
+		return nil, fmt.Errorf("runs: %s: %w: the name is not <run-id>.json", path, ErrBadRecord)
+	}
+	b, err := safefile.Read(context.Background(), path, safefile.ReadOptions{MaxSize: maxRecordSize, NoFollow: true, Trusted: true})
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
-	var out []*Record
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.Dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		var r Record
-		if json.Unmarshal(b, &r) != nil || r.RunID == "" {
-			continue
-		}
-		out = append(out, &r)
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("runs: %s: %w: %v", path, ErrBadRecord, err)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
-		}
-		return out[i].RunID < out[j].RunID
-	})
-	return out, nil
+	if r.RunID != id {
+		return nil, fmt.Errorf("runs: %s: %w: it holds run %q", path, ErrBadRecord, r.RunID)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("runs: %s: %w", path, err)
+	}
+	return &r, nil
 }
 
 // Find returns the kept record whose scenario name or run ID is name. When
@@ -194,6 +300,126 @@ func (s Store) Find(name string) (*Record, error) {
 		return nil, fmt.Errorf("%q: %w (see `hopcheck list`)", name, ErrNotFound)
 	}
 	return found, nil
+}
+
+// Down removes a run's namespaces and then its record (`hopcheck down`).
+// Only the run's own hc<run>-<ns> entries of the netns run directory are
+// deleted; a record that names anything else is refused whole.
+func (s Store) Down(r *Record) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("runs: %w", err)
+	}
+	var errs []error
+	for _, ns := range r.NamespaceNames() {
+		if _, err := netns.DeleteOwn(r.Namespaces[ns]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, s.Remove(r.RunID))
+	}
+	return errors.Join(errs...)
+}
+
+// Clean removes what runs recorded here left behind: the namespaces of
+// every run whose owner is gone and that was not kept, and then their
+// records. It never touches a namespace of a run it has no record of (one
+// using another state directory may be live), a kept topology, or a run
+// still in progress. Cleans are serialised by a lock in the state
+// directory, an entry that was created but never mounted is removed, and
+// removed lists only what this call removed. Records that are not valid
+// are left alone and returned in skipped.
+func (s Store) Clean(ctx context.Context) (removed []string, skipped []error, err error) {
+	if err := s.checkDir(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	recs, skipped, err := s.Scan()
+	if err != nil {
+		return nil, skipped, err
+	}
+	dead := map[string]*Record{}
+	for _, r := range recs {
+		if !r.Alive() {
+			dead[r.RunID] = r
+		}
+	}
+	if len(dead) == 0 {
+		return nil, skipped, nil
+	}
+	names, err := netns.List()
+	if err != nil {
+		return nil, skipped, err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		id, ns, ok := netns.ParseName(name)
+		if r := dead[id]; !ok || r == nil || r.Namespaces[ns] != name {
+			continue
+		}
+		gone, err := netns.DeleteOwn(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if gone {
+			removed = append(removed, name)
+		}
+	}
+	for _, r := range recs {
+		if dead[r.RunID] == nil {
+			continue
+		}
+		// A namespace that could not be deleted keeps its record, so that
+		// the next clean tries again.
+		if _, err := s.RemoveIfGone(r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, skipped, errors.Join(errs...)
+}
+
+// lock takes the state directory's clean lock, waiting while another
+// process holds it, until ctx is done. The lock file is opened without
+// following links or blocking, and must be a regular file.
+func (s Store) lock(ctx context.Context) (unlock func(), err error) {
+	path := filepath.Join(s.Dir, lockName)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("runs: lock %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("runs: lock %s: not a regular file", path)
+	}
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Close(fd) }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("runs: lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return nil, fmt.Errorf("runs: lock %s: %w", path, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Alive reports whether r still belongs to someone: kept on purpose, or

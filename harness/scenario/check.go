@@ -209,6 +209,11 @@ func (p *parser) commonKeys(r *checkReader, kind *checkKind, ch *Check, common m
 			}
 		case "snat", "dnat":
 			if a, ok := r.addrNode(e.v, e.field, k); ok {
+				if dst := probeDst(ch); dst.IsValid() && a.Is4() != dst.Is4() {
+					p.errorf(e.v, e.field, "%s %s is %s but the probe goes to %s, an %s address; NAT never changes the family, so this can never pass",
+						k, a, family(a), dst, family(dst))
+					continue
+				}
 				if k == "snat" {
 					ch.SNAT = a
 				} else {
@@ -217,6 +222,24 @@ func (p *parser) commonKeys(r *checkReader, kind *checkKind, ch *Check, common m
 			}
 		}
 	}
+}
+
+// probeDst returns the address a probe check sends to, or the zero Addr.
+func probeDst(ch *Check) netip.Addr {
+	switch {
+	case ch.Ping != nil:
+		return ch.Ping.To.Addr
+	case ch.Conn != nil:
+		return ch.Conn.To.Addr()
+	}
+	return netip.Addr{}
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // checkReader reads the fields of one check's kind mapping.

@@ -84,11 +84,32 @@ func (r *checkReader) target(n *yaml.Node) (Target, bool) {
 	if !ok {
 		return Target{}, false
 	}
-	if len(r.t.s.Interface(ep).Addresses) == 0 {
-		r.p.errorf(n, field, "%s has no address to send to", ep)
+	a, ok := targetAddr(r.t.s.Interface(ep).Addresses)
+	if !ok {
+		r.p.errorf(n, field, "%s has no address in the scenario to send to (an IPv4 address, or an IPv6 one that is not link-local, outside loopback 127.0.0.0/8 and ::1); give it one, or write the address", ep)
 		return Target{}, false
 	}
-	return Target{If: ep}, true
+	return Target{Addr: a, If: ep}, true
+}
+
+// targetAddr picks the address a probe to an interface written as NS/IF
+// goes to, from the addresses the scenario gives it, never from the
+// kernel's list: the first IPv4 address, else the first IPv6 address that
+// is not link-local. Loopback addresses are never picked: sent from any
+// namespace they reach the sender's own lo, so a probe to one would pass
+// without crossing any link.
+func targetAddr(addrs []netip.Prefix) (netip.Addr, bool) {
+	for _, p := range addrs {
+		if a := p.Addr(); a.Is4() && !a.IsLoopback() {
+			return a, true
+		}
+	}
+	for _, p := range addrs {
+		if a := p.Addr(); a.Is6() && !a.IsLinkLocalUnicast() && !a.IsLoopback() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // parseLoss parses a loss limit, "0%" to "100%", into a fraction.

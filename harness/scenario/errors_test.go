@@ -634,7 +634,7 @@ namespaces:
 		want: []string{
 			"t.yaml:12:25: checks[0].ping.to: to \"10.0.0.0/24\" is a prefix; write one address (10.0.0.0) or NS/IF",
 			"t.yaml:13:18: checks[1].ping.from: no namespace \"c\"",
-			"t.yaml:14:25: checks[2].ping.to: b/lo has no address to send to",
+			"t.yaml:14:25: checks[2].ping.to: b/lo has no address in the scenario to send to (an IPv4 address, or an IPv6 one that is not link-local, outside loopback 127.0.0.0/8 and ::1); give it one, or write the address",
 			"t.yaml:15:25: checks[3].ping.to: no interface \"eth9\" in namespace b (did you mean \"eth0\"?)",
 			"t.yaml:16:25: checks[4].ping.to: to \"www.example.com\" is neither an IP address nor NS/IF",
 		}},
@@ -719,6 +719,71 @@ namespaces:
 `,
 		want: []string{
 			"t.yaml:5:18: namespaces.a.interfaces.br0: a merge key (<<) takes a mapping or a list of mappings, found \"1\"",
+		}},
+	{name: "merge key with a scalar or null", yaml: `name: t
+namespaces:
+  a:
+    interfaces:
+      br0: {<<: 1, type: bridge}
+      br1: {<<: , type: bridge}
+`,
+		want: []string{
+			"t.yaml:5:17: namespaces.a.interfaces.br0: a merge key (<<) takes a mapping or a list of mappings, found \"1\"",
+			"t.yaml:6:17: namespaces.a.interfaces.br1: a merge key (<<) takes a mapping or a list of mappings, found nothing",
+		}},
+	{name: "iptables --modprobe anywhere", yaml: `name: t
+namespaces:
+  a:
+    iptables:
+      - -A INPUT --modprobe=/tmp/x -j ACCEPT
+      - -A INPUT -j ACCEPT --modprobe /tmp/x
+      - -A INPUT -M /tmp/x -j ACCEPT
+      - -A INPUT -vM/tmp/x -j ACCEPT
+      - -A INPUT --modp=/tmp/x -j ACCEPT
+      - -t nat --modprobe /tmp/x -A POSTROUTING -j MASQUERADE
+      - -A INPUT -m comment --comment --modprobe -j ACCEPT
+      - -A INPUT -m statistic --mode random --probability 0.5 -j ACCEPT
+`,
+		want: []string{
+			"t.yaml:5:9: namespaces.a.iptables[0]: iptables \"-A INPUT --modprobe=/tmp/x -j ACCEPT\": --modprobe=/tmp/x is not allowed: it makes iptables run a program of your choice as root to load modules",
+			"t.yaml:6:9: namespaces.a.iptables[1]: iptables \"-A INPUT -j ACCEPT --modprobe /tmp/x\": --modprobe is not allowed: it makes iptables run a program of your choice as root to load modules",
+			"t.yaml:7:9: namespaces.a.iptables[2]: iptables \"-A INPUT -M /tmp/x -j ACCEPT\": -M is not allowed: it makes iptables run a program of your choice as root to load modules",
+			"t.yaml:8:9: namespaces.a.iptables[3]: iptables \"-A INPUT -vM/tmp/x -j ACCEPT\": -vM/tmp/x is not allowed: it makes iptables run a program of your choice as root to load modules",
+			"t.yaml:9:9: namespaces.a.iptables[4]: iptables \"-A INPUT --modp=/tmp/x -j ACCEPT\": --modp=/tmp/x is not allowed: it makes iptables run a program of your choice as root to load modules",
+			"t.yaml:10:9: namespaces.a.iptables[5]: iptables \"-t nat --modprobe /tmp/x -A POSTROUTING -j MASQUERADE\": --modprobe is not allowed: it makes iptables run a program of your choice as root to load modules",
+		}},
+	{name: "sysctl value with a newline", yaml: `name: t
+namespaces:
+  a:
+    sysctls:
+      net.ipv4.ip_forward: "1\nnet.ipv4.conf.all.forwarding=1"
+      net.ipv4.tcp_rmem: "4096\t87380 6291456"
+`,
+		want: []string{
+			"t.yaml:5:28: namespaces.a.sysctls.net.ipv4.ip_forward: sysctl net.ipv4.ip_forward: the value \"1\\nnet.ipv4.conf.all.forwarding=1\" holds a control character (U+000A); write it on one line, words separated by spaces",
+		}},
+	{name: "to NS/lo picks only the scenario's addresses", yaml: `name: t
+namespaces:
+  a:
+    interfaces:
+      eth0: {type: dummy, addresses: [10.0.0.1/24]}
+  b:
+    lo: {addresses: [127.0.0.2/8, "::1/128"]}
+checks:
+  - ping: {from: a, to: b/lo}
+`,
+		want: []string{
+			"t.yaml:9:25: checks[0].ping.to: b/lo has no address in the scenario to send to (an IPv4 address, or an IPv6 one that is not link-local, outside loopback 127.0.0.0/8 and ::1); give it one, or write the address",
+		}},
+	{name: "snat and dnat of the other family", yaml: base + `checks:
+  - ping: {from: a, to: 10.0.0.2, snat: "2001:db8::1"}
+  - ping: {from: a, to: b/eth0, dnat: "2001:db8::2"}
+  - tcp: {from: a, to: "[2001:db8::2]:80", listen: b:80, snat: 10.0.0.1}
+`,
+		want: []string{
+			"t.yaml:12:41: checks[0].ping.snat: snat 2001:db8::1 is IPv6 but the probe goes to 10.0.0.2, an IPv4 address; NAT never changes the family, so this can never pass",
+			"t.yaml:13:39: checks[1].ping.dnat: dnat 2001:db8::2 is IPv6 but the probe goes to 10.0.0.2, an IPv4 address; NAT never changes the family, so this can never pass",
+			"t.yaml:14:64: checks[2].tcp.snat: snat 10.0.0.1 is IPv4 but the probe goes to 2001:db8::2, an IPv6 address; NAT never changes the family, so this can never pass",
 		}},
 	{name: "errors in file order", yaml: `checks:
   - ping: {from: z, to: 10.0.0.2}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,8 +9,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that Parse never panics and that whatever it returns is
-// either a scenario that holds together or a list of positioned errors. Its
+// FuzzParse checks that Parse never panics, that whatever it returns is
+// either a scenario that holds together or a list of positioned errors,
+// and that ParseFile, reading the same bytes from a file, agrees. Its
 // seed corpus (the library, testdata and every error case) runs in every
 // go test run; go test -fuzz=FuzzParse explores further.
 func FuzzParse(f *testing.F) {
@@ -34,6 +36,8 @@ func FuzzParse(f *testing.F) {
 	for _, c := range errorCases {
 		f.Add([]byte(c.yaml))
 	}
+	// Over the size limit by one byte: refused by the file reader.
+	f.Add(append([]byte("name: big\nnamespaces:\n  a: {}\n#"), bytes.Repeat([]byte("x"), MaxFileSize)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -48,6 +52,20 @@ func FuzzParse(f *testing.F) {
 		s2, err2 := Parse("fuzz.yaml", data)
 		if (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) || (s != nil && s2.Name != s.Name) {
 			t.Fatalf("Parse is not deterministic: %v / %v", err, err2)
+		}
+		// Read from a file, the same bytes give the same answer as Parse,
+		// or, over the size limit, one problem about the whole file.
+		path := filepath.Join(t.TempDir(), "fuzz.yaml")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sf, errf := ParseFile(path)
+		want, wantErr := Parse(path, data)
+		if len(data) > MaxFileSize {
+			want, wantErr = nil, ErrorList{{Pos: Pos{File: path}, Msg: "cannot read: file too large"}}
+		}
+		if (errf == nil) != (wantErr == nil) || (errf != nil && !strings.HasPrefix(errf.Error(), wantErr.Error())) || (sf == nil) != (want == nil) || (sf != nil && sf.Name != want.Name) {
+			t.Fatalf("ParseFile(%s) = %v, %v; Parse of its bytes = %v, %v", path, sf, errf, want, wantErr)
 		}
 	})
 }

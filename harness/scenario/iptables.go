@@ -140,6 +140,14 @@ func ParseIPTables(raw string) (IPTablesCommand, error) {
 	if len(words) > 0 && (words[0] == "iptables" || words[0] == "sudo") {
 		return fail("write only the arguments, without a leading %q", words[0])
 	}
+	for i, w := range words {
+		if i > 0 && contains(freeTextOptions, words[i-1]) {
+			continue
+		}
+		if isModprobe(w) {
+			return fail("%s is not allowed: it makes iptables run a program of your choice as root to load modules", w)
+		}
+	}
 	cmd := IPTablesCommand{Raw: raw, Table: "filter"}
 	var rest []string
 	tableSet := false
@@ -276,6 +284,33 @@ func checkRuleSpec(table, chain string, builtin bool, spec []string) string {
 		}
 	}
 	return ""
+}
+
+// isModprobe reports whether iptables would read w as its --modprobe
+// option, which names a program iptables runs as root: --modprobe, any
+// abbreviation getopt accepts (--mo, --mod ...), with or without =VALUE,
+// and the short form -M, alone or in a group of flags (-vM).
+func isModprobe(w string) bool {
+	if name, ok := strings.CutPrefix(w, "--"); ok {
+		name, _, _ = strings.Cut(name, "=")
+		return len(name) >= 2 && strings.HasPrefix("modprobe", name)
+	}
+	if len(w) < 2 || w[0] != '-' {
+		return false
+	}
+	// Short options: flags without a value may be grouped; the first
+	// option that takes a value ends the group (its value follows).
+	for _, c := range w[1:] {
+		switch {
+		case c == 'M':
+			return true
+		case strings.ContainsRune("Vbvnx46", c):
+			continue
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // ruleTargets returns the jump (-j) and goto (-g) targets of a rule spec.

@@ -261,9 +261,12 @@ type Check struct {
 	DNAT netip.Addr
 }
 
-// Target is where a probe goes: an address, or an interface whose first
-// address of the right family is used once the topology is built.
+// Target is where a probe goes: an address, or an interface written as
+// NS/IF, whose address the parser picks from the addresses the scenario
+// gives it (the first IPv4, else the first IPv6 that is not link-local;
+// never a loopback address).
 type Target struct {
+	// Addr is the address probed, also when the target was written as NS/IF.
 	Addr netip.Addr
 	// If is set when the target was written as NS/IF.
 	If Endpoint

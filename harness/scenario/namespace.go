@@ -174,6 +174,10 @@ func (p *parser) namespace(t *topo, src *nsSource, n *yaml.Node) {
 				if !ok {
 					continue
 				}
+				if msg := checkSysctlValue(s.key, v); msg != "" {
+					p.errorf(s.v, f, "%s", msg)
+					continue
+				}
 				src.ns.Sysctls = append(src.ns.Sysctls, Sysctl{Key: s.key, Value: v, Pos: p.pos(s.k)})
 				src.sysctlNodes = append(src.sysctlNodes, s.k)
 			}

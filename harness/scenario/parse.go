@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,8 +10,13 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hopcheck/hopcheck/internal/safefile"
 	"gopkg.in/yaml.v3"
 )
+
+// MaxFileSize is the largest scenario file hopcheck reads. The largest in
+// the library is a few KiB; a thousand namespaces fit in well under 1 MiB.
+const MaxFileSize = 4 << 20
 
 // topKeys are the keys of a scenario file's top-level mapping.
 var topKeys = []string{"name", "description", "namespaces", "links", "checks"}
@@ -33,7 +39,16 @@ func Parse(file string, data []byte) (*Scenario, error) {
 
 // ParseFile reads and parses the scenario file at path.
 func ParseFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	return ParseFileContext(context.Background(), path)
+}
+
+// ParseFileContext reads and parses the scenario file at path. Only a
+// regular file (symbolic links followed) of at most MaxFileSize bytes is
+// read: a device, a FIFO or a socket is refused without being read (a FIFO
+// without being opened for a blocking read), and the read stops when ctx
+// is done.
+func ParseFileContext(ctx context.Context, path string) (*Scenario, error) {
+	data, err := safefile.Read(ctx, path, safefile.ReadOptions{MaxSize: MaxFileSize})
 	if err != nil {
 		return nil, ErrorList{readError(path, err)}
 	}
@@ -47,11 +62,20 @@ func ParseFile(path string) (*Scenario, error) {
 // names are keyed by them. On any problem Load returns no scenarios and an
 // ErrorList of every problem in every file.
 func Load(paths ...string) ([]*Scenario, error) {
+	return LoadContext(context.Background(), paths...)
+}
+
+// LoadContext is Load that stops reading when ctx is done (SIGINT, SIGTERM).
+func LoadContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
 	files, errs := scenarioFiles(paths)
 	var out []*Scenario
 	byName := map[string]*Scenario{}
 	for _, f := range files {
-		s, err := ParseFile(f)
+		if ctx.Err() != nil {
+			errs = append(errs, readError(f, context.Cause(ctx)))
+			break
+		}
+		s, err := ParseFileContext(ctx, f)
 		if err != nil {
 			var l ErrorList
 			if errors.As(err, &l) {
@@ -137,7 +161,11 @@ func readError(path string, err error) *Error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return &Error{Pos: Pos{File: path}, Msg: "cannot read: " + err.Error()}
+	msg := "cannot read: " + err.Error()
+	if errors.Is(err, safefile.ErrNotRegular) {
+		msg += "; a scenario must be a regular file"
+	}
+	return &Error{Pos: Pos{File: path}, Msg: msg}
 }
 
 // scenario walks the top-level mapping. Parts are read in dependency order

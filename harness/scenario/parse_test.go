@@ -2,9 +2,11 @@ package scenario
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -224,6 +228,32 @@ links:
 	}
 }
 
+// TestTargetFromScenarioAddresses: a target written as NS/IF probes an
+// address the scenario gives that interface, never one only the kernel
+// has. On lo the kernel's first IPv4 address is 127.0.0.1, which every
+// sender reaches on its own lo, so picking it made a ping pass with no
+// link at all (issue 13).
+func TestTargetFromScenarioAddresses(t *testing.T) {
+	s := mustParse(t, `name: t
+namespaces:
+  a:
+    interfaces:
+      eth0: {type: dummy, addresses: [10.0.0.1/24]}
+  b:
+    lo: {addresses: [127.0.0.2/8, "fe80::1/64", "2001:db8::9/128", 192.0.2.9/32]}
+  c:
+    lo: {addresses: ["fe80::1/64", "::1/128", "2001:db8::7/128"]}
+checks:
+  - ping: {from: a, to: b/lo}
+  - ping: {from: a, to: c/lo}
+`)
+	for i, want := range []string{"192.0.2.9", "2001:db8::7"} {
+		if got := s.Checks[i].Ping.To.Addr; got != netip.MustParseAddr(want) {
+			t.Errorf("check %d (%s) probes %v, want %s", i, s.Checks[i].Name, got, want)
+		}
+	}
+}
+
 // TestChecks covers every check kind, the two places common keys may sit,
 // derived names and defaults.
 func TestChecks(t *testing.T) {
@@ -248,7 +278,7 @@ func TestChecks(t *testing.T) {
 	if len(c) != 10 {
 		t.Fatalf("%d checks, want 10", len(c))
 	}
-	wantPing := &PingCheck{From: "a", To: Target{If: Endpoint{"b", "eth0"}}, Count: 3, Timeout: 500 * time.Millisecond, MaxLoss: 0.5}
+	wantPing := &PingCheck{From: "a", To: Target{Addr: netip.MustParseAddr("10.0.0.2"), If: Endpoint{"b", "eth0"}}, Count: 3, Timeout: 500 * time.Millisecond, MaxLoss: 0.5}
 	if !reflect.DeepEqual(c[0].Ping, wantPing) || c[0].Name != "ping a -> b/eth0" {
 		t.Errorf("check 0 = %q %+v", c[0].Name, c[0].Ping)
 	}
@@ -425,5 +455,75 @@ func TestLoad(t *testing.T) {
 				t.Errorf("error:\n got %s\nwant %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadRefusesHostileFiles names paths that are not scenario files a
+// person wrote: devices and FIFOs (directly or through a symbolic link, in
+// a directory or by name) and a file over MaxFileSize. Each is refused at
+// once, with a message about the file as a whole and no read of it.
+func TestLoadRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := func(name, target string) string {
+		p := filepath.Join(dir, "links", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	big := filepath.Join(dir, "big", "big.yaml")
+	writeFile(t, big, "name: big\nnamespaces:\n  a: {}\n"+strings.Repeat("# padding\n", MaxFileSize/10+1))
+	bigInfo, err := os.Stat(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const notRegular = "; a scenario must be a regular file"
+	tests := []struct {
+		name  string
+		paths []string
+		want  string
+	}{
+		{"link to /dev/zero", []string{link("zero.yaml", "/dev/zero")},
+			filepath.Join(dir, "links", "zero.yaml") + ": cannot read: not a regular file (it is a character device)" + notRegular},
+		{"link to /dev/urandom", []string{link("random.yaml", "/dev/urandom")},
+			filepath.Join(dir, "links", "random.yaml") + ": cannot read: not a regular file (it is a character device)" + notRegular},
+		{"fifo", []string{fifo}, fifo + ": cannot read: not a regular file (it is a FIFO)" + notRegular},
+		{"link to a fifo", []string{link("fifo-link.yaml", fifo)},
+			filepath.Join(dir, "links", "fifo-link.yaml") + ": cannot read: not a regular file (it is a FIFO)" + notRegular},
+		{"too large", []string{big}, fmt.Sprintf("%s: cannot read: file too large: %d bytes; the limit is 4 MiB", big, bigInfo.Size())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := Load(tt.paths...)
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Load still running after 10s")
+			}
+			if !IsInputError(err) || err.Error() != tt.want {
+				t.Errorf("error:\n got %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+	// A directory holding a FIFO named like a scenario: refused, not waited on.
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), fifo+": cannot read: not a regular file") {
+		t.Errorf("Load(dir with a FIFO) = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LoadContext(ctx, filepath.Join(dir, "big")); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("LoadContext after cancel = %v, want the read stopped", err)
 	}
 }

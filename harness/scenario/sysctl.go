@@ -51,3 +51,19 @@ func (p *parser) checkSysctls(ns *nsSource) {
 		p.errorf(ns.sysctlNodes[i], ns.field+".sysctls", "sysctl %s: no interface %q in namespace %s%s", s.Key, name, ns.ns.Name, didYouMean(name, ifNames(ns.ns)))
 	}
 }
+
+// checkSysctlValue returns why v cannot be written to a sysctl, or "". The
+// builder writes the value to /proc/sys as one line; a newline or another
+// control character would end it early or write a second value, so only
+// printable text, spaces and tabs are accepted.
+func checkSysctlValue(key, v string) string {
+	for _, c := range v {
+		if c == '\t' {
+			continue
+		}
+		if c < ' ' || c == 0x7f {
+			return fmt.Sprintf("sysctl %s: the value %q holds a control character (%U); write it on one line, words separated by spaces", key, v, c)
+		}
+	}
+	return ""
+}

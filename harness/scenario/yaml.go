@@ -175,6 +175,12 @@ func (p *parser) merged(v *yaml.Node, field string, known []string, explicit map
 			}
 			sources = append(sources, s)
 		}
+	default:
+		// A scalar or null would merge nothing; YAML processors that
+		// follow the merge-key spec refuse it, and silently ignoring it
+		// would hide a mistake.
+		p.errorf(v, field, "a merge key (<<) takes a mapping or a list of mappings, found %s", describe(v))
+		return nil
 	}
 	var out []pair
 	for _, s := range sources {

@@ -120,23 +120,55 @@ func do(fn func() error) error {
 	return Do(cur, fn)
 }
 
-// Open returns a handle to the named namespace.
-func Open(name string) (Handle, error) {
-	h, err := vnetns.GetFromName(name)
-	if err != nil {
-		return vnetns.None(), fmt.Errorf("netns: open %s: %w", name, err)
+// ErrNotNetns is returned for a path that is not a network namespace.
+var ErrNotNetns = errors.New("not a network namespace")
+
+// ErrBadName is returned for a namespace name that is not one entry of
+// RunDir: empty, ".", "..", or holding a '/'.
+var ErrBadName = errors.New("not a namespace name")
+
+// checkName returns ErrBadName unless name is one entry of RunDir.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("%w: %q (names are entries of %s, as 'ip netns list' shows them)", ErrBadName, name, RunDir)
 	}
-	return h, nil
+	return nil
 }
 
-// OpenPath returns a handle to the namespace at path (a /var/run/netns
-// entry, or /proc/PID/ns/net).
+// Open returns a handle to the named namespace (an entry of RunDir).
+func Open(name string) (Handle, error) {
+	if err := checkName(name); err != nil {
+		return vnetns.None(), fmt.Errorf("netns: open: %w", err)
+	}
+	return OpenPath(filepath.Join(RunDir, name))
+}
+
+// OpenPath returns a handle to the network namespace at path (a
+// /var/run/netns entry, or /proc/PID/ns/net). Anything else is refused:
+// a path that is not a regular file (a FIFO is never opened), and a file
+// that the kernel does not say is a network namespace.
 func OpenPath(path string) (Handle, error) {
-	h, err := vnetns.GetFromPath(path)
-	if err != nil {
+	fail := func(err error) (Handle, error) {
 		return vnetns.None(), fmt.Errorf("netns: open %s: %w", path, err)
 	}
-	return h, nil
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fail(err)
+	}
+	// Namespace files (nsfs) are regular files to stat.
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fail(ErrNotNetns)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fail(err)
+	}
+	typ, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil || typ != unix.CLONE_NEWNET {
+		unix.Close(fd)
+		return fail(ErrNotNetns)
+	}
+	return Handle(fd), nil
 }
 
 // Current returns a handle to the namespace of the calling thread. On a
@@ -152,13 +184,50 @@ func Current() (Handle, error) {
 
 // Delete removes the named namespace. The kernel frees it, and every link
 // and rule in it, when the last handle and process inside are gone.
-// Deleting a namespace that does not exist is not an error.
+// Deleting a namespace that does not exist is not an error, and neither is
+// an entry that was never mounted (what a process killed between creating
+// the entry and mounting the namespace on it leaves): it is removed.
 func Delete(name string) error {
-	err := vnetns.DeleteNamed(name)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("netns: delete %s: %w", name, err)
+	_, err := remove(name)
+	return err
+}
+
+// DeleteOwn removes a namespace that hopcheck made (a name ParseName
+// accepts; any other is refused) and reports whether this call removed it:
+// false when it was already gone, for example removed by a concurrent
+// clean.
+func DeleteOwn(name string) (removed bool, err error) {
+	if _, _, ok := ParseName(name); !ok {
+		return false, fmt.Errorf("netns: delete %q: %w: hopcheck deletes only the hc<run>-<ns> namespaces it made", name, ErrBadName)
 	}
-	return nil
+	return remove(name)
+}
+
+// remove unmounts and removes the entry name of RunDir. Only a single
+// entry of RunDir is ever touched: the name cannot climb out of it, and a
+// symbolic link there is neither followed by the unmount nor by the
+// removal.
+func remove(name string) (bool, error) {
+	if err := checkName(name); err != nil {
+		return false, fmt.Errorf("netns: delete: %w", err)
+	}
+	path := filepath.Join(RunDir, name)
+	err := unix.Unmount(path, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+	switch {
+	case err == nil, errors.Is(err, unix.EINVAL):
+		// EINVAL: not a mount point, a half-created entry; remove it.
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	default:
+		return false, fmt.Errorf("netns: delete %s: unmount: %w", name, err)
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("netns: delete %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // Exists reports whether a named namespace exists.
@@ -182,7 +251,7 @@ func ParseName(name string) (runID, ns string, ok bool) {
 	}
 	rest := name[len(Prefix):]
 	i := strings.IndexByte(rest, '-')
-	if i <= 0 || i == len(rest)-1 || !isRunID(rest[:i]) {
+	if i <= 0 || i == len(rest)-1 || !IsRunID(rest[:i]) || checkName(name) != nil {
 		return "", "", false
 	}
 	return rest[:i], rest[i+1:], true
@@ -236,7 +305,9 @@ func Inode(ns Handle) (uint64, error) {
 	return st.Ino, nil
 }
 
-func isRunID(s string) bool {
+// IsRunID reports whether s has the form of a run ID: 1 to 12 characters
+// of [a-z0-9] (NewRunID makes six).
+func IsRunID(s string) bool {
 	if len(s) == 0 || len(s) > 12 {
 		return false
 	}

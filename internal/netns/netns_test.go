@@ -1,11 +1,17 @@
 package netns_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseName(t *testing.T) {
@@ -21,6 +27,8 @@ func TestParseName(t *testing.T) {
 		{"hcab12cd-", "", "", false},
 		{"cni-1234", "", "", false},
 		{"", "", "", false},
+		{"hcab12cd-../../etc", "", "", false},
+		{"hcab12cd-a/b", "", "", false},
 	}
 	for _, tt := range tests {
 		run, ns, ok := netns.ParseName(tt.name)
@@ -122,4 +130,119 @@ func TestDoPanics(t *testing.T) {
 	if err := netns.Do(h, func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDeleteHalfCreated plants what SIGKILL between creating a namespace's
+// entry and mounting the namespace on it leaves: an empty, unmounted file
+// in RunDir. Delete removes it instead of failing with "invalid argument".
+func TestDeleteHalfCreated(t *testing.T) {
+	privtest.Require(t)
+	id, _ := netns.NewRunID()
+	name := netns.Name(id, "half")
+	path := filepath.Join(netns.RunDir, name)
+	if err := os.MkdirAll(netns.RunDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	removed, err := netns.DeleteOwn(name)
+	if err != nil || !removed {
+		t.Fatalf("DeleteOwn(half-created) = %v, %v; want removed", removed, err)
+	}
+	if netns.Exists(name) {
+		t.Errorf("%s still exists", name)
+	}
+	// Gone already: not an error, and not counted as removed again.
+	if removed, err := netns.DeleteOwn(name); err != nil || removed {
+		t.Errorf("DeleteOwn(gone) = %v, %v; want false, nil", removed, err)
+	}
+}
+
+// TestDeleteConcurrently deletes one namespace from several goroutines at
+// once, as concurrent cleans do: exactly one removes it, none fails.
+func TestDeleteConcurrently(t *testing.T) {
+	privtest.Require(t)
+	id, _ := netns.NewRunID()
+	name := netns.Name(id, "c")
+	h, err := netns.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	t.Cleanup(func() { netns.Delete(name) })
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		removed int
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := netns.DeleteOwn(name)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				removed++
+			}
+		}()
+	}
+	wg.Wait()
+	if removed != 1 || netns.Exists(name) {
+		t.Errorf("removed %d times, exists %v; want once and gone", removed, netns.Exists(name))
+	}
+}
+
+// TestNamesStayInRunDir: names that would climb out of RunDir, or name
+// RunDir itself, are refused by every function that takes a name.
+func TestNamesStayInRunDir(t *testing.T) {
+	for _, name := range []string{"", ".", "..", "../../tmp/x", "a/b"} {
+		if err := netns.Delete(name); !errors.Is(err, netns.ErrBadName) {
+			t.Errorf("Delete(%q) = %v, want ErrBadName", name, err)
+		}
+		if _, err := netns.Open(name); !errors.Is(err, netns.ErrBadName) {
+			t.Errorf("Open(%q) = %v, want ErrBadName", name, err)
+		}
+	}
+	if _, err := netns.DeleteOwn("cni-1234"); !errors.Is(err, netns.ErrBadName) {
+		t.Errorf("DeleteOwn of a name hopcheck did not make = %v, want ErrBadName", err)
+	}
+}
+
+// TestOpenPathOnlyNetns: a path that is not a network namespace is refused
+// when it is opened, a FIFO without waiting for a writer.
+func TestOpenPathOnlyNetns(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/etc/passwd", dir, fifo, "/dev/null", "/proc/self/ns/uts"} {
+		done := make(chan error, 1)
+		go func() {
+			h, err := netns.OpenPath(p)
+			if err == nil {
+				h.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, netns.ErrNotNetns) {
+				t.Errorf("OpenPath(%s) = %v, want ErrNotNetns", p, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("OpenPath(%s) blocked", p)
+		}
+	}
+	h, err := netns.OpenPath("/proc/self/ns/net")
+	if err != nil {
+		t.Fatalf("OpenPath(/proc/self/ns/net): %v", err)
+	}
+	h.Close()
 }
