@@ -249,6 +249,19 @@ static __always_inline __u64 skb_netns_cookie(struct sk_buff *skb)
 	return 0;
 }
 
+// netns_of reads the cookie of skb's device's namespace into *cookie unless it is
+// there already, and returns it. tc programs read it only when a packet is
+// wanted: it takes three pointer reads, which the many packets no probe
+// needs should not pay. (A struct holding both would not do: clang marks
+// its accesses for CO-RE relocation, which the kernel's BTF cannot
+// satisfy.)
+static __always_inline __u64 netns_of(struct sk_buff *skb, __u64 *cookie)
+{
+	if (!*cookie)
+		*cookie = dev_netns_cookie(BPF_CORE_READ(skb, dev));
+	return *cookie;
+}
+
 // at returns byte i of the n bytes copied to d, or -1 past them.
 static __always_inline int at(const __u8 *d, __u32 n, __u32 i)
 {
@@ -310,9 +323,11 @@ static __always_inline bool owns(__u64 netns, const __u8 *d, __u32 n, __u32 i, _
 // either. So the copies of a request flooded to every port of a bridge are
 // left out, and an answer from a proxy (which owns neither) is still seen
 // where it arrives.
-static __always_inline bool want_neighbor(__u64 netns, __u8 dir, const __u8 *d, __u32 n, __u32 s,
-					  __u32 t, __u32 len)
+static __always_inline bool want_neighbor(struct sk_buff *skb, __u64 *cookie, __u8 dir,
+					  const __u8 *d, __u32 n, __u32 s, __u32 t, __u32 len)
 {
+	__u64 netns = netns_of(skb, cookie);
+
 	if (dir == DIR_EGRESS)
 		return owns(netns, d, n, s, len);
 	if (dir == DIR_INGRESS)
@@ -324,8 +339,8 @@ static __always_inline bool want_neighbor(__u64 netns, __u8 dir, const __u8 *d, 
 // holds its first n bytes; its network header, of protocol proto, starts
 // at byte off. It looks through one VXLAN, IPIP or IPv6-in-IP header, so a
 // probe inside a tunnel is found too.
-static __always_inline bool wanted(__u64 netns, __u8 dir, const __u8 *d, __u32 n, __u32 off,
-				   __u16 proto)
+static __always_inline bool wanted(struct sk_buff *skb, __u64 *cookie, __u8 dir, const __u8 *d,
+				   __u32 n, __u32 off, __u16 proto)
 {
 #pragma unroll
 	for (int depth = 0; depth < 2; depth++) {
@@ -337,7 +352,7 @@ static __always_inline bool wanted(__u64 netns, __u8 dir, const __u8 *d, __u32 n
 			// again where they are decapsulated.
 			if (depth > 0 || be16(d, n, off + 2) != ETH_P_IP || at(d, n, off + 5) != 4)
 				return false;
-			return want_neighbor(netns, dir, d, n, off + 14, off + 24, 4);
+			return want_neighbor(skb, cookie, dir, d, n, off + 14, off + 24, 4);
 		} else if (proto == ETH_P_IP) {
 			int b0 = at(d, n, off);
 			int frag = be16(d, n, off + 6);
@@ -376,9 +391,9 @@ static __always_inline bool wanted(__u64 netns, __u8 dir, const __u8 *d, __u32 n
 			if (depth > 0)
 				return false;
 			if (type == 135) // solicitation: source asks for target
-				return want_neighbor(netns, dir, d, n, off + 8, l4off + 8, 16);
+				return want_neighbor(skb, cookie, dir, d, n, off + 8, l4off + 8, 16);
 			if (type == 136) // advertisement: target to destination
-				return want_neighbor(netns, dir, d, n, l4off + 8, off + 24, 16);
+				return want_neighbor(skb, cookie, dir, d, n, l4off + 8, off + 24, 16);
 			return false; // router discovery, MLD
 		}
 		case IPPROTO_TCP: {
@@ -432,12 +447,8 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 	// init_net), not the device's. The tc context is the kernel's own
 	// struct sk_buff behind the __sk_buff view, so read the device's
 	// namespace from it directly.
-	struct net_device *dev = BPF_CORE_READ((struct sk_buff *)ctx, dev);
-	__u64 cookie = dev_netns_cookie(dev);
-
-	if (!traced(cookie))
-		return TC_ACT_UNSPEC;
-
+	struct sk_buff *skb = (struct sk_buff *)ctx;
+	__u64 cookie = 0;
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
 
@@ -454,15 +465,26 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 		n = 0;
 
 	if (!all_packets) {
-		// Ethernet and loopback frames start with an Ethernet header;
-		// on devices without one (tun, wireguard, ipip) tc sees the
-		// IP header first.
-		__u16 type = BPF_CORE_READ(dev, type);
-		__u32 off = (type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK) ? ETH_HLEN : 0;
+		// Ethernet and loopback frames start with an Ethernet header,
+		// which ends with the protocol tc gave; on devices without one
+		// (tun, wireguard, ipip) tc sees the IP header first. The
+		// device's type settles it only when the bytes do not, so the
+		// common case reads no more of the kernel.
+		__u32 off = ETH_HLEN;
 
-		if (!wanted(cookie, dir, s->data, n, off, proto))
+		if (be16(s->data, n, 12) != proto) {
+			__u16 type = BPF_CORE_READ(skb, dev, type);
+
+			if (type != ARPHRD_ETHER && type != ARPHRD_LOOPBACK)
+				off = 0;
+		}
+
+		if (!wanted(skb, &cookie, dir, s->data, n, off, proto))
 			return TC_ACT_UNSPEC;
 	}
+
+	if (!traced(netns_of(skb, &cookie)))
+		return TC_ACT_UNSPEC;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -552,7 +574,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 
 	if (n == 0 || bpf_probe_read_kernel(s->data, n, head + nh) < 0)
 		n = 0;
-	if (!all_packets && !wanted(cookie, 0, s->data, n, 0, proto))
+	if (!all_packets && !wanted(skb, &cookie, 0, s->data, n, 0, proto))
 		return 0;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
