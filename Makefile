@@ -8,7 +8,7 @@ PKGS     := ./...
 VM       ?= hopcheck
 IMAGE    ?= 24.04
 
-.PHONY: all build deps test unit library bench lint generate vm vm-shell vm-destroy vm-test clean
+.PHONY: all build deps test unit library bench soak lint generate vm vm-shell vm-destroy vm-test clean
 
 all: build
 
@@ -55,6 +55,14 @@ bench: build
 		./harness/runner/ ./trace/ 2>&1; echo $$? >"$$out.rc"; } | tee "$$out" && \
 	awk -f harness/runner/testdata/benchtable.awk "$$out" && \
 	exit $$(cat "$$out.rc")
+
+# soak: the library traced SOAK_ROUNDS times, SOAK_AT_ONCE runs at once,
+# with a CPU hog on every core (stress-ng when installed): any FAIL is a
+# false one, and fails the soak. Prints incomplete traces and lost events.
+SOAK_ROUNDS  ?= 20
+SOAK_AT_ONCE ?= 3
+soak: build
+	harness/runner/testdata/soak.sh $(SOAK_ROUNDS) $(SOAK_AT_ONCE)
 
 lint:
 	$(GO) vet $(PKGS)
