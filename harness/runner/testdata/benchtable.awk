@@ -65,9 +65,11 @@ END {
 	inv = "BenchmarkTCInvocation/"
 	print ""
 	print "Tracer overhead:"
-	printf "  tc program per invocation: %s ns paced (reader idle), %s ns burst; empty program on the same hooks: %s / %s ns\n",
+	printf "  tc program per invocation: %s ns paced (reader idle), %s ns burst, %s ns non-probe; empty program on the same hooks: %s / %s / %s ns\n",
 		fmtv(v(inv "paced", "ns/invocation"), "%.0f"), fmtv(v(inv "burst", "ns/invocation"), "%.0f"),
-		fmtv(v(inv "paced", "baseline-ns/invocation"), "%.0f"), fmtv(v(inv "burst", "baseline-ns/invocation"), "%.0f")
+		fmtv(v(inv "non-probe", "ns/invocation"), "%.0f"),
+		fmtv(v(inv "paced", "baseline-ns/invocation"), "%.0f"), fmtv(v(inv "burst", "baseline-ns/invocation"), "%.0f"),
+		fmtv(v(inv "non-probe", "baseline-ns/invocation"), "%.0f")
 	tp = "BenchmarkTCPThroughput"
 	printf "  TCP over veth: %s MB/s untraced, %s MB/s traced (%s%% loss), %s events/s, %s lost\n",
 		fmtv(v(tp, "off-MB/s"), "%.0f"), fmtv(v(tp, "on-MB/s"), "%.0f"), fmtv(v(tp, "%-loss"), "%.1f"),
@@ -95,4 +97,28 @@ END {
 	goal("lost events in the scenario library", v(lib, "lost-events"), "%d", "", "==", 0)
 	goal("attach 100 interfaces (tcx)", v(at "tcx", "attach-ms"), "%.1f", "ms", "<", 200)
 	goal("attach 100 interfaces (clsact)", v(at "clsact", "attach-ms"), "%.1f", "ms", "<", 200)
+
+	tc = "BenchmarkTracingCost/"
+	print ""
+	print "Tracing cost, side by side with the untraced run in each iteration (BenchmarkTracingCost):"
+	printf "  library: untraced %s ms, traced %s ms (x%s), traced with tcx %s ms (x%s), %s lost events\n",
+		fmtv(v(tc "library", "untraced-ms"), "%.0f"), fmtv(v(tc "library", "traced-ms"), "%.0f"),
+		fmtv(v(tc "library", "x-traced"), "%.2f"), fmtv(v(tc "library", "traced-tcx-ms"), "%.0f"),
+		fmtv(v(tc "library", "x-traced-tcx"), "%.2f"), fmtv(v(tc "library", "lost-events"), "%d")
+	split("200 1000", ns, " ")
+	for (i = 1; i <= 2; i++) {
+		w = tc "bridge-n=" ns[i]
+		printf "  bridge n=%s: untraced %s ms, traced %s ms (x%s), --pcap %s ms (x%s), %s lost events, %s frames lost from captures\n",
+			ns[i], fmtv(v(w, "untraced-ms"), "%.0f"), fmtv(v(w, "traced-ms"), "%.0f"), fmtv(v(w, "x-traced"), "%.2f"),
+			fmtv(v(w, "pcap-ms"), "%.0f"), fmtv(v(w, "x-pcap"), "%.2f"), fmtv(v(w, "lost-events"), "%d"),
+			fmtv(v(w, "capture-lost"), "%d")
+	}
+
+	print ""
+	print "Goals (issue 8):"
+	goal("library traced / untraced", v(tc "library", "x-traced"), "%.2f", "x", "<=", 1.3)
+	goal("1000 containers traced / untraced", v(tc "bridge-n=1000", "x-traced"), "%.2f", "x", "<=", 2)
+	goal("1000 containers traced: lost events", v(tc "bridge-n=1000", "lost-events"), "%d", "", "==", 0)
+	goal("200 containers with --pcap / without", v(tc "bridge-n=200", "x-pcap"), "%.2f", "x", "<=", 2)
+	goal("tc program per invocation, non-probe packet", v(inv "non-probe", "ns/invocation"), "%.0f", "ns", "<=", 150)
 }
