@@ -64,6 +64,16 @@ func TestLibraryTraces(t *testing.T) {
 					if probe && c.Expect == "success" && (!hasLeg(c, report.LegRequest) || !hasLeg(c, report.LegReply)) {
 						t.Errorf("%s: %s got through but its trace has no request or no reply hops: %+v", s.Name, c.Name, c.Hops)
 					}
+					// A probe that got through lost nothing on the way:
+					// packets freed after delivery (a reply's original
+					// after a raw socket's copy, data unread when a
+					// socket closes) are not drops.
+					if probe && c.Expect == "success" && c.Drop != nil {
+						t.Errorf("%s: %s got through but reports a drop: %+v", s.Name, c.Name, *c.Drop)
+					}
+					if c.TraceIncomplete {
+						t.Errorf("%s: %s: %s", s.Name, c.Name, c.TraceNote)
+					}
 				}
 			}
 			byName := map[string]report.Scenario{}
