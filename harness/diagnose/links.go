@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// Links and bridges: where a frame sent out of an interface arrives,
+// through veth pairs and bridge ports, and what cuts that path (a link
+// down, no carrier, a port missing from its bridge).
+
 // endpoint is an interface of a namespace: "ns/if".
 type endpoint struct{ ns, ifname string }
 
@@ -103,29 +107,6 @@ func (s *segment) add(e endpoint, path []segmentStep) {
 }
 
 func clonePath(p []segmentStep) []segmentStep { return append([]segmentStep(nil), p...) }
-
-// holder returns the receiver of seg that answers ARP for address a, in
-// the order the flood found them: one whose link holds a, or, since Linux
-// answers ARP for any of its local addresses on any interface unless
-// arp_ignore says otherwise (the weak host model), one whose namespace
-// holds a on another link.
-func (w *walker) holder(seg segment, a netip.Addr, ideal bool) (endpoint, bool) {
-	for _, e := range seg.order {
-		l := w.st.NS(e.ns).Link(e.ifname)
-		if l != nil && l.HasAddr(a) && (ideal || l.Up) {
-			return e, true
-		}
-	}
-	for _, e := range seg.order {
-		ns := w.st.NS(e.ns)
-		l := ns.Link(e.ifname)
-		if l == nil || (!ideal && !l.Up) || !ns.answersARPFor(e.ifname, a) {
-			continue
-		}
-		return e, true
-	}
-	return endpoint{}, false
-}
 
 // master returns the bridge e is a port of: the scenario's intent in ideal
 // mode (falling back to the snapshot), the snapshot's otherwise.
@@ -263,4 +244,88 @@ func masterText(m string) string {
 		return "no master"
 	}
 	return "master " + m
+}
+
+func (w *walker) blockageFinding(ns *NSState, r Route, nh netip.Addr, holder endpoint, b *blockage) *finding {
+	f := &finding{Cause: b.cause, NS: b.at.ns, If: b.at.ifname}
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s: ip route get %s -> %s", ns.Name, nh, r))
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s holds %s; the way there from %s/%s is cut: %s", holder, nh, ns.Name, r.Dev, b.why))
+	if nb := ns.Neighbor(nh, r.Dev); nb != nil {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: neighbor %s dev %s %s", ns.Name, nh, r.Dev, nb.State))
+	}
+	switch b.cause {
+	case NotBridged:
+		f.Summary = fmt.Sprintf("%s should be a port of bridge %s but is not enslaved, so frames from %s/%s never reach %s", b.at, b.bridge, ns.Name, r.Dev, holder)
+		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s master %s", b.at.ifname, b.bridge))
+	default:
+		f.Summary = fmt.Sprintf("%s, so %s/%s cannot reach %s (%s)", b.why, ns.Name, r.Dev, nh, holder)
+		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s up", b.at.ifname))
+	}
+	return f
+}
+
+// downLinkFor returns a link of ns that is down and would carry a packet
+// to dst: an address of it covers dst, or a route of the scenario through
+// it does.
+func (w *walker) downLinkFor(ns *NSState, dst netip.Addr) string {
+	for _, l := range ns.Links {
+		if l.Up || l.IsLoopback() {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.Masked().Contains(dst) {
+				return l.Name
+			}
+		}
+	}
+	if w.sc == nil {
+		return ""
+	}
+	sn := w.sc.Namespace(ns.Name)
+	if sn == nil {
+		return ""
+	}
+	for _, r := range sn.Routes {
+		if !r.Dst.Contains(dst) || r.Table != 0 {
+			continue
+		}
+		dev := r.Dev
+		if dev == "" {
+			for _, l := range ns.Links {
+				for _, a := range l.Addrs {
+					if a.Masked().Contains(r.Via) {
+						dev = l.Name
+					}
+				}
+			}
+		}
+		if l := ns.Link(dev); l != nil && !l.Up {
+			return dev
+		}
+	}
+	return ""
+}
+
+// segmentText lists the receivers of seg with their addresses.
+func (w *walker) segmentText(seg segment) string {
+	if len(seg.order) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, e := range seg.order {
+		l := w.st.NS(e.ns).Link(e.ifname)
+		var addrs []string
+		if l != nil {
+			for _, a := range l.Addrs {
+				if a.Addr().Is4() {
+					addrs = append(addrs, a.String())
+				}
+			}
+		}
+		if len(addrs) == 0 {
+			addrs = []string{"no address"}
+		}
+		s = append(s, fmt.Sprintf("%s %s", e, strings.Join(addrs, ",")))
+	}
+	return strings.Join(s, "; ")
 }
