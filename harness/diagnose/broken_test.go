@@ -135,8 +135,9 @@ func TestBrokenLibrary(t *testing.T) {
 }
 
 // TestCauseJudged runs, with tracing off, a broken scenario whose check
-// names the wrong cause, and the same probe expected to succeed: the first
-// must fail with the diagnosis named, the second must carry its diagnosis.
+// names the wrong cause, the same probe expected to succeed, and the same
+// probe expected to fail with no cause stated: the first must fail with the
+// diagnosis named, the second and third must carry their diagnosis.
 func TestCauseJudged(t *testing.T) {
 	privtest.Require(t)
 	if _, err := exec.LookPath("iptables-save"); err != nil {
@@ -161,6 +162,9 @@ checks:
     cause: no-route
   - ping: {from: ns1, to: 10.0.0.2}
     name: expected to work
+  - ping: {from: ns1, to: 10.0.0.2}
+    name: expected to fail, no cause stated
+    expect: fail
 `
 	sc, err := scenario.Parse("lo-judged.yaml", []byte(yaml))
 	if err != nil {
@@ -169,15 +173,20 @@ checks:
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rep := runner.Run(ctx, []*scenario.Scenario{sc}, runner.Options{Trace: runner.TraceOff, Store: runs.Store{Dir: t.TempDir()}})
-	if len(rep.Scenarios) != 1 || len(rep.Scenarios[0].Checks) != 2 {
+	if len(rep.Scenarios) != 1 || len(rep.Scenarios[0].Checks) != 3 {
 		t.Fatalf("report: %+v", rep)
 	}
-	wrong, plain := rep.Scenarios[0].Checks[0], rep.Scenarios[0].Checks[1]
+	wrong, plain, nocause := rep.Scenarios[0].Checks[0], rep.Scenarios[0].Checks[1], rep.Scenarios[0].Checks[2]
 	if wrong.Passed || !strings.Contains(wrong.Error, "probe failed as expected, but diagnosed as loopback-down, not no-route") {
 		t.Errorf("wrong cause: passed %v, error %q", wrong.Passed, wrong.Error)
 	}
 	if plain.Passed || plain.Diagnosis == nil || plain.Diagnosis.Cause != diagnose.LoopbackDown || plain.Diagnosis.Fix != "ip link set lo up  # in ns1" {
 		t.Errorf("expect success: passed %v, diagnosis %+v", plain.Passed, plain.Diagnosis)
+	}
+	// Every failed probe is explained, also one that was expected to fail
+	// and states no cause.
+	if !nocause.Passed || nocause.Diagnosis == nil || nocause.Diagnosis.Cause != diagnose.LoopbackDown {
+		t.Errorf("expect fail without cause: passed %v, diagnosis %+v", nocause.Passed, nocause.Diagnosis)
 	}
 }
 
