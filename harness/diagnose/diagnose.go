@@ -113,15 +113,7 @@ func Diagnose(in Input) *Diagnosis {
 		moved:  Delta(in.Before, in.After),
 		before: in.Before,
 	}
-	var (
-		f        *finding
-		finalDst = in.Probe.Dst.Addr()
-	)
-	if in.Probe.Dst.Addr().Unmap().Is4() {
-		f, finalDst = w.run()
-	} else {
-		w.note("the walk through the namespaces' state covers IPv4 only; %s is diagnosed from the trace", in.Probe.Dst.Addr())
-	}
+	f, finalDst := w.run()
 	tf := fromTrace(in.Trace, in.Probe, finalDst)
 
 	var ev []string

@@ -26,6 +26,9 @@ type packet struct {
 	Reply bool
 }
 
+// v6 reports whether p is an IPv6 packet.
+func (p packet) v6() bool { return p.Dst.Is6() && !p.Dst.Is4In6() }
+
 // String formats p as "10.0.0.2 > 203.0.113.8 icmp", with the ports that
 // are known for tcp and udp.
 func (p packet) String() string {
@@ -128,7 +131,7 @@ func matchRule(r parsedRule, p packet) match {
 			m = boolMatch(ifMatch(p.Out, val))
 			i++
 		case "-p", "--protocol":
-			m = boolMatch(protoMatch(p.Proto, val))
+			m = boolMatch(protoMatch(p.Proto, p.v6(), val))
 			i++
 		case "-m", "--match":
 			i++
@@ -153,7 +156,7 @@ func matchRule(r parsedRule, p packet) match {
 		case "--state", "--ctstate":
 			m = stateMatch(p.Reply, val)
 			i++
-		case "--icmp-type":
+		case "--icmp-type", "--icmpv6-type":
 			m = icmpTypeMatch(p, val)
 			i++
 		case "--syn":
@@ -213,12 +216,14 @@ func ifMatch(name, pattern string) bool {
 	return name == pattern
 }
 
-func protoMatch(proto, val string) bool {
+func protoMatch(proto string, v6 bool, val string) bool {
 	switch strings.ToLower(val) {
 	case "all", "0":
 		return true
 	case "icmp", "1":
-		return proto == "icmp"
+		return proto == "icmp" && !v6
+	case "ipv6-icmp", "icmpv6", "58":
+		return proto == "icmp" && v6
 	case "tcp", "6":
 		return proto == "tcp"
 	case "udp", "17":
@@ -274,7 +279,8 @@ func stateMatch(reply bool, val string) match {
 	return noMatch
 }
 
-// icmpTypeMatch matches the echo request (the request leg) and echo reply.
+// icmpTypeMatch matches the echo request (the request leg) and echo reply,
+// of ICMP for IPv4 and ICMPv6 for IPv6 (--icmp-type, --icmpv6-type).
 func icmpTypeMatch(p packet, val string) match {
 	if p.Proto != "icmp" {
 		return noMatch
@@ -283,9 +289,20 @@ func icmpTypeMatch(p packet, val string) match {
 	switch t {
 	case "any", "255":
 		return matches
-	case "echo-request", "8":
+	case "echo-request":
 		return boolMatch(!p.Reply)
-	case "echo-reply", "0":
+	case "echo-reply":
+		return boolMatch(p.Reply)
+	}
+	// Numeric types differ between ICMP (8, 0) and ICMPv6 (128, 129).
+	req, rep := "8", "0"
+	if p.v6() {
+		req, rep = "128", "129"
+	}
+	switch t {
+	case req:
+		return boolMatch(!p.Reply)
+	case rep:
 		return boolMatch(p.Reply)
 	}
 	return mayMatch

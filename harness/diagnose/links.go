@@ -59,6 +59,12 @@ func (w *walker) flood(start endpoint, ideal bool) segment {
 			for _, p := range w.ports(e.ns, e.ifname, ideal) {
 				send(endpoint{e.ns, p}, path)
 			}
+		case "vxlan":
+			// The frame is encapsulated and crosses the underlay to the
+			// tunnel's far ends (overlay.go).
+			for _, x := range w.tunnelPeers(e, ideal) {
+				arrive(x, path)
+			}
 		default:
 			if peer, ok := w.peer(e); ok {
 				arrive(peer, path)
@@ -139,7 +145,7 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 	}
 	ns := w.st.NS(e.ns)
 	l := ns.Link(e.ifname)
-	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.Addrs) > 0 {
+	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.configured()) > 0 {
 		return "", false, false
 	}
 	peer, found := w.peer(e)
@@ -154,8 +160,8 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 		if b.Kind != "bridge" {
 			continue
 		}
-		for _, bp := range b.Addrs {
-			for _, pa := range pl.Addrs {
+		for _, bp := range b.configured() {
+			for _, pa := range pl.configured() {
 				if bp.Masked().Contains(pa.Addr()) {
 					return b.Name, true, true
 				}
@@ -207,6 +213,8 @@ type blockage struct {
 	bridge string
 	// why says what is wrong, for the summary.
 	why string
+	// fix, when set, is the command that repairs it, as fixIn writes it.
+	fix string
 }
 
 // blocked walks an ideal path step by step against the snapshot and
@@ -231,8 +239,15 @@ func (w *walker) blocked(path []segmentStep) *blockage {
 			return &blockage{cause: NotBridged, at: st.at, bridge: want, why: why}
 		}
 	}
+	for i := 0; i+1 < len(path); i++ {
+		if path[i].out && !path[i+1].out {
+			if b := w.tunnelMismatch(path[i].at, path[i+1].at); b != nil {
+				return b
+			}
+		}
+	}
 	for _, st := range path {
-		if l := w.st.NS(st.at.ns).Link(st.at.ifname); l != nil && !l.Carrier && !l.IsLoopback() && l.Kind != "bridge" {
+		if l := w.st.NS(st.at.ns).Link(st.at.ifname); l != nil && !l.Carrier && !l.IsLoopback() && l.Kind != "bridge" && l.Kind != "vxlan" {
 			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s has no carrier", st.at)}
 		}
 	}
@@ -257,6 +272,9 @@ func (w *walker) blockageFinding(ns *NSState, r Route, nh netip.Addr, holder end
 	case NotBridged:
 		f.Summary = fmt.Sprintf("%s should be a port of bridge %s but is not enslaved, so frames from %s/%s never reach %s", b.at, b.bridge, ns.Name, r.Dev, holder)
 		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s master %s", b.at.ifname, b.bridge))
+	case VXLANMismatch, NoRoute:
+		f.Summary = fmt.Sprintf("%s, so %s/%s cannot reach %s (%s) through the tunnel", b.why, ns.Name, r.Dev, nh, holder)
+		f.Fix = b.fix
 	default:
 		f.Summary = fmt.Sprintf("%s, so %s/%s cannot reach %s (%s)", b.why, ns.Name, r.Dev, nh, holder)
 		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s up", b.at.ifname))
@@ -306,8 +324,9 @@ func (w *walker) downLinkFor(ns *NSState, dst netip.Addr) string {
 	return ""
 }
 
-// segmentText lists the receivers of seg with their addresses.
-func (w *walker) segmentText(seg segment) string {
+// segmentText lists the receivers of seg with their addresses of one
+// family.
+func (w *walker) segmentText(seg segment, v6 bool) string {
 	if len(seg.order) == 0 {
 		return "none"
 	}
@@ -317,7 +336,7 @@ func (w *walker) segmentText(seg segment) string {
 		var addrs []string
 		if l != nil {
 			for _, a := range l.Addrs {
-				if a.Addr().Is4() {
+				if a.Addr().Is6() == v6 {
 					addrs = append(addrs, a.String())
 				}
 			}

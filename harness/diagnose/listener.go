@@ -49,7 +49,7 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 		if w.probe.ListenNS == at.ns && w.probe.ListenPort != 0 && n.to.Port() == p.DPort {
 			if v := w.dnatRule(n); v != nil {
 				spec := strings.Replace(v.Spec, v.Opts["--to-destination"], netip.AddrPortFrom(n.to.Addr(), w.probe.ListenPort).String(), 1)
-				f.Fix = fixIn(n.ns, fmt.Sprintf("iptables -t nat -R %s %d %s", v.Chain, v.Rule, spec))
+				f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", v.command(), v.Chain, v.Rule, spec))
 			}
 		}
 	}

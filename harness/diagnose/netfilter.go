@@ -2,6 +2,8 @@ package diagnose
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -16,6 +18,8 @@ type verdict struct {
 	Target string
 	Table  string
 	Chain  string
+	// IPv6 is set for an ip6tables table.
+	IPv6 bool
 	// Rule is the deciding rule's position from 1, 0 for the policy.
 	Rule int
 	Spec string
@@ -35,10 +39,24 @@ func (v verdict) drops() bool { return v.Target == "DROP" || v.Target == "REJECT
 // describe names the decision: "the DROP policy of filter/FORWARD" or
 // "rule 2 of filter/FORWARD `-i br0 -j DROP`".
 func (v verdict) describe() string {
-	if v.Rule == 0 {
-		return fmt.Sprintf("the %s policy of %s/%s", v.Target, v.Table, v.Chain)
+	table := v.Table
+	if v.IPv6 {
+		table = "ip6 " + table
 	}
-	return fmt.Sprintf("rule %d of %s/%s `%s`", v.Rule, v.Table, v.Chain, v.Spec)
+	if v.Rule == 0 {
+		return fmt.Sprintf("the %s policy of %s/%s", v.Target, table, v.Chain)
+	}
+	return fmt.Sprintf("rule %d of %s/%s `%s`", v.Rule, table, v.Chain, v.Spec)
+}
+
+// command is the tool that edits v's table: iptables or ip6tables.
+func (v verdict) command() string { return iptablesCmd(v.IPv6) }
+
+func iptablesCmd(v6 bool) string {
+	if v6 {
+		return "ip6tables"
+	}
+	return "iptables"
 }
 
 // maxChainDepth bounds jumps between user chains (iptables itself refuses
@@ -49,6 +67,8 @@ const maxChainDepth = 16
 type chainEval struct {
 	ns    string
 	table *Table
+	// v6 is set for an ip6tables table.
+	v6 bool
 	// moved are the counters of this namespace that moved during the
 	// probe; a drop whose counter moved is taken as certain even when
 	// its rule is not fully understood.
@@ -88,7 +108,7 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 				continue
 			}
 		}
-		v := verdict{Target: pr.target, Table: e.table.Name, Chain: chain, Rule: i + 1, Spec: r.Spec, Opts: pr.opts, Moved: mv, Maybe: maybe}
+		v := verdict{Target: pr.target, Table: e.table.Name, Chain: chain, IPv6: e.v6, Rule: i + 1, Spec: r.Spec, Opts: pr.opts, Moved: mv, Maybe: maybe}
 		switch pr.target {
 		case "ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP":
 			return v
@@ -121,7 +141,7 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 }
 
 func (e *chainEval) policy(c *Chain, maybe []string) verdict {
-	return verdict{Target: c.Policy, Table: e.table.Name, Chain: c.Name, Moved: e.movedRule(c.Name, 0, ""), Maybe: maybe}
+	return verdict{Target: c.Policy, Table: e.table.Name, Chain: c.Name, IPv6: e.v6, Moved: e.movedRule(c.Name, 0, ""), Maybe: maybe}
 }
 
 func (e *chainEval) movedRule(chain string, rule int, spec string) *Moved {
@@ -152,11 +172,11 @@ var hookChains = map[string][]string{
 // matched.
 func filterHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) (drop *verdict, maybe []string) {
 	for _, tn := range filterTables {
-		t := ns.Table(tn)
+		t := ns.TableFor(tn, p.v6())
 		if t == nil || !contains(hookChains[tn], hook) {
 			continue
 		}
-		e := chainEval{ns: ns.Name, table: t, moved: movedIn(moved, ns.Name), counters: counters}
+		e := chainEval{ns: ns.Name, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
 		v := e.run(hook, p, 0)
 		maybe = append(maybe, v.Maybe...)
 		if v.drops() {
@@ -191,10 +211,20 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: the counter of the %s did not move during the probe", ns.Name, v.describe()))
 	}
 	f.Evidence = append(f.Evidence, maybe...)
+	if nm := w.nearMiss(ns, v, p); nm != nil {
+		// A rule meant to accept the packet misses it on one or two
+		// options: the fix is that rule, corrected.
+		f.Summary += fmt.Sprintf("; rule %d `%s` was meant to accept it but does not match %s", nm.rule, nm.spec, strings.Join(nm.missed, ", "))
+		if dn := w.dnatIn(ns.Name); dn != nil {
+			f.Summary += fmt.Sprintf(" (%s/%s sees the request after DNAT %s -> %s)", v.Table, v.Chain, dn.from, dn.to)
+		}
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -R %s %d %s", v.command(), v.Table, v.Chain, nm.rule, nm.fixed))
+		return f
+	}
 	if v.Rule > 0 {
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("iptables -t %s -D %s %d", v.Table, v.Chain, v.Rule))
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule))
 	} else {
-		f.Fix = fixIn(ns.Name, "iptables -t "+v.Table+" -I "+v.Chain+" "+acceptSpec(hook, p))
+		f.Fix = fixIn(ns.Name, v.command()+" -t "+v.Table+" -I "+v.Chain+" "+acceptSpec(hook, p))
 	}
 	return f
 }
@@ -214,12 +244,138 @@ func acceptSpec(hook string, p packet) string {
 	return strings.Join(append(s, "-j ACCEPT"), " ")
 }
 
-func movedIn(moved []Moved, ns string) []Moved {
+// movedIn returns the counters of one namespace and family that moved.
+func movedIn(moved []Moved, ns string, v6 bool) []Moved {
 	var out []Moved
 	for _, m := range moved {
-		if m.NS == ns {
+		if m.NS == ns && m.IPv6 == v6 {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// miss is an accepting rule that almost matches a packet.
+type miss struct {
+	rule   int
+	spec   string
+	fixed  string   // the rule spec corrected to match
+	missed []string // the options that do not match, as written
+}
+
+// nearMiss looks, before the verdict v that drops p, for an ACCEPT rule
+// of v's chain that would match p but for at most two of its address,
+// interface or port options: the usual shape of a rule written for the
+// packet as it was before DNAT (the public port, the public address) or
+// with a mistyped interface. It returns the rule with those options
+// corrected, or nil.
+func (w *walker) nearMiss(ns *NSState, v *verdict, p packet) *miss {
+	c := ns.TableFor(v.Table, v.IPv6).Chain(v.Chain)
+	if c == nil || p.Reply {
+		// A reply's accept rule is the ESTABLISHED one, not a rule of the
+		// request's direction.
+		return nil
+	}
+	moved := movedIn(w.moved, ns.Name, v.IPv6)
+	for i, r := range c.Rules {
+		if v.Rule > 0 && i+1 >= v.Rule {
+			break
+		}
+		pr := parseRule(r.Spec)
+		if pr.target != "ACCEPT" || matchRule(pr, p) != noMatch {
+			continue
+		}
+		if (&chainEval{table: &Table{Name: v.Table}, moved: moved}).movedRule(v.Chain, i+1, r.Spec) != nil {
+			continue // it matched other packets during the probe: it is right for them
+		}
+		words, missed, ok := correct(pr.words, p)
+		if !ok || len(missed) == 0 || len(missed) > 2 {
+			continue
+		}
+		if matchRule(parsedRule{words: words, target: pr.target}, p) != matches {
+			continue
+		}
+		return &miss{rule: i + 1, spec: r.Spec, fixed: joinArgs(words), missed: missed}
+	}
+	return nil
+}
+
+// correct returns rule words with the address, interface and port
+// options that p does not match set to p's values, and those options as
+// written. ok is false when another option does not match, or a negated
+// one does not.
+func correct(words []string, p packet) (out, missed []string, ok bool) {
+	out = append([]string(nil), words...)
+	neg := false
+	for i := 0; i < len(out); i++ {
+		opt := out[i]
+		if opt == "!" {
+			neg = true
+			continue
+		}
+		if opt == "-j" || opt == "--jump" || opt == "-g" || opt == "--goto" {
+			break
+		}
+		if i+1 >= len(out) {
+			break
+		}
+		val := out[i+1]
+		var good bool
+		var repl string
+		switch opt {
+		case "-s", "--source":
+			good, repl = addrIn(p.Src, val), hostPrefix(p.Src)
+		case "-d", "--destination":
+			good, repl = addrIn(p.Dst, val), hostPrefix(p.Dst)
+		case "-i", "--in-interface":
+			good, repl = ifMatch(p.In, val), p.In
+		case "-o", "--out-interface":
+			good, repl = ifMatch(p.Out, val), p.Out
+		case "--dport", "--destination-port":
+			good, repl = portIn(p.DPort, val), fmt.Sprint(p.DPort)
+		case "--sport", "--source-port":
+			good, repl = portIn(p.SPort, val), fmt.Sprint(p.SPort)
+		default:
+			m := matchRule(parsedRule{words: []string{opt, val}}, p)
+			if strings.HasPrefix(opt, "-") && !strings.HasPrefix(val, "-") {
+				i++
+			}
+			if m == noMatch && !neg {
+				return nil, nil, false
+			}
+			neg = false
+			continue
+		}
+		i++
+		if neg {
+			if good {
+				return nil, nil, false
+			}
+			neg = false
+			continue
+		}
+		if !good {
+			if repl == "" || repl == "0" {
+				return nil, nil, false
+			}
+			missed = append(missed, opt+" "+val)
+			out[i] = repl
+		}
+	}
+	return out, missed, true
+}
+
+// hostPrefix writes a as iptables-save does: 10.0.0.2/32.
+func hostPrefix(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
+
+// joinArgs joins rule words, quoting those with blanks.
+func joinArgs(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if strings.ContainsAny(w, " \t\"'") {
+			w = strconv.Quote(w)
+		}
+		out[i] = w
+	}
+	return strings.Join(out, " ")
 }

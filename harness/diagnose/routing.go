@@ -73,10 +73,16 @@ func forwardable(t string) bool { return t == "" || t == RouteUnicast }
 // to dst sent along route r: the route's src, else an address of r's
 // device whose subnet holds the next hop, else the device's first address,
 // else the first address of any other link that is up (lo last), as the
-// kernel's inet_select_addr does for scope global.
+// kernel's inet_select_addr does for scope global. For IPv6 the scope of
+// dst decides (RFC 6724, as ipv6_dev_get_saddr): a link-local
+// destination gets the device's link-local address, any other a global
+// one, preferably of the device, whatever the next hop's scope.
 func (n *NSState) SourceFor(r Route, dst netip.Addr) netip.Addr {
 	if r.Src.IsValid() {
 		return r.Src
+	}
+	if dst.Is6() && !dst.Is4In6() {
+		return n.sourceFor6(r, dst)
 	}
 	nh := dst
 	if r.Via.IsValid() {
@@ -115,10 +121,57 @@ func (n *NSState) SourceFor(r Route, dst netip.Addr) netip.Addr {
 	return fallback
 }
 
-// forwarding reports whether the namespace forwards packets arriving on
-// link in: conf.IN.forwarding when the snapshot has it (set from
-// ip_forward whenever ip_forward is written), else net.ipv4.ip_forward.
-func (n *NSState) forwarding(in string) bool {
+// sourceFor6 is SourceFor for IPv6.
+func (n *NSState) sourceFor6(r Route, dst netip.Addr) netip.Addr {
+	ll := dst.IsLinkLocalUnicast()
+	fits := func(a netip.Addr) bool {
+		return a.Is6() && !a.Is4In6() && a.IsLinkLocalUnicast() == ll && !a.IsLoopback()
+	}
+	if l := n.Link(r.Dev); l != nil {
+		for _, p := range l.Addrs {
+			if fits(p.Addr()) && p.Masked().Contains(dst) {
+				return p.Addr()
+			}
+		}
+		for _, p := range l.Addrs {
+			if fits(p.Addr()) {
+				return p.Addr()
+			}
+		}
+	}
+	if ll {
+		return netip.Addr{}
+	}
+	var fallback netip.Addr
+	for _, l := range n.Links {
+		if !l.Up {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if !p.Addr().Is6() || p.Addr().IsLinkLocalUnicast() {
+				continue
+			}
+			if l.IsLoopback() || p.Addr().IsLoopback() {
+				if !fallback.IsValid() && !p.Addr().IsLoopback() {
+					fallback = p.Addr()
+				}
+				continue
+			}
+			return p.Addr()
+		}
+	}
+	return fallback
+}
+
+// forwarding reports whether the namespace forwards packets of the
+// family of dst arriving on link in. IPv4: conf.IN.forwarding when the
+// snapshot has it (set from ip_forward whenever ip_forward is written),
+// else net.ipv4.ip_forward. IPv6: net.ipv6.conf.all.forwarding, which is
+// what ip6_forward reads (writing it sets every interface's value too).
+func (n *NSState) forwarding(in string, v6 bool) bool {
+	if v6 {
+		return n.sysctlInt("net.ipv6.conf.all.forwarding", 0) == 1
+	}
 	if v, ok := n.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
 		return v == "1"
 	}
@@ -139,7 +192,7 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	lookup := fmt.Sprintf("%s: ip route get %s -> no route", ns.Name, p.Dst)
 	if found {
 		lookup = fmt.Sprintf("%s: ip route get %s -> %s (%s route)", ns.Name, p.Dst, r, r.Type)
-	} else if !w.hasDefault(ns) {
+	} else if !w.hasDefault(ns, p.v6()) {
 		lookup += " (table main has no default route)"
 	}
 	if l := w.downLinkFor(ns, p.Dst); l != "" && !found {
@@ -153,9 +206,18 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	if p.Reply {
 		return w.noReturnRoute(ns, in, lookup, p)
 	}
+	if !found && in != "" {
+		if f := w.routeMissedUpstream(ns, lookup, p); f != nil {
+			return f
+		}
+	}
 	f := &finding{Cause: NoRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
-	if rs := w.mainRoutes(ns); rs != "" {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: table main: %s", ns.Name, rs))
+	if rs := w.mainRoutes(ns, p.v6()); rs != "" {
+		fam := ""
+		if p.v6() {
+			fam = " (IPv6)"
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: table main%s: %s", ns.Name, fam, rs))
 	}
 	if in == "" {
 		f.Summary = fmt.Sprintf("%s has no route to %s", ns.Name, p.Dst)
@@ -164,15 +226,15 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	}
 	if found {
 		f.Summary = fmt.Sprintf("%s has an %s route for %s", ns.Name, r.Type, p.Dst)
-		f.Fix = fixIn(ns.Name, "ip route del "+strings.TrimPrefix(r.String(), r.Type+" "))
+		f.Fix = fixIn(ns.Name, ipRoute(p.v6())+" del "+strings.TrimPrefix(r.String(), r.Type+" "))
 		return f
 	}
 	if gw, dev, ok := w.gatewayFor(ns, p.Dst); ok {
 		dst := "default"
-		if w.hasDefault(ns) {
+		if w.hasDefault(ns, p.v6()) {
 			dst = p.Dst.String()
 		}
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("ip route add %s via %s dev %s", dst, gw, dev))
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), dst, gw, dev))
 	}
 	return f
 }
@@ -200,11 +262,11 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 	fwd := w.st.NS(from.ns)
 	if p.Dst.IsPrivate() && w.publicSide(fwd, from.out) {
 		f.Summary += fmt.Sprintf(" (a private address: %s forwards it to %s without MASQUERADE)", from.ns, from.out)
-		f.Fix = fixIn(from.ns, fmt.Sprintf("iptables -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", w.sourceNet(p.Dst), from.out))
+		f.Fix = fixIn(from.ns, fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", iptablesCmd(p.v6()), w.sourceNet(p.Dst), from.out))
 		return f
 	}
-	if gw := w.addrOnSegment(fwd, from.out, ns, f.If); gw.IsValid() {
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("ip route add %s via %s dev %s", w.sourceNet(p.Dst), gw, f.If))
+	if gw := w.addrOnSegment(fwd, from.out, ns, f.If, !p.v6()); gw.IsValid() {
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), w.sourceNet(p.Dst), gw, f.If))
 	}
 	return f
 }
@@ -212,22 +274,30 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 // forwardingOff explains a namespace that must forward but does not.
 func (w *walker) forwardingOff(ns *NSState, in string, r Route, p packet) *finding {
 	ev := []string{fmt.Sprintf("%s: ip route get %s -> %s (not a local address: %s must forward it)", ns.Name, p.Dst, r, ns.Name)}
-	v, _ := ns.Sysctl("net.ipv4.ip_forward")
-	ev = append(ev, fmt.Sprintf("%s: net.ipv4.ip_forward = %s", ns.Name, orUnknown(v)))
-	if d, ok := ns.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
+	key, fix := "net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1"
+	if p.v6() {
+		key, fix = "net.ipv6.conf.all.forwarding", "sysctl -w net.ipv6.conf.all.forwarding=1"
+	}
+	v, _ := ns.Sysctl(key)
+	ev = append(ev, fmt.Sprintf("%s: %s = %s", ns.Name, key, orUnknown(v)))
+	fam := "IP"
+	if p.v6() {
+		fam = "IPv6"
+	} else if d, ok := ns.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
 		ev = append(ev, fmt.Sprintf("%s: net.ipv4.conf.%s.forwarding = %s", ns.Name, in, d))
 	}
 	return &finding{
 		Cause: ForwardingDisabled, NS: ns.Name, If: in,
-		Summary:  fmt.Sprintf("%s must forward the packet from %s to %s out of %s, but IP forwarding is disabled there", ns.Name, in, p.Dst, r.Dev),
+		Summary:  fmt.Sprintf("%s must forward the packet from %s to %s out of %s, but %s forwarding is disabled there", ns.Name, in, p.Dst, r.Dev, fam),
 		Evidence: ev,
-		Fix:      fixIn(ns.Name, "sysctl -w net.ipv4.ip_forward=1"),
+		Fix:      fixIn(ns.Name, fix),
 	}
 }
 
-// gatewayFor finds a router for dst next to ns: an address on a segment
-// of one of ns's links, held by a namespace that forwards and has a route
-// to dst.
+// gatewayFor finds a router for dst next to ns: an address of dst's
+// family on a segment of one of ns's links, held by a namespace that
+// forwards and has a route to dst. A global address is preferred to a
+// link-local one.
 func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bool) {
 	var fallback struct {
 		gw  netip.Addr
@@ -235,7 +305,7 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 	}
 	for i := range ns.Links {
 		l := &ns.Links[i]
-		if l.IsLoopback() || !l.Up || len(l.Addrs) == 0 {
+		if l.IsLoopback() || !l.Up || len(l.configured()) == 0 {
 			continue
 		}
 		seg := w.flood(endpoint{ns.Name, l.Name}, false)
@@ -246,14 +316,23 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 			peerNS := w.st.NS(e.ns)
 			pl := peerNS.Link(e.ifname)
 			for _, a := range pl.Addrs {
-				if !a.Addr().Is4() || !onSubnet(l, a.Addr()) {
+				if a.Addr().Is4() != dst.Is4() || !onSubnet(l, a.Addr()) {
 					continue
 				}
+				fwd := peerNS.forwarding(e.ifname, dst.Is6())
 				r, ok := peerNS.RouteGet(dst)
-				if ok && (delivers(r.Type) || (forwardable(r.Type) && peerNS.forwarding(e.ifname))) {
+				if ok && (delivers(r.Type) || (forwardable(r.Type) && fwd)) {
+					if a.Addr().IsLinkLocalUnicast() {
+						// A global address of the router is easier to read;
+						// the link-local one is kept when it has none.
+						if !fallback.gw.IsValid() || fallback.gw.IsLinkLocalUnicast() {
+							fallback.gw, fallback.dev = a.Addr(), l.Name
+						}
+						continue
+					}
 					return a.Addr(), l.Name, true
 				}
-				if !fallback.gw.IsValid() && peerNS.forwarding(e.ifname) {
+				if !fallback.gw.IsValid() && fwd {
 					fallback.gw, fallback.dev = a.Addr(), l.Name
 				}
 			}
@@ -274,13 +353,13 @@ func onSubnet(l *Link, a netip.Addr) bool {
 
 // addrOnSegment returns the address of fwd's link out that is on the
 // subnet of ns's link in: the gateway ns would route back through.
-func (w *walker) addrOnSegment(fwd *NSState, out string, ns *NSState, in string) netip.Addr {
+func (w *walker) addrOnSegment(fwd *NSState, out string, ns *NSState, in string, v4 bool) netip.Addr {
 	ol, il := fwd.Link(out), ns.Link(in)
 	if ol == nil || il == nil {
 		return netip.Addr{}
 	}
 	for _, a := range ol.Addrs {
-		if a.Addr().Is4() && onSubnet(il, a.Addr()) {
+		if a.Addr().Is4() == v4 && !a.Addr().IsLinkLocalUnicast() && onSubnet(il, a.Addr()) {
 			return a.Addr()
 		}
 	}
@@ -297,6 +376,9 @@ func (w *walker) publicSide(ns *NSState, out string) bool {
 	}
 	for _, a := range l.Addrs {
 		if a.Addr().Is4() && !a.Addr().IsPrivate() {
+			return true
+		}
+		if a.Addr().Is6() && a.Addr().IsGlobalUnicast() && !a.Addr().IsPrivate() {
 			return true
 		}
 	}
@@ -318,21 +400,23 @@ func (w *walker) sourceNet(src netip.Addr) netip.Prefix {
 	return netip.PrefixFrom(src, src.BitLen())
 }
 
-// hasDefault reports whether ns has a default route in table main.
-func (w *walker) hasDefault(ns *NSState) bool {
+// hasDefault reports whether ns has a default route of the family in
+// table main.
+func (w *walker) hasDefault(ns *NSState, v6 bool) bool {
 	for _, r := range ns.Routes {
-		if r.Table == TableMain && r.Dst.Bits() == 0 {
+		if r.Table == TableMain && r.Dst.Bits() == 0 && r.Dst.Addr().Is6() == v6 {
 			return true
 		}
 	}
 	return false
 }
 
-// mainRoutes lists the IPv4 routes of table main.
-func (w *walker) mainRoutes(ns *NSState) string {
+// mainRoutes lists the routes of the family in table main, leaving out
+// IPv6's link-local and multicast routes, which every interface has.
+func (w *walker) mainRoutes(ns *NSState, v6 bool) string {
 	var s []string
 	for _, r := range ns.Routes {
-		if r.Table == TableMain && r.Dst.Addr().Is4() {
+		if r.Table == TableMain && r.Dst.Addr().Is6() == v6 && !r.Dst.Addr().IsLinkLocalUnicast() && !r.Dst.Addr().IsMulticast() {
 			s = append(s, r.String())
 		}
 	}
@@ -342,10 +426,82 @@ func (w *walker) mainRoutes(ns *NSState) string {
 	return strings.Join(s, "; ")
 }
 
+// ipRoute is the command that edits routes of the family.
+func ipRoute(v6 bool) string {
+	if v6 {
+		return "ip -6 route"
+	}
+	return "ip route"
+}
+
 // routeDst formats a route destination as ip route takes it.
 func routeDst(p netip.Prefix) string {
 	if p.Bits() == 0 {
 		return "default"
 	}
 	return p.String()
+}
+
+// routeMissedUpstream looks for the mistake behind a forwarder ns with no
+// route for p: a namespace the request crossed before, which sent it on
+// by a default (or shorter) route although a neighbor on the same segment
+// has dst's subnet on a link of its own. That namespace lacks the route
+// (host-gw routing with one node's pod route missing): adding it there
+// makes the probe pass, where a default route in ns would only move the
+// packet on.
+func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *finding {
+	for k := len(w.request) - 1; k >= 0; k-- {
+		up := w.request[k]
+		if up.out == "" || up.ns == ns.Name {
+			continue
+		}
+		un := w.st.NS(up.ns)
+		used, _ := un.RouteGet(p.Dst)
+		for _, x := range w.flood(endpoint{up.ns, up.out}, false).order {
+			if x.ns == ns.Name || x.ns == up.ns {
+				continue
+			}
+			xn := w.st.NS(x.ns)
+			subnet, ok := xn.connected(p.Dst)
+			if !ok || (subnet.Bits() <= used.Dst.Bits()) {
+				continue
+			}
+			if !xn.isLocal(p.Dst) && !xn.forwarding(x.ifname, p.v6()) {
+				continue
+			}
+			gw := w.addrOnSegment(xn, x.ifname, un, up.out, !p.v6())
+			if !gw.IsValid() {
+				continue
+			}
+			return &finding{
+				Cause: NoRoute, NS: up.ns, If: up.out,
+				Summary: fmt.Sprintf("%s sends %s by its route %s to %s, which has no route for it; %s has %s on a link of its own and is on the same segment, but %s has no route to %s via %s",
+					up.ns, p.Dst, used, ns.Name, x.ns, subnet, up.ns, subnet, gw),
+				Evidence: []string{
+					fmt.Sprintf("%s: ip route get %s -> %s", up.ns, p.Dst, used),
+					lookup,
+					fmt.Sprintf("%s holds %s (%s), reachable from %s/%s at %s", x.ns, subnet, x, up.ns, up.out, gw),
+				},
+				Fix: fixIn(up.ns, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), subnet, gw, up.out)),
+			}
+		}
+	}
+	return nil
+}
+
+// connected returns the subnet of a configured address of the namespace
+// that holds a (a connected route, or the namespace's own address).
+func (n *NSState) connected(a netip.Addr) (netip.Prefix, bool) {
+	for i := range n.Links {
+		l := &n.Links[i]
+		if l.IsLoopback() || !l.Up {
+			continue
+		}
+		for _, p := range l.configured() {
+			if p.Masked().Contains(a) && p.Bits() < p.Addr().BitLen() {
+				return p.Masked(), true
+			}
+		}
+	}
+	return netip.Prefix{}, false
 }

@@ -31,6 +31,11 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 			if d.Reply {
 				f.Cause = NoReturnRoute
 			}
+		case "OTHERHOST":
+			// A frame to a MAC the receiver does not have: a neighbor
+			// entry upstream holds the wrong one.
+			f.Cause = WrongMAC
+			f.Summary = "the kernel dropped the probe as addressed to another host's MAC: " + d.String()
 		case "NO_SOCKET":
 			if p.Proto == "tcp" || p.Proto == "udp" {
 				f.Cause = NoListener
@@ -112,13 +117,15 @@ func probeARP(t *trace.Trace, p Probe) []trace.ARPExchange {
 // layer2 are the causes that leave a sender's neighbor requests
 // unanswered: an unanswered ARP in the trace is what each of them looks
 // like from the sender.
-var layer2 = []string{LinkDown, NotBridged, ARPFailed, AddressMissing}
+var layer2 = []string{LinkDown, NotBridged, ARPFailed, AddressMissing, VXLANMismatch}
 
 // agree reports whether the trace's reading tf is consistent with the
 // state's finding f: the same cause at the same place, or an unanswered
 // neighbor request where the state finds a layer-2 cause.
 func agree(f, tf *finding) bool {
-	if tf.Cause == f.Cause && tf.NS == f.NS {
+	if tf.Cause == f.Cause && (tf.NS == f.NS || tf.Cause == WrongMAC) {
+		// A wrong MAC is dropped where the frame lands, not where the
+		// entry is.
 		return true
 	}
 	return (tf.Cause == ARPFailed || tf.Cause == AddressMissing) && contains(layer2, f.Cause)
