@@ -26,17 +26,23 @@ const brokenDir = "../../scenarios/broken"
 // scenario's own `cause:`; the place is stated here because the format
 // has no field for it.
 var brokenPlaces = map[string]map[string]string{
-	"no-default-route":     {"ns1 without a default route cannot reach the internet": "ns1"},
-	"no-ip-forward":        {"the host does not forward the container's packets": "host/br0"},
-	"no-masquerade":        {"the reply cannot find its way back to the unmasqueraded container": "internet/wan0"},
-	"forward-policy-drop":  {"the FORWARD policy drops the container's packets": "host/br0"},
-	"bridge-port-down":     {"ns1 cannot reach the bridge through a port that is down": "host/veth1", "nor can its neighbour reach ns1": "host/veth1"},
-	"forgot-bridge-master": {"ns1 cannot reach ns2, whose host end is not on the bridge": "host/veth2"},
-	"wrong-gateway":        {"ns1's gateway does not answer ARP": "ns1/veth_1"},
-	"address-typo":         {"nobody on the bridge holds 10.0.0.3": "ns1/veth_1"},
-	"strict-rp-filter":     {"the server drops requests that arrive where its route back does not leave": "server/eth0"},
-	"dnat-wrong-port":      {"the published port leads to a port nobody listens on": "ns1/eth0"},
-	"loopback-down":        {"ns1 cannot reach its own address with lo down": "ns1/lo"},
+	"no-default-route":         {"ns1 without a default route cannot reach the internet": "ns1"},
+	"no-ip-forward":            {"the host does not forward the container's packets": "host/br0"},
+	"no-masquerade":            {"the reply cannot find its way back to the unmasqueraded container": "internet/wan0"},
+	"forward-policy-drop":      {"the FORWARD policy drops the container's packets": "host/br0"},
+	"bridge-port-down":         {"ns1 cannot reach the bridge through a port that is down": "host/veth1", "nor can its neighbour reach ns1": "host/veth1"},
+	"forgot-bridge-master":     {"ns1 cannot reach ns2, whose host end is not on the bridge": "host/veth2"},
+	"wrong-gateway":            {"ns1's gateway does not answer ARP": "ns1/veth_1"},
+	"address-typo":             {"nobody on the bridge holds 10.0.0.3": "ns1/veth_1"},
+	"strict-rp-filter":         {"the server drops requests that arrive where its route back does not leave": "server/eth0"},
+	"dnat-wrong-port":          {"the published port leads to a port nobody listens on": "ns1/eth0"},
+	"loopback-down":            {"ns1 cannot reach its own address with lo down": "ns1/lo"},
+	"ipv6-only-ipv4-default":   {"the dual-stack client has no IPv6 default route": "client"},
+	"wrong-mac":                {"ns1's permanent neighbor entry holds the gateway's old MAC": "ns1/veth_1"},
+	"vxlan-vni-mismatch":       {"the tunnel ends disagree on the VNI": "node2/vxlan0"},
+	"proxy-arp-missing":        {"pod2's host end does not answer ARP for the gateway": "node/cali2"},
+	"host-gw-missing-route":    {"n3 has no route to n1's pod subnet": "n3/eth0"},
+	"forward-rule-public-port": {"the FORWARD rule accepts the public port, which DNAT has already changed": "host/eth0"},
 }
 
 // TestBrokenLibraryCoversEveryCause checks, without root, that the broken
