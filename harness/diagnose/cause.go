@@ -17,6 +17,8 @@ const (
 	NoListener         = scenario.CauseNoListener
 	AddressMissing     = scenario.CauseAddressMissing
 	LoopbackDown       = scenario.CauseLoopbackDown
+	WrongMAC           = scenario.CauseWrongMAC
+	VXLANMismatch      = scenario.CauseVXLANMismatch
 	Unknown            = scenario.CauseUnknown
 )
 
@@ -26,6 +28,6 @@ func Causes() []string {
 	return []string{
 		NoRoute, NoReturnRoute, ForwardingDisabled, NetfilterDrop, LinkDown,
 		NotBridged, ARPFailed, RPFilter, NoListener, AddressMissing,
-		LoopbackDown, Unknown,
+		LoopbackDown, WrongMAC, VXLANMismatch, Unknown,
 	}
 }

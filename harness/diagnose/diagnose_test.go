@@ -233,7 +233,9 @@ COMMIT
 			f.ns("internet").sysctl("net.ipv4.conf.all.arp_ignore", "1")
 		}),
 		probe: ping("ns1", "203.0.113.8"),
-		cause: AddressMissing, ns: "host", ifname: "eth0",
+		// Named where the mistake is: the holder that keeps quiet.
+		cause: AddressMissing, ns: "internet", ifname: "wan0",
+		fix: "sysctl -w net.ipv4.conf.all.arp_ignore=0  # in internet",
 	}, {
 		name: "gateway nobody holds",
 		sc:   nat,

@@ -110,6 +110,41 @@ func (b *nsFx) neigh(ip, dev, state string) *nsFx {
 	return b
 }
 
+// neighMAC adds a neighbor entry with a MAC.
+func (b *nsFx) neighMAC(ip, mac, dev, state string) *nsFx {
+	b.n.Neighbors = append(b.n.Neighbors, Neighbor{IP: netip.MustParseAddr(ip), MAC: mac, Dev: dev, State: state})
+	return b
+}
+
+// mac sets a link's MAC.
+func (b *nsFx) mac(name, mac string) *nsFx {
+	b.link(name).MAC = mac
+	return b
+}
+
+// vxlan adds a vxlan device on the underlay device dev.
+func (b *nsFx) vxlan(name string, vni, port int, remote, dev string, addrs ...string) *nsFx {
+	l := b.link(name)
+	l.Kind = "vxlan"
+	l.VXLAN = &VXLAN{VNI: vni, Port: port, Dev: dev, Learning: true}
+	if remote != "" {
+		l.VXLAN.Remote = netip.MustParseAddr(remote)
+		l.VXLAN.FDB = append(l.VXLAN.FDB, FDBEntry{MAC: "00:00:00:00:00:00", Dst: l.VXLAN.Remote})
+	}
+	l.Addrs = append(l.Addrs, prefixes(b.f.t, addrs...)...)
+	return b
+}
+
+// ip6t sets the namespace's ip6tables from ip6tables-save -c text.
+func (b *nsFx) ip6t(save string) *nsFx {
+	tables, err := ParseIPTablesSave(save)
+	if err != nil {
+		b.f.t.Fatal(err)
+	}
+	b.n.IP6Tables = tables
+	return b
+}
+
 func (b *nsFx) listen(proto, addr string) *nsFx {
 	b.n.Listeners = append(b.n.Listeners, Listener{Proto: proto, Addr: netip.MustParseAddrPort(addr)})
 	return b
@@ -138,12 +173,12 @@ func (f *fx) build() *State {
 		for _, l := range n.Links {
 			for _, a := range l.Addrs {
 				if !(l.IsLoopback() && !l.Up) {
-					n.Routes = append(n.Routes, Route{Table: TableLocal, Type: RouteLocal, Dst: netip.PrefixFrom(a.Addr(), 32), Dev: l.Name, Src: a.Addr()})
+					n.Routes = append(n.Routes, Route{Table: TableLocal, Type: RouteLocal, Dst: netip.PrefixFrom(a.Addr(), a.Addr().BitLen()), Dev: l.Name, Src: a.Addr()})
 				}
-				if l.IsLoopback() && l.Up && a.Bits() < 32 {
+				if l.IsLoopback() && l.Up && a.Bits() < a.Addr().BitLen() && a.Addr().Is4() {
 					n.Routes = append(n.Routes, Route{Table: TableLocal, Type: RouteLocal, Dst: a.Masked(), Dev: l.Name, Src: a.Addr()})
 				}
-				if l.Up && !l.IsLoopback() && a.Bits() < 32 {
+				if l.Up && !l.IsLoopback() && a.Bits() < a.Addr().BitLen() {
 					n.Routes = append(n.Routes, Route{Table: TableMain, Type: RouteUnicast, Dst: a.Masked(), Dev: l.Name, Src: a.Addr(), LinkDown: !l.Carrier})
 				}
 			}

@@ -5,288 +5,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-
-	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
-// packet is the probe packet as a namespace's netfilter hooks see it.
-type packet struct {
-	Src, Dst     netip.Addr
-	SPort, DPort uint16
-	// Proto is "icmp", "tcp" or "udp".
-	Proto string
-	// In and Out are the input and output interfaces at this hook; ""
-	// when the hook has none (In on OUTPUT, Out on PREROUTING).
-	In, Out string
-	// Reply marks the reply leg: conntrack state ESTABLISHED, where the
-	// request is NEW. NAT rules see only the request.
-	Reply bool
-}
-
-// String formats p as "10.0.0.2 > 203.0.113.8 icmp", with the ports that
-// are known for tcp and udp.
-func (p packet) String() string {
-	src, dst := p.Src.String(), p.Dst.String()
-	if p.Proto != "icmp" {
-		if p.SPort != 0 {
-			src = netip.AddrPortFrom(p.Src, p.SPort).String()
-		}
-		if p.DPort != 0 {
-			dst = netip.AddrPortFrom(p.Dst, p.DPort).String()
-		}
-	}
-	return fmt.Sprintf("%s > %s %s", src, dst, p.Proto)
-}
-
-// match is whether a rule matches a packet, as far as the rule can be read.
-type match int
-
-const (
-	noMatch match = iota
-	matches
-	// mayMatch: the rule uses a match this package does not model, and
-	// the rest of it does not exclude the packet.
-	mayMatch
-)
-
-// parsedRule is a rule split into its match and its target.
-type parsedRule struct {
-	words  []string
-	target string
-	// goto_ is set for -g: the chain does not return to the caller.
-	goto_ bool
-	// opts are the target's options (--to-destination ...).
-	opts map[string]string
-}
-
-// parseRule splits spec (iptables-save syntax) into words and finds the
-// target and its options.
-func parseRule(spec string) parsedRule {
-	words, err := scenario.SplitArgs(spec)
-	if err != nil {
-		words = strings.Fields(spec)
-	}
-	pr := parsedRule{words: words, opts: map[string]string{}}
-	for i := 0; i < len(words); i++ {
-		switch words[i] {
-		case "-j", "--jump", "-g", "--goto":
-			if i+1 >= len(words) {
-				continue
-			}
-			pr.target = words[i+1]
-			pr.goto_ = words[i] == "-g" || words[i] == "--goto"
-			for j := i + 2; j < len(words); j++ {
-				if strings.HasPrefix(words[j], "--") && j+1 < len(words) && !strings.HasPrefix(words[j+1], "--") {
-					pr.opts[words[j]] = words[j+1]
-					j++
-				} else if strings.HasPrefix(words[j], "--") {
-					pr.opts[words[j]] = ""
-				}
-			}
-			return pr
-		}
-	}
-	return pr
-}
-
-// matchRule decides whether rule r matches p. Only the options hopcheck
-// scenarios and tutorials use are modelled: addresses, interfaces,
-// protocol, ports, icmp type, conntrack state; anything else makes the
-// answer mayMatch unless a modelled option already excludes p.
-func matchRule(r parsedRule, p packet) match {
-	res := matches
-	w := r.words
-	neg := false
-	for i := 0; i < len(w); i++ {
-		opt := w[i]
-		if opt == "!" {
-			neg = true
-			continue
-		}
-		if opt == "-j" || opt == "--jump" || opt == "-g" || opt == "--goto" {
-			break
-		}
-		val := ""
-		if i+1 < len(w) {
-			val = w[i+1]
-		}
-		var m match
-		switch opt {
-		case "-s", "--source":
-			m = boolMatch(addrIn(p.Src, val))
-			i++
-		case "-d", "--destination":
-			m = boolMatch(addrIn(p.Dst, val))
-			i++
-		case "-i", "--in-interface":
-			m = boolMatch(ifMatch(p.In, val))
-			i++
-		case "-o", "--out-interface":
-			m = boolMatch(ifMatch(p.Out, val))
-			i++
-		case "-p", "--protocol":
-			m = boolMatch(protoMatch(p.Proto, val))
-			i++
-		case "-m", "--match":
-			i++
-			neg = false
-			continue
-		case "--comment":
-			i++
-			neg = false
-			continue
-		case "--dport", "--destination-port":
-			m = boolMatch(portIn(p.DPort, val) && p.Proto != "icmp")
-			i++
-		case "--sport", "--source-port":
-			m = boolMatch(portIn(p.SPort, val) && p.Proto != "icmp")
-			i++
-		case "--dports", "--destination-ports":
-			m = boolMatch(portList(p.DPort, val) && p.Proto != "icmp")
-			i++
-		case "--sports", "--source-ports":
-			m = boolMatch(portList(p.SPort, val) && p.Proto != "icmp")
-			i++
-		case "--state", "--ctstate":
-			m = stateMatch(p.Reply, val)
-			i++
-		case "--icmp-type":
-			m = icmpTypeMatch(p, val)
-			i++
-		case "--syn":
-			m = boolMatch(p.Proto == "tcp" && !p.Reply)
-		default:
-			// An option we do not model; skip its values.
-			m = mayMatch
-			for i+1 < len(w) && !strings.HasPrefix(w[i+1], "-") && w[i+1] != "!" {
-				i++
-			}
-		}
-		if neg && m != mayMatch {
-			m = boolMatch(m == noMatch)
-		}
-		neg = false
-		switch m {
-		case noMatch:
-			return noMatch
-		case mayMatch:
-			res = mayMatch
-		}
-	}
-	return res
-}
-
-func boolMatch(b bool) match {
-	if b {
-		return matches
-	}
-	return noMatch
-}
-
-// addrIn reports whether a is in val: an address, a prefix, or a comma
-// list of either.
-func addrIn(a netip.Addr, val string) bool {
-	for _, v := range strings.Split(val, ",") {
-		if p, err := netip.ParsePrefix(v); err == nil && p.Contains(a) {
-			return true
-		}
-		if b, err := netip.ParseAddr(v); err == nil && b == a {
-			return true
-		}
-	}
-	return false
-}
-
-// ifMatch reports whether interface name matches pattern ("eth+" matches
-// every name starting with "eth"). A hook without that interface matches
-// nothing.
-func ifMatch(name, pattern string) bool {
-	if name == "" {
-		return false
-	}
-	if p, ok := strings.CutSuffix(pattern, "+"); ok {
-		return strings.HasPrefix(name, p)
-	}
-	return name == pattern
-}
-
-func protoMatch(proto, val string) bool {
-	switch strings.ToLower(val) {
-	case "all", "0":
-		return true
-	case "icmp", "1":
-		return proto == "icmp"
-	case "tcp", "6":
-		return proto == "tcp"
-	case "udp", "17":
-		return proto == "udp"
-	}
-	return false
-}
-
-// portIn reports whether port is val: "80" or a range "8000:8080".
-func portIn(port uint16, val string) bool {
-	lo, hi, isRange := strings.Cut(val, ":")
-	a, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
-		return false
-	}
-	if !isRange {
-		return uint64(port) == a
-	}
-	b := uint64(65535)
-	if hi != "" {
-		if b, err = strconv.ParseUint(hi, 10, 16); err != nil {
-			return false
-		}
-	}
-	return uint64(port) >= a && uint64(port) <= b
-}
-
-// portList reports whether port is in a multiport list "80,443,8000:8080".
-func portList(port uint16, val string) bool {
-	for _, v := range strings.Split(val, ",") {
-		if portIn(port, v) {
-			return true
-		}
-	}
-	return false
-}
-
-// stateMatch matches a conntrack state list: the request is NEW, the
-// reply ESTABLISHED.
-func stateMatch(reply bool, val string) match {
-	want := "NEW"
-	if reply {
-		want = "ESTABLISHED"
-	}
-	for _, s := range strings.Split(val, ",") {
-		if s == want {
-			return matches
-		}
-		if s == "DNAT" || s == "SNAT" {
-			return mayMatch
-		}
-	}
-	return noMatch
-}
-
-// icmpTypeMatch matches the echo request (the request leg) and echo reply.
-func icmpTypeMatch(p packet, val string) match {
-	if p.Proto != "icmp" {
-		return noMatch
-	}
-	t, _, _ := strings.Cut(val, "/")
-	switch t {
-	case "any", "255":
-		return matches
-	case "echo-request", "8":
-		return boolMatch(!p.Reply)
-	case "echo-reply", "0":
-		return boolMatch(p.Reply)
-	}
-	return mayMatch
-}
+// Netfilter: chains and policies evaluated at each hook, in the order of
+// the tables' priorities, and the finding when one drops the packet.
 
 // verdict is what a chain (or a hook's tables) decided for a packet.
 type verdict struct {
@@ -296,6 +18,8 @@ type verdict struct {
 	Target string
 	Table  string
 	Chain  string
+	// IPv6 is set for an ip6tables table.
+	IPv6 bool
 	// Rule is the deciding rule's position from 1, 0 for the policy.
 	Rule int
 	Spec string
@@ -315,10 +39,24 @@ func (v verdict) drops() bool { return v.Target == "DROP" || v.Target == "REJECT
 // describe names the decision: "the DROP policy of filter/FORWARD" or
 // "rule 2 of filter/FORWARD `-i br0 -j DROP`".
 func (v verdict) describe() string {
-	if v.Rule == 0 {
-		return fmt.Sprintf("the %s policy of %s/%s", v.Target, v.Table, v.Chain)
+	table := v.Table
+	if v.IPv6 {
+		table = "ip6 " + table
 	}
-	return fmt.Sprintf("rule %d of %s/%s `%s`", v.Rule, v.Table, v.Chain, v.Spec)
+	if v.Rule == 0 {
+		return fmt.Sprintf("the %s policy of %s/%s", v.Target, table, v.Chain)
+	}
+	return fmt.Sprintf("rule %d of %s/%s `%s`", v.Rule, table, v.Chain, v.Spec)
+}
+
+// command is the tool that edits v's table: iptables or ip6tables.
+func (v verdict) command() string { return iptablesCmd(v.IPv6) }
+
+func iptablesCmd(v6 bool) string {
+	if v6 {
+		return "ip6tables"
+	}
+	return "iptables"
 }
 
 // maxChainDepth bounds jumps between user chains (iptables itself refuses
@@ -329,6 +67,8 @@ const maxChainDepth = 16
 type chainEval struct {
 	ns    string
 	table *Table
+	// v6 is set for an ip6tables table.
+	v6 bool
 	// moved are the counters of this namespace that moved during the
 	// probe; a drop whose counter moved is taken as certain even when
 	// its rule is not fully understood.
@@ -368,7 +108,7 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 				continue
 			}
 		}
-		v := verdict{Target: pr.target, Table: e.table.Name, Chain: chain, Rule: i + 1, Spec: r.Spec, Opts: pr.opts, Moved: mv, Maybe: maybe}
+		v := verdict{Target: pr.target, Table: e.table.Name, Chain: chain, IPv6: e.v6, Rule: i + 1, Spec: r.Spec, Opts: pr.opts, Moved: mv, Maybe: maybe}
 		switch pr.target {
 		case "ACCEPT", "DROP", "REJECT", "DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP":
 			return v
@@ -401,7 +141,7 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 }
 
 func (e *chainEval) policy(c *Chain, maybe []string) verdict {
-	return verdict{Target: c.Policy, Table: e.table.Name, Chain: c.Name, Moved: e.movedRule(c.Name, 0, ""), Maybe: maybe}
+	return verdict{Target: c.Policy, Table: e.table.Name, Chain: c.Name, IPv6: e.v6, Moved: e.movedRule(c.Name, 0, ""), Maybe: maybe}
 }
 
 func (e *chainEval) movedRule(chain string, rule int, spec string) *Moved {
@@ -432,11 +172,11 @@ var hookChains = map[string][]string{
 // matched.
 func filterHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) (drop *verdict, maybe []string) {
 	for _, tn := range filterTables {
-		t := ns.Table(tn)
+		t := ns.TableFor(tn, p.v6())
 		if t == nil || !contains(hookChains[tn], hook) {
 			continue
 		}
-		e := chainEval{ns: ns.Name, table: t, moved: movedIn(moved, ns.Name), counters: counters}
+		e := chainEval{ns: ns.Name, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
 		v := e.run(hook, p, 0)
 		maybe = append(maybe, v.Maybe...)
 		if v.drops() {
@@ -446,64 +186,196 @@ func filterHook(ns *NSState, hook string, p packet, moved []Moved, counters bool
 	return nil, maybe
 }
 
-// natHook runs the request through the nat table's chain at hook and
-// returns the translation verdict, if a rule translates it.
-func natHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) *verdict {
-	if p.Reply {
-		return nil // conntrack translates replies; nat chains see only the first packet
+// filter runs p through a hook's filtering tables in ns and explains a
+// drop. at is the interface named for the drop.
+func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding {
+	v, maybe := filterHook(ns, hook, p, w.moved, w.counted(ns.Name))
+	for _, m := range maybe {
+		w.note("%s: %s may match (not fully modelled)", ns.Name, m)
 	}
-	t := ns.Table("nat")
-	if t == nil {
+	if v == nil {
 		return nil
 	}
-	e := chainEval{ns: ns.Name, table: t, moved: movedIn(moved, ns.Name), counters: counters}
-	v := e.run(hook, p, 0)
-	switch v.Target {
-	case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
-		return &v
+	leg := "the packet"
+	if p.Reply {
+		leg = "the reply"
+	} else if p.Proto != "" {
+		leg = "the request"
 	}
-	return nil
+	f := &finding{Cause: NetfilterDrop, NS: ns.Name, If: at}
+	f.Summary = fmt.Sprintf("%s (%s) is dropped by %s", leg, p, v.describe())
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %s %s: %s", ns.Name, hook, p, v.describe()))
+	if v.Moved != nil {
+		f.Evidence = append(f.Evidence, v.Moved.String())
+	} else if w.counted(ns.Name) {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: the counter of the %s did not move during the probe", ns.Name, v.describe()))
+	}
+	f.Evidence = append(f.Evidence, maybe...)
+	if nm := w.nearMiss(ns, v, p); nm != nil {
+		// A rule meant to accept the packet misses it on one or two
+		// options: the fix is that rule, corrected.
+		f.Summary += fmt.Sprintf("; rule %d `%s` was meant to accept it but does not match %s", nm.rule, nm.spec, strings.Join(nm.missed, ", "))
+		if dn := w.dnatIn(ns.Name); dn != nil {
+			f.Summary += fmt.Sprintf(" (%s/%s sees the request after DNAT %s -> %s)", v.Table, v.Chain, dn.from, dn.to)
+		}
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -R %s %d %s", v.command(), v.Table, v.Chain, nm.rule, nm.fixed))
+		return f
+	}
+	if v.Rule > 0 {
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule))
+	} else {
+		f.Fix = fixIn(ns.Name, v.command()+" -t "+v.Table+" -I "+v.Chain+" "+acceptSpec(hook, p))
+	}
+	return f
 }
 
-// natTo parses a --to-destination or --to-source value: "10.0.0.2",
-// "10.0.0.2:8080", "10.0.0.2-10.0.0.9:80-90" (the first of a range is
-// taken, as the kernel does for a fresh connection when it is free).
-func natTo(val string) (netip.Addr, uint16, bool) {
-	addr, port, _ := strings.Cut(val, ":")
-	addr, _, _ = strings.Cut(addr, "-")
-	port, _, _ = strings.Cut(port, "-")
-	var a netip.Addr
-	if addr != "" {
-		var err error
-		if a, err = netip.ParseAddr(addr); err != nil {
-			return netip.Addr{}, 0, false
-		}
+// acceptSpec is a rule that accepts p (and its reply leg) at hook.
+func acceptSpec(hook string, p packet) string {
+	var s []string
+	if p.In != "" && hook != "OUTPUT" && hook != "POSTROUTING" {
+		s = append(s, "-i "+p.In)
 	}
-	var pt uint64
-	if port != "" {
-		var err error
-		if pt, err = strconv.ParseUint(port, 10, 16); err != nil {
-			return netip.Addr{}, 0, false
-		}
+	if p.Out != "" && hook != "INPUT" && hook != "PREROUTING" {
+		s = append(s, "-o "+p.Out)
 	}
-	return a, uint16(pt), true
+	if p.Reply {
+		s = append(s, "-m conntrack --ctstate ESTABLISHED,RELATED")
+	}
+	return strings.Join(append(s, "-j ACCEPT"), " ")
 }
 
-func movedIn(moved []Moved, ns string) []Moved {
+// movedIn returns the counters of one namespace and family that moved.
+func movedIn(moved []Moved, ns string, v6 bool) []Moved {
 	var out []Moved
 	for _, m := range moved {
-		if m.NS == ns {
+		if m.NS == ns && m.IPv6 == v6 {
 			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+// miss is an accepting rule that almost matches a packet.
+type miss struct {
+	rule   int
+	spec   string
+	fixed  string   // the rule spec corrected to match
+	missed []string // the options that do not match, as written
+}
+
+// nearMiss looks, before the verdict v that drops p, for an ACCEPT rule
+// of v's chain that would match p but for at most two of its address,
+// interface or port options: the usual shape of a rule written for the
+// packet as it was before DNAT (the public port, the public address) or
+// with a mistyped interface. It returns the rule with those options
+// corrected, or nil.
+func (w *walker) nearMiss(ns *NSState, v *verdict, p packet) *miss {
+	c := ns.TableFor(v.Table, v.IPv6).Chain(v.Chain)
+	if c == nil || p.Reply {
+		// A reply's accept rule is the ESTABLISHED one, not a rule of the
+		// request's direction.
+		return nil
+	}
+	moved := movedIn(w.moved, ns.Name, v.IPv6)
+	for i, r := range c.Rules {
+		if v.Rule > 0 && i+1 >= v.Rule {
+			break
+		}
+		pr := parseRule(r.Spec)
+		if pr.target != "ACCEPT" || matchRule(pr, p) != noMatch {
+			continue
+		}
+		if (&chainEval{table: &Table{Name: v.Table}, moved: moved}).movedRule(v.Chain, i+1, r.Spec) != nil {
+			continue // it matched other packets during the probe: it is right for them
+		}
+		words, missed, ok := correct(pr.words, p)
+		if !ok || len(missed) == 0 || len(missed) > 2 {
+			continue
+		}
+		if matchRule(parsedRule{words: words, target: pr.target}, p) != matches {
+			continue
+		}
+		return &miss{rule: i + 1, spec: r.Spec, fixed: joinArgs(words), missed: missed}
+	}
+	return nil
+}
+
+// correct returns rule words with the address, interface and port
+// options that p does not match set to p's values, and those options as
+// written. ok is false when another option does not match, or a negated
+// one does not.
+func correct(words []string, p packet) (out, missed []string, ok bool) {
+	out = append([]string(nil), words...)
+	neg := false
+	for i := 0; i < len(out); i++ {
+		opt := out[i]
+		if opt == "!" {
+			neg = true
+			continue
+		}
+		if opt == "-j" || opt == "--jump" || opt == "-g" || opt == "--goto" {
+			break
+		}
+		if i+1 >= len(out) {
+			break
+		}
+		val := out[i+1]
+		var good bool
+		var repl string
+		switch opt {
+		case "-s", "--source":
+			good, repl = addrIn(p.Src, val), hostPrefix(p.Src)
+		case "-d", "--destination":
+			good, repl = addrIn(p.Dst, val), hostPrefix(p.Dst)
+		case "-i", "--in-interface":
+			good, repl = ifMatch(p.In, val), p.In
+		case "-o", "--out-interface":
+			good, repl = ifMatch(p.Out, val), p.Out
+		case "--dport", "--destination-port":
+			good, repl = portIn(p.DPort, val), fmt.Sprint(p.DPort)
+		case "--sport", "--source-port":
+			good, repl = portIn(p.SPort, val), fmt.Sprint(p.SPort)
+		default:
+			m := matchRule(parsedRule{words: []string{opt, val}}, p)
+			if strings.HasPrefix(opt, "-") && !strings.HasPrefix(val, "-") {
+				i++
+			}
+			if m == noMatch && !neg {
+				return nil, nil, false
+			}
+			neg = false
+			continue
+		}
+		i++
+		if neg {
+			if good {
+				return nil, nil, false
+			}
+			neg = false
+			continue
+		}
+		if !good {
+			if repl == "" || repl == "0" {
+				return nil, nil, false
+			}
+			missed = append(missed, opt+" "+val)
+			out[i] = repl
 		}
 	}
-	return false
+	return out, missed, true
+}
+
+// hostPrefix writes a as iptables-save does: 10.0.0.2/32.
+func hostPrefix(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
+
+// joinArgs joins rule words, quoting those with blanks.
+func joinArgs(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if strings.ContainsAny(w, " \t\"'") {
+			w = strconv.Quote(w)
+		}
+		out[i] = w
+	}
+	return strings.Join(out, " ")
 }

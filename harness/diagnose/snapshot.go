@@ -64,9 +64,14 @@ func (n Named) NS(name string) netns.Handle {
 // iptables-save is not installed: the snapshot then has no iptables.
 var ErrNoIPTablesSave = errors.New("iptables-save not found in PATH")
 
-// Take reads the state of every namespace of env: links, IPv4 routes of
-// every table, neighbors, the sysctls the diagnosis reads, iptables with
-// counters, and listening sockets. A part that cannot be read is named in
+// ErrNoIP6TablesSave is the same for ip6tables-save: the snapshot then has
+// no ip6tables.
+var ErrNoIP6TablesSave = errors.New("ip6tables-save not found in PATH")
+
+// Take reads the state of every namespace of env: links (with vxlan
+// settings and FDB), IPv4 and IPv6 addresses and routes of every table,
+// ARP and NDP neighbors, the sysctls the diagnosis reads, iptables and
+// ip6tables with counters, and listening sockets. A part that cannot be read is named in
 // its namespace's Errors and the rest is still taken; the error returned
 // joins what could not be read at all (a namespace that cannot be entered,
 // ctx done). The State is returned in every case.
@@ -126,6 +131,12 @@ func TakeCounters(ctx context.Context, env Env) (*State, error) {
 			n.Errors = append(n.Errors, err.Error())
 		}
 		n.IPTables = tables
+		tables6, err := ip6tablesSave(ctx, env.NS(name))
+		if err != nil && !errors.Is(err, ErrNoIP6TablesSave) {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			n.Errors = append(n.Errors, err.Error())
+		}
+		n.IP6Tables = tables6
 		st.Namespaces = append(st.Namespaces, n)
 	}
 	return st, errors.Join(errs...)
@@ -178,6 +189,9 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	if n.IPTables, err = iptablesSave(ctx, ns); err != nil {
 		fail("iptables", err)
 	}
+	if n.IP6Tables, err = ip6tablesSave(ctx, ns); err != nil {
+		fail("ip6tables", err)
+	}
 	return n, nil
 }
 
@@ -228,13 +242,41 @@ func readLink(h *netlink.Handle, l netlink.Link, byIndex map[int]string, nsids m
 			out.Peer = peerNS + "/"
 		}
 	}
-	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
+	if vx, ok := l.(*netlink.Vxlan); ok {
+		out.VXLAN = &VXLAN{
+			VNI: vx.VxlanId, Port: vx.Port, Remote: addrOf(vx.Group), Local: addrOf(vx.SrcAddr),
+			Dev: byIndex[vx.VtepDevIndex], Learning: vx.Learning,
+		}
+	}
+	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_ALL) })
 	for _, ad := range addrs {
 		if p, ok := nl.Prefix(ad.IPNet); ok {
 			out.Addrs = append(out.Addrs, p)
 		}
 	}
+	if out.VXLAN != nil && err == nil {
+		out.VXLAN.FDB, err = readFDB(h, a.Index)
+	}
 	return out, err
+}
+
+// readFDB dumps a vxlan device's forwarding entries that name a remote
+// VTEP (bridge fdb show dev X).
+func readFDB(h *netlink.Handle, index int) ([]FDBEntry, error) {
+	ns, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(index, unix.AF_BRIDGE) })
+	if err != nil {
+		return nil, fmt.Errorf("fdb: %w", err)
+	}
+	var out []FDBEntry
+	for _, n := range ns {
+		if n.LinkIndex != index {
+			continue
+		}
+		if dst := addrOf(n.IP); dst.IsValid() {
+			out = append(out, FDBEntry{MAC: n.HardwareAddr.String(), Dst: dst})
+		}
+	}
+	return out, nil
 }
 
 // resolvePeers names each veth peer "ns/if" from the peer namespace's
@@ -265,13 +307,17 @@ func (n *NSState) linksOrNil() []Link {
 	return n.Links
 }
 
-// readRoutes dumps the IPv4 routes of every table.
+// readRoutes dumps the IPv4 and IPv6 routes of every table.
 func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
-	rs, err := nl.Dump(func() ([]netlink.Route, error) {
-		return h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return nil, err
+	var rs []netlink.Route
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		got, err := nl.Dump(func() ([]netlink.Route, error) {
+			return h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, got...)
 	}
 	out := make([]Route, 0, len(rs))
 	for _, r := range rs {
@@ -283,6 +329,9 @@ func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
 			LinkDown: r.Flags&unix.RTNH_F_LINKDOWN != 0,
 		}
 		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if r.Family == netlink.FAMILY_V6 {
+			rt.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
 		if p, ok := nl.Prefix(r.Dst); ok {
 			rt.Dst = p.Masked()
 		}
@@ -316,11 +365,15 @@ func routeType(t int) string {
 	return RouteUnicast
 }
 
-// readNeighbors dumps the IPv4 neighbor table.
+// readNeighbors dumps the IPv4 (ARP) and IPv6 (NDP) neighbor tables.
 func readNeighbors(h *netlink.Handle, byIndex map[int]string) ([]Neighbor, error) {
-	ns, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(0, netlink.FAMILY_V4) })
-	if err != nil {
-		return nil, err
+	var ns []netlink.Neigh
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		got, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(0, fam) })
+		if err != nil {
+			return nil, err
+		}
+		ns = append(ns, got...)
 	}
 	var out []Neighbor
 	for _, nb := range ns {
@@ -389,8 +442,9 @@ func readListeners(h *netlink.Handle) ([]Listener, error) {
 // sysctlKeys are the per-namespace sysctls the diagnosis reads, and
 // linkSysctls those read for all, default and every link.
 var (
-	sysctlKeys  = []string{"net.ipv4.ip_forward", "net.ipv4.icmp_echo_ignore_all"}
-	linkSysctls = []string{"rp_filter", "forwarding", "accept_local", "arp_ignore"}
+	sysctlKeys   = []string{"net.ipv4.ip_forward", "net.ipv4.icmp_echo_ignore_all"}
+	linkSysctls  = []string{"rp_filter", "forwarding", "accept_local", "arp_ignore", "arp_announce", "proxy_arp"}
+	link6Sysctls = []string{"forwarding", "disable_ipv6"}
 )
 
 // readSysctls reads the sysctls inside ns: /proc/sys/net resolves against
@@ -400,6 +454,9 @@ func readSysctls(ns netns.Handle, n *NSState) error {
 	for _, dev := range append([]string{"all", "default"}, linkNames(n)...) {
 		for _, k := range linkSysctls {
 			keys = append(keys, "net.ipv4.conf."+dev+"."+k)
+		}
+		for _, k := range link6Sysctls {
+			keys = append(keys, "net.ipv6.conf."+dev+"."+k)
 		}
 	}
 	paths := make([]string, len(keys))
@@ -461,12 +518,27 @@ func iptablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoIPTablesSave, err)
 	}
-	stdout, err := memFile("iptables-save-stdout")
+	return saveTables(ctx, ns, path)
+}
+
+// ip6tablesSave runs `ip6tables-save -c` inside ns, as iptablesSave does.
+func ip6tablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
+	path, err := exec.LookPath("ip6tables-save")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoIP6TablesSave, err)
+	}
+	return saveTables(ctx, ns, path)
+}
+
+// saveTables runs the save command at path with -c inside ns and parses
+// its output.
+func saveTables(ctx context.Context, ns netns.Handle, path string) ([]Table, error) {
+	stdout, err := memFile(filepath.Base(path) + "-stdout")
 	if err != nil {
 		return nil, err
 	}
 	defer stdout.Close()
-	stderr, err := memFile("iptables-save-stderr")
+	stderr, err := memFile(filepath.Base(path) + "-stderr")
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +555,7 @@ func iptablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
 	}
 	out, err := readAll(stdout)
 	if err != nil {
-		return nil, fmt.Errorf("read iptables-save output: %w", err)
+		return nil, fmt.Errorf("read %s output: %w", filepath.Base(path), err)
 	}
 	return ParseIPTablesSave(out)
 }

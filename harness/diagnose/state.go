@@ -60,9 +60,11 @@ type NSState struct {
 	Neighbors []Neighbor `json:"neighbors,omitempty"`
 	// Sysctls maps dotted keys ("net.ipv4.ip_forward",
 	// "net.ipv4.conf.eth0.rp_filter") to their values.
-	Sysctls   map[string]string `json:"sysctls,omitempty"`
-	IPTables  []Table           `json:"iptables,omitempty"`
-	Listeners []Listener        `json:"listeners,omitempty"`
+	Sysctls  map[string]string `json:"sysctls,omitempty"`
+	IPTables []Table           `json:"iptables,omitempty"`
+	// IP6Tables are the ip6tables tables, as ip6tables-save prints them.
+	IP6Tables []Table    `json:"ip6tables,omitempty"`
+	Listeners []Listener `json:"listeners,omitempty"`
 	// Errors name the parts of the snapshot that could not be read; the
 	// other parts are still valid.
 	Errors []string `json:"errors,omitempty"`
@@ -89,10 +91,50 @@ type Link struct {
 	// could tell; PeerIndex is its ifindex.
 	Peer      string `json:"peer,omitempty"`
 	PeerIndex int    `json:"peer_index,omitempty"`
+	// VXLAN holds a vxlan device's settings; nil for other kinds.
+	VXLAN *VXLAN `json:"vxlan,omitempty"`
+}
+
+// VXLAN is a vxlan device's tunnel settings and forwarding database.
+type VXLAN struct {
+	VNI int `json:"vni"`
+	// Port is the UDP destination port (IFLA_VXLAN_PORT).
+	Port int `json:"port"`
+	// Remote is the peer's underlay address or a multicast group; invalid
+	// when the device has none (FDB entries decide then).
+	Remote netip.Addr `json:"remote,omitzero"`
+	// Local is the underlay source address; invalid when unset.
+	Local netip.Addr `json:"local,omitzero"`
+	// Dev is the underlay device, when one is set.
+	Dev      string `json:"dev,omitempty"`
+	Learning bool   `json:"learning"`
+	// FDB are the device's forwarding entries (bridge fdb show dev X)
+	// that name a remote VTEP; an all-zero MAC is the default entry
+	// that broadcast, multicast and unknown unicast frames use.
+	FDB []FDBEntry `json:"fdb,omitempty"`
+}
+
+// FDBEntry is one vxlan forwarding entry: frames to MAC go to Dst.
+type FDBEntry struct {
+	MAC string     `json:"mac"`
+	Dst netip.Addr `json:"dst"`
 }
 
 // IsLoopback reports whether l is the namespace's lo.
 func (l *Link) IsLoopback() bool { return l.Kind == "loopback" || l.Name == "lo" }
+
+// configured returns l's addresses but the IPv6 link-local ones, which
+// the kernel gives every interface that comes up: the addresses someone
+// configured.
+func (l *Link) configured() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range l.Addrs {
+		if !(p.Addr().Is6() && p.Addr().IsLinkLocalUnicast()) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
 
 // HasAddr reports whether a is one of l's addresses.
 func (l *Link) HasAddr(a netip.Addr) bool {
@@ -262,9 +304,25 @@ func (n *NSState) Table(name string) *Table {
 	if n == nil {
 		return nil
 	}
-	for i := range n.IPTables {
-		if n.IPTables[i].Name == name {
-			return &n.IPTables[i]
+	return findTable(n.IPTables, name)
+}
+
+// TableFor returns the table called name of the family of a packet: the
+// ip6tables table when v6, else the iptables one; nil when there is none.
+func (n *NSState) TableFor(name string, v6 bool) *Table {
+	if n == nil {
+		return nil
+	}
+	if v6 {
+		return findTable(n.IP6Tables, name)
+	}
+	return findTable(n.IPTables, name)
+}
+
+func findTable(ts []Table, name string) *Table {
+	for i := range ts {
+		if ts[i].Name == name {
+			return &ts[i]
 		}
 	}
 	return nil
@@ -296,7 +354,9 @@ func (n *NSState) Neighbor(ip netip.Addr, dev string) *Neighbor {
 // Moved is an iptables counter that moved between two snapshots: a rule's,
 // or (Rule 0) a built-in chain's policy.
 type Moved struct {
-	NS    string `json:"ns"`
+	NS string `json:"ns"`
+	// IPv6 is set for an ip6tables counter.
+	IPv6  bool   `json:"ipv6,omitempty"`
 	Table string `json:"table"`
 	Chain string `json:"chain"`
 	// Rule is the rule's position in its chain, from 1; 0 for the policy.
@@ -319,7 +379,11 @@ func (m Moved) String() string {
 	if m.Rule > 0 {
 		what = fmt.Sprintf("rule %d `%s`", m.Rule, m.Spec)
 	}
-	return fmt.Sprintf("%s: %s/%s %s: %s during the probe", m.NS, m.Table, m.Chain, what, plural(m.Packets, "packet"))
+	table := m.Table
+	if m.IPv6 {
+		table = "ip6 " + table
+	}
+	return fmt.Sprintf("%s: %s/%s %s: %s during the probe", m.NS, table, m.Chain, what, plural(m.Packets, "packet"))
 }
 
 // Delta returns the iptables counters that moved from before to after, in
@@ -336,24 +400,36 @@ func Delta(before, after *State) []Moved {
 		if bn == nil {
 			continue
 		}
-		for _, at := range an.IPTables {
-			bt := bn.Table(at.Name)
-			for _, ac := range at.Chains {
-				bc := bt.Chain(ac.Name)
-				if bc == nil {
-					continue
-				}
-				if ac.Policy != "" && ac.Packets > bc.Packets {
-					out = append(out, Moved{NS: an.Name, Table: at.Name, Chain: ac.Name, Target: ac.Policy, Packets: ac.Packets - bc.Packets})
-				}
-				for i, ar := range ac.Rules {
-					if i >= len(bc.Rules) || bc.Rules[i].Spec != ar.Spec || ar.Packets <= bc.Rules[i].Packets {
-						continue
-					}
-					out = append(out, Moved{NS: an.Name, Table: at.Name, Chain: ac.Name, Rule: i + 1, Spec: ar.Spec,
-						Target: ar.Target(), Packets: ar.Packets - bc.Rules[i].Packets})
-				}
+		for _, v6 := range []bool{false, true} {
+			tables := an.IPTables
+			if v6 {
+				tables = an.IP6Tables
 			}
+			for _, at := range tables {
+				out = append(out, deltaTable(an.Name, v6, bn.TableFor(at.Name, v6), at)...)
+			}
+		}
+	}
+	return out
+}
+
+// deltaTable returns the counters of table at that moved since bt.
+func deltaTable(ns string, v6 bool, bt *Table, at Table) []Moved {
+	var out []Moved
+	for _, ac := range at.Chains {
+		bc := bt.Chain(ac.Name)
+		if bc == nil {
+			continue
+		}
+		if ac.Policy != "" && ac.Packets > bc.Packets {
+			out = append(out, Moved{NS: ns, IPv6: v6, Table: at.Name, Chain: ac.Name, Target: ac.Policy, Packets: ac.Packets - bc.Packets})
+		}
+		for i, ar := range ac.Rules {
+			if i >= len(bc.Rules) || bc.Rules[i].Spec != ar.Spec || ar.Packets <= bc.Rules[i].Packets {
+				continue
+			}
+			out = append(out, Moved{NS: ns, IPv6: v6, Table: at.Name, Chain: ac.Name, Rule: i + 1, Spec: ar.Spec,
+				Target: ar.Target(), Packets: ar.Packets - bc.Rules[i].Packets})
 		}
 	}
 	return out

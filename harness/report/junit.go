@@ -46,6 +46,8 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
+	// SystemOut holds the diagnosis of a probe that failed as expected.
+	SystemOut *junitCDATA `xml:"system-out,omitempty"`
 }
 
 // junitProblem is a <failure> (a check that did not hold) or an <error> (a
@@ -108,6 +110,9 @@ func junitScenario(s Scenario, tracing Tracing) junitSuite {
 		tc := junitCase{Classname: classname, Name: c.Name, Time: seconds(c.DurationMS)}
 		if c.Passed {
 			passed++
+			if c.Diagnosis != nil {
+				tc.SystemOut = &junitCDATA{Text: xmlSafe(blockText(diagnosisLines(*c.Diagnosis)))}
+			}
 		} else {
 			suite.Failures++
 			kind := c.Kind

@@ -159,6 +159,11 @@ func (t *Text) check(scenario string, c Check) {
 			l.indent += blockIndent
 			lines = append(lines, l)
 		}
+	} else if c.Diagnosis != nil {
+		// A probe that failed as expected: why it failed, in one line.
+		l := diagnosisLines(*c.Diagnosis)[0]
+		l.indent, l.style = blockIndent, styleDim
+		lines = append(lines, l)
 	}
 	t.write(lines...)
 }

@@ -12,10 +12,12 @@ import (
 )
 
 // wantsDiagnosis reports whether a failed probe of c would be diagnosed:
-// every probe check that expects success, and the `expect: fail` probe
-// checks that name the cause they must fail with.
+// every probe check, whatever it expects. An `expect: fail` check without
+// a `cause:` passes on any failure, but its report still says why the
+// probe failed, so that an isolation that holds for the wrong reason (a
+// link down instead of a firewall rule) shows.
 func wantsDiagnosis(c *scenario.Check) bool {
-	return diagnose.IsProbe(c) && (c.Expect != scenario.ExpectFail || c.Cause != "")
+	return diagnose.IsProbe(c)
 }
 
 // countersBefore takes the iptables counters of the topology just before
@@ -60,8 +62,9 @@ func (s counterScope) Namespaces() []string {
 }
 
 // diagnoseCheck explains a probe check whose probe did not get through,
-// puts the diagnosis in rc, and judges an `expect: fail` check's cause: it
-// passes only when the diagnosis names that cause. t is the probe's trace,
+// whether or not it was expected to, puts the diagnosis in rc, and judges
+// an `expect: fail` check's cause: it passes only when the diagnosis names
+// that cause. t is the probe's trace,
 // nil when tracing is off.
 func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check, res check.Result, t *trace.Trace, before *diagnose.State, rc *report.Check) {
 	if !wantsDiagnosis(c) || res.Err != nil {

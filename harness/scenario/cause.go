@@ -35,6 +35,14 @@ const (
 	// CauseLoopbackDown: the namespace's lo is down, so it cannot reach its
 	// own addresses.
 	CauseLoopbackDown = "loopback-down"
+	// CauseWrongMAC: a neighbor entry (ARP or NDP, static or learned) for a
+	// next hop holds a MAC other than that of the interface that answers
+	// for the address, so the frames go to the wrong MAC.
+	CauseWrongMAC = "wrong-mac"
+	// CauseVXLANMismatch: the two ends of a VXLAN tunnel do not agree (VNI,
+	// UDP port, remote address), or the sending device has neither a
+	// remote nor a forwarding (FDB) entry for the far end.
+	CauseVXLANMismatch = "vxlan-mismatch"
 	// CauseUnknown: none of the above; the evidence is still shown.
 	CauseUnknown = "unknown"
 )
@@ -46,7 +54,7 @@ func CauseCodes() []string {
 		CauseNoRoute, CauseNoReturnRoute, CauseForwardingDisabled,
 		CauseNetfilterDrop, CauseLinkDown, CauseNotBridged, CauseARPFailed,
 		CauseRPFilter, CauseNoListener, CauseAddressMissing,
-		CauseLoopbackDown, CauseUnknown,
+		CauseLoopbackDown, CauseWrongMAC, CauseVXLANMismatch, CauseUnknown,
 	}
 }
 

@@ -6,6 +6,10 @@ import (
 	"strings"
 )
 
+// Links and bridges: where a frame sent out of an interface arrives,
+// through veth pairs and bridge ports, and what cuts that path (a link
+// down, no carrier, a port missing from its bridge).
+
 // endpoint is an interface of a namespace: "ns/if".
 type endpoint struct{ ns, ifname string }
 
@@ -54,6 +58,12 @@ func (w *walker) flood(start endpoint, ideal bool) segment {
 		case "bridge":
 			for _, p := range w.ports(e.ns, e.ifname, ideal) {
 				send(endpoint{e.ns, p}, path)
+			}
+		case "vxlan":
+			// The frame is encapsulated and crosses the underlay to the
+			// tunnel's far ends (overlay.go).
+			for _, x := range w.tunnelPeers(e, ideal) {
+				arrive(x, path)
 			}
 		default:
 			if peer, ok := w.peer(e); ok {
@@ -104,29 +114,6 @@ func (s *segment) add(e endpoint, path []segmentStep) {
 
 func clonePath(p []segmentStep) []segmentStep { return append([]segmentStep(nil), p...) }
 
-// holder returns the receiver of seg that answers ARP for address a, in
-// the order the flood found them: one whose link holds a, or, since Linux
-// answers ARP for any of its local addresses on any interface unless
-// arp_ignore says otherwise (the weak host model), one whose namespace
-// holds a on another link.
-func (w *walker) holder(seg segment, a netip.Addr, ideal bool) (endpoint, bool) {
-	for _, e := range seg.order {
-		l := w.st.NS(e.ns).Link(e.ifname)
-		if l != nil && l.HasAddr(a) && (ideal || l.Up) {
-			return e, true
-		}
-	}
-	for _, e := range seg.order {
-		ns := w.st.NS(e.ns)
-		l := ns.Link(e.ifname)
-		if l == nil || (!ideal && !l.Up) || !ns.answersARPFor(e.ifname, a) {
-			continue
-		}
-		return e, true
-	}
-	return endpoint{}, false
-}
-
 // master returns the bridge e is a port of: the scenario's intent in ideal
 // mode (falling back to the snapshot), the snapshot's otherwise.
 func (w *walker) master(e endpoint, ideal bool) string {
@@ -158,7 +145,7 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 	}
 	ns := w.st.NS(e.ns)
 	l := ns.Link(e.ifname)
-	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.Addrs) > 0 {
+	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.configured()) > 0 {
 		return "", false, false
 	}
 	peer, found := w.peer(e)
@@ -173,8 +160,8 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 		if b.Kind != "bridge" {
 			continue
 		}
-		for _, bp := range b.Addrs {
-			for _, pa := range pl.Addrs {
+		for _, bp := range b.configured() {
+			for _, pa := range pl.configured() {
 				if bp.Masked().Contains(pa.Addr()) {
 					return b.Name, true, true
 				}
@@ -226,6 +213,8 @@ type blockage struct {
 	bridge string
 	// why says what is wrong, for the summary.
 	why string
+	// fix, when set, is the command that repairs it, as fixIn writes it.
+	fix string
 }
 
 // blocked walks an ideal path step by step against the snapshot and
@@ -250,8 +239,15 @@ func (w *walker) blocked(path []segmentStep) *blockage {
 			return &blockage{cause: NotBridged, at: st.at, bridge: want, why: why}
 		}
 	}
+	for i := 0; i+1 < len(path); i++ {
+		if path[i].out && !path[i+1].out {
+			if b := w.tunnelMismatch(path[i].at, path[i+1].at); b != nil {
+				return b
+			}
+		}
+	}
 	for _, st := range path {
-		if l := w.st.NS(st.at.ns).Link(st.at.ifname); l != nil && !l.Carrier && !l.IsLoopback() && l.Kind != "bridge" {
+		if l := w.st.NS(st.at.ns).Link(st.at.ifname); l != nil && !l.Carrier && !l.IsLoopback() && l.Kind != "bridge" && l.Kind != "vxlan" {
 			return &blockage{cause: LinkDown, at: st.at, why: fmt.Sprintf("%s has no carrier", st.at)}
 		}
 	}
@@ -263,4 +259,92 @@ func masterText(m string) string {
 		return "no master"
 	}
 	return "master " + m
+}
+
+func (w *walker) blockageFinding(ns *NSState, r Route, nh netip.Addr, holder endpoint, b *blockage) *finding {
+	f := &finding{Cause: b.cause, NS: b.at.ns, If: b.at.ifname}
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s: ip route get %s -> %s", ns.Name, nh, r))
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%s holds %s; the way there from %s/%s is cut: %s", holder, nh, ns.Name, r.Dev, b.why))
+	if nb := ns.Neighbor(nh, r.Dev); nb != nil {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: neighbor %s dev %s %s", ns.Name, nh, r.Dev, nb.State))
+	}
+	switch b.cause {
+	case NotBridged:
+		f.Summary = fmt.Sprintf("%s should be a port of bridge %s but is not enslaved, so frames from %s/%s never reach %s", b.at, b.bridge, ns.Name, r.Dev, holder)
+		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s master %s", b.at.ifname, b.bridge))
+	case VXLANMismatch, NoRoute:
+		f.Summary = fmt.Sprintf("%s, so %s/%s cannot reach %s (%s) through the tunnel", b.why, ns.Name, r.Dev, nh, holder)
+		f.Fix = b.fix
+	default:
+		f.Summary = fmt.Sprintf("%s, so %s/%s cannot reach %s (%s)", b.why, ns.Name, r.Dev, nh, holder)
+		f.Fix = fixIn(b.at.ns, fmt.Sprintf("ip link set %s up", b.at.ifname))
+	}
+	return f
+}
+
+// downLinkFor returns a link of ns that is down and would carry a packet
+// to dst: an address of it covers dst, or a route of the scenario through
+// it does.
+func (w *walker) downLinkFor(ns *NSState, dst netip.Addr) string {
+	for _, l := range ns.Links {
+		if l.Up || l.IsLoopback() {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.Masked().Contains(dst) {
+				return l.Name
+			}
+		}
+	}
+	if w.sc == nil {
+		return ""
+	}
+	sn := w.sc.Namespace(ns.Name)
+	if sn == nil {
+		return ""
+	}
+	for _, r := range sn.Routes {
+		if !r.Dst.Contains(dst) || r.Table != 0 {
+			continue
+		}
+		dev := r.Dev
+		if dev == "" {
+			for _, l := range ns.Links {
+				for _, a := range l.Addrs {
+					if a.Masked().Contains(r.Via) {
+						dev = l.Name
+					}
+				}
+			}
+		}
+		if l := ns.Link(dev); l != nil && !l.Up {
+			return dev
+		}
+	}
+	return ""
+}
+
+// segmentText lists the receivers of seg with their addresses of one
+// family.
+func (w *walker) segmentText(seg segment, v6 bool) string {
+	if len(seg.order) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, e := range seg.order {
+		l := w.st.NS(e.ns).Link(e.ifname)
+		var addrs []string
+		if l != nil {
+			for _, a := range l.Addrs {
+				if a.Addr().Is6() == v6 {
+					addrs = append(addrs, a.String())
+				}
+			}
+		}
+		if len(addrs) == 0 {
+			addrs = []string{"no address"}
+		}
+		s = append(s, fmt.Sprintf("%s %s", e, strings.Join(addrs, ",")))
+	}
+	return strings.Join(s, "; ")
 }

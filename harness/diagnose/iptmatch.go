@@ -1,0 +1,318 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/scenario"
+)
+
+// Matching one iptables rule against a packet, as far as the rule's
+// options are modelled.
+
+// packet is the probe packet as a namespace's netfilter hooks see it.
+type packet struct {
+	Src, Dst     netip.Addr
+	SPort, DPort uint16
+	// Proto is "icmp", "tcp" or "udp".
+	Proto string
+	// In and Out are the input and output interfaces at this hook; ""
+	// when the hook has none (In on OUTPUT, Out on PREROUTING).
+	In, Out string
+	// Reply marks the reply leg: conntrack state ESTABLISHED, where the
+	// request is NEW. NAT rules see only the request.
+	Reply bool
+}
+
+// v6 reports whether p is an IPv6 packet.
+func (p packet) v6() bool { return p.Dst.Is6() && !p.Dst.Is4In6() }
+
+// String formats p as "10.0.0.2 > 203.0.113.8 icmp", with the ports that
+// are known for tcp and udp.
+func (p packet) String() string {
+	src, dst := p.Src.String(), p.Dst.String()
+	if p.Proto != "icmp" {
+		if p.SPort != 0 {
+			src = netip.AddrPortFrom(p.Src, p.SPort).String()
+		}
+		if p.DPort != 0 {
+			dst = netip.AddrPortFrom(p.Dst, p.DPort).String()
+		}
+	}
+	return fmt.Sprintf("%s > %s %s", src, dst, p.Proto)
+}
+
+// match is whether a rule matches a packet, as far as the rule can be read.
+type match int
+
+const (
+	noMatch match = iota
+	matches
+	// mayMatch: the rule uses a match this package does not model, and
+	// the rest of it does not exclude the packet.
+	mayMatch
+)
+
+// parsedRule is a rule split into its match and its target.
+type parsedRule struct {
+	words  []string
+	target string
+	// goto_ is set for -g: the chain does not return to the caller.
+	goto_ bool
+	// opts are the target's options (--to-destination ...).
+	opts map[string]string
+}
+
+// parseRule splits spec (iptables-save syntax) into words and finds the
+// target and its options.
+func parseRule(spec string) parsedRule {
+	words, err := scenario.SplitArgs(spec)
+	if err != nil {
+		words = strings.Fields(spec)
+	}
+	pr := parsedRule{words: words, opts: map[string]string{}}
+	for i := 0; i < len(words); i++ {
+		switch words[i] {
+		case "-j", "--jump", "-g", "--goto":
+			if i+1 >= len(words) {
+				continue
+			}
+			pr.target = words[i+1]
+			pr.goto_ = words[i] == "-g" || words[i] == "--goto"
+			for j := i + 2; j < len(words); j++ {
+				if strings.HasPrefix(words[j], "--") && j+1 < len(words) && !strings.HasPrefix(words[j+1], "--") {
+					pr.opts[words[j]] = words[j+1]
+					j++
+				} else if strings.HasPrefix(words[j], "--") {
+					pr.opts[words[j]] = ""
+				}
+			}
+			return pr
+		}
+	}
+	return pr
+}
+
+// matchRule decides whether rule r matches p. Only the options hopcheck
+// scenarios and tutorials use are modelled: addresses, interfaces,
+// protocol, ports, icmp type, conntrack state; anything else makes the
+// answer mayMatch unless a modelled option already excludes p.
+func matchRule(r parsedRule, p packet) match {
+	res := matches
+	w := r.words
+	neg := false
+	for i := 0; i < len(w); i++ {
+		opt := w[i]
+		if opt == "!" {
+			neg = true
+			continue
+		}
+		if opt == "-j" || opt == "--jump" || opt == "-g" || opt == "--goto" {
+			break
+		}
+		val := ""
+		if i+1 < len(w) {
+			val = w[i+1]
+		}
+		var m match
+		switch opt {
+		case "-s", "--source":
+			m = boolMatch(addrIn(p.Src, val))
+			i++
+		case "-d", "--destination":
+			m = boolMatch(addrIn(p.Dst, val))
+			i++
+		case "-i", "--in-interface":
+			m = boolMatch(ifMatch(p.In, val))
+			i++
+		case "-o", "--out-interface":
+			m = boolMatch(ifMatch(p.Out, val))
+			i++
+		case "-p", "--protocol":
+			m = boolMatch(protoMatch(p.Proto, p.v6(), val))
+			i++
+		case "-m", "--match":
+			i++
+			neg = false
+			continue
+		case "--comment":
+			i++
+			neg = false
+			continue
+		case "--dport", "--destination-port":
+			m = boolMatch(portIn(p.DPort, val) && p.Proto != "icmp")
+			i++
+		case "--sport", "--source-port":
+			m = boolMatch(portIn(p.SPort, val) && p.Proto != "icmp")
+			i++
+		case "--dports", "--destination-ports":
+			m = boolMatch(portList(p.DPort, val) && p.Proto != "icmp")
+			i++
+		case "--sports", "--source-ports":
+			m = boolMatch(portList(p.SPort, val) && p.Proto != "icmp")
+			i++
+		case "--state", "--ctstate":
+			m = stateMatch(p.Reply, val)
+			i++
+		case "--icmp-type", "--icmpv6-type":
+			m = icmpTypeMatch(p, val)
+			i++
+		case "--syn":
+			m = boolMatch(p.Proto == "tcp" && !p.Reply)
+		default:
+			// An option we do not model; skip its values.
+			m = mayMatch
+			for i+1 < len(w) && !strings.HasPrefix(w[i+1], "-") && w[i+1] != "!" {
+				i++
+			}
+		}
+		if neg && m != mayMatch {
+			m = boolMatch(m == noMatch)
+		}
+		neg = false
+		switch m {
+		case noMatch:
+			return noMatch
+		case mayMatch:
+			res = mayMatch
+		}
+	}
+	return res
+}
+
+func boolMatch(b bool) match {
+	if b {
+		return matches
+	}
+	return noMatch
+}
+
+// addrIn reports whether a is in val: an address, a prefix, or a comma
+// list of either.
+func addrIn(a netip.Addr, val string) bool {
+	for _, v := range strings.Split(val, ",") {
+		if p, err := netip.ParsePrefix(v); err == nil && p.Contains(a) {
+			return true
+		}
+		if b, err := netip.ParseAddr(v); err == nil && b == a {
+			return true
+		}
+	}
+	return false
+}
+
+// ifMatch reports whether interface name matches pattern ("eth+" matches
+// every name starting with "eth"). A hook without that interface matches
+// nothing.
+func ifMatch(name, pattern string) bool {
+	if name == "" {
+		return false
+	}
+	if p, ok := strings.CutSuffix(pattern, "+"); ok {
+		return strings.HasPrefix(name, p)
+	}
+	return name == pattern
+}
+
+func protoMatch(proto string, v6 bool, val string) bool {
+	switch strings.ToLower(val) {
+	case "all", "0":
+		return true
+	case "icmp", "1":
+		return proto == "icmp" && !v6
+	case "ipv6-icmp", "icmpv6", "58":
+		return proto == "icmp" && v6
+	case "tcp", "6":
+		return proto == "tcp"
+	case "udp", "17":
+		return proto == "udp"
+	}
+	return false
+}
+
+// portIn reports whether port is val: "80" or a range "8000:8080".
+func portIn(port uint16, val string) bool {
+	lo, hi, isRange := strings.Cut(val, ":")
+	a, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return false
+	}
+	if !isRange {
+		return uint64(port) == a
+	}
+	b := uint64(65535)
+	if hi != "" {
+		if b, err = strconv.ParseUint(hi, 10, 16); err != nil {
+			return false
+		}
+	}
+	return uint64(port) >= a && uint64(port) <= b
+}
+
+// portList reports whether port is in a multiport list "80,443,8000:8080".
+func portList(port uint16, val string) bool {
+	for _, v := range strings.Split(val, ",") {
+		if portIn(port, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// stateMatch matches a conntrack state list: the request is NEW, the
+// reply ESTABLISHED.
+func stateMatch(reply bool, val string) match {
+	want := "NEW"
+	if reply {
+		want = "ESTABLISHED"
+	}
+	for _, s := range strings.Split(val, ",") {
+		if s == want {
+			return matches
+		}
+		if s == "DNAT" || s == "SNAT" {
+			return mayMatch
+		}
+	}
+	return noMatch
+}
+
+// icmpTypeMatch matches the echo request (the request leg) and echo reply,
+// of ICMP for IPv4 and ICMPv6 for IPv6 (--icmp-type, --icmpv6-type).
+func icmpTypeMatch(p packet, val string) match {
+	if p.Proto != "icmp" {
+		return noMatch
+	}
+	t, _, _ := strings.Cut(val, "/")
+	switch t {
+	case "any", "255":
+		return matches
+	case "echo-request":
+		return boolMatch(!p.Reply)
+	case "echo-reply":
+		return boolMatch(p.Reply)
+	}
+	// Numeric types differ between ICMP (8, 0) and ICMPv6 (128, 129).
+	req, rep := "8", "0"
+	if p.v6() {
+		req, rep = "128", "129"
+	}
+	switch t {
+	case req:
+		return boolMatch(!p.Reply)
+	case rep:
+		return boolMatch(p.Reply)
+	}
+	return mayMatch
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,60 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// The destination: something must listen where a tcp or udp request is
+// delivered.
+
+// listener checks that something listens where a tcp or udp request was
+// delivered: the harness's own listener of the check, or a socket in the
+// snapshot.
+func (w *walker) listener(at endpoint, p packet) *finding {
+	if w.probe.ListenNS == at.ns && w.probe.ListenPort == p.DPort {
+		w.note("%s: the check's listener serves %s port %d", at.ns, p.Proto, p.DPort)
+		return nil
+	}
+	ns := w.st.NS(at.ns)
+	var socks []string
+	for _, l := range ns.Listeners {
+		if l.Proto != p.Proto {
+			continue
+		}
+		socks = append(socks, l.Addr.String())
+		if l.Addr.Port() == p.DPort && (l.Addr.Addr().IsUnspecified() || l.Addr.Addr().Unmap() == p.Dst) {
+			w.note("%s: %s listens on %s", at.ns, p.Proto, l.Addr)
+			return nil
+		}
+	}
+	if w.probe.ListenNS == at.ns {
+		socks = append(socks, fmt.Sprintf("the check's listener on port %d", w.probe.ListenPort))
+	}
+	if len(socks) == 0 {
+		socks = []string{"none"}
+	}
+	f := &finding{
+		Cause: NoListener, NS: at.ns, If: at.ifname,
+		Summary: fmt.Sprintf("the %s request reaches %s (%s) on %s, but nothing listens on %s port %d there",
+			p.Proto, at.ns, netip.AddrPortFrom(p.Dst, p.DPort), at.ifname, p.Proto, p.DPort),
+		Evidence: []string{fmt.Sprintf("%s: %s sockets listening: %s", at.ns, p.Proto, strings.Join(socks, ", "))},
+	}
+	for _, n := range w.nats {
+		if n.kind != "DNAT" {
+			continue
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: DNAT %s -> %s sent the request there", n.ns, n.from, n.to))
+		if w.probe.ListenNS == at.ns && w.probe.ListenPort != 0 && n.to.Port() == p.DPort {
+			if v := w.dnatRule(n); v != nil {
+				spec := strings.Replace(v.Spec, v.Opts["--to-destination"], netip.AddrPortFrom(n.to.Addr(), w.probe.ListenPort).String(), 1)
+				f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", v.command(), v.Chain, v.Rule, spec))
+			}
+		}
+	}
+	if w.probe.ListenNS != "" && w.probe.ListenNS != at.ns {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("the check's listener was in %s, port %d, not in %s", w.probe.ListenNS, w.probe.ListenPort, at.ns))
+	}
+	return f
+}

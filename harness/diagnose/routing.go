@@ -1,0 +1,507 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Routing: the route lookup (policy rules, tables, longest prefix,
+// metric), source address selection, forwarding, and the findings when a
+// lookup fails on the request's or the reply's way.
+
+// tableOrder is the order of the kernel's default policy rules: 0 lookup
+// local, 32766 lookup main, 32767 lookup default. Scenarios have no `ip
+// rule`, so routes in other tables are never consulted.
+var tableOrder = [...]int{TableLocal, TableMain, TableDefault}
+
+// RouteGet returns the route the namespace uses for a packet to dst, the
+// pure equivalent of `ip route get DST`: the tables in the order of the
+// default policy rules, in each the longest matching prefix, then the
+// lowest metric. A throw route ends the lookup in its table. ok is false
+// when no table has a route; an unreachable, blackhole or prohibit route is
+// returned as found, with its type.
+func (n *NSState) RouteGet(dst netip.Addr) (r Route, ok bool) {
+	if n == nil {
+		return Route{}, false
+	}
+	for _, table := range tableOrder {
+		best := -1
+		for i, rt := range n.Routes {
+			if rt.Table != table || !rt.Dst.IsValid() || rt.Dst.Addr().Is4() != dst.Is4() || !rt.Dst.Contains(dst) {
+				continue
+			}
+			if rt.Dev != "" {
+				// The kernel removes a down link's routes; a snapshot taken
+				// while a link goes down may still hold some.
+				if l := n.Link(rt.Dev); l != nil && !l.Up && rt.Type != RouteLocal {
+					continue
+				}
+			}
+			if best < 0 || better(rt, n.Routes[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		if n.Routes[best].Type == RouteThrow {
+			continue
+		}
+		return n.Routes[best], true
+	}
+	return Route{}, false
+}
+
+// better reports whether a wins over b for the same destination: a longer
+// prefix, then a lower metric.
+func better(a, b Route) bool {
+	if a.Dst.Bits() != b.Dst.Bits() {
+		return a.Dst.Bits() > b.Dst.Bits()
+	}
+	return a.Metric < b.Metric
+}
+
+// delivers reports whether a route of type t hands the packet to the
+// namespace's own stack.
+func delivers(t string) bool { return t == RouteLocal || t == RouteBroadcast }
+
+// forwardable reports whether a route of type t sends the packet on.
+func forwardable(t string) bool { return t == "" || t == RouteUnicast }
+
+// SourceFor returns the source address the namespace picks for a packet
+// to dst sent along route r: the route's src, else an address of r's
+// device whose subnet holds the next hop, else the device's first address,
+// else the first address of any other link that is up (lo last), as the
+// kernel's inet_select_addr does for scope global. For IPv6 the scope of
+// dst decides (RFC 6724, as ipv6_dev_get_saddr): a link-local
+// destination gets the device's link-local address, any other a global
+// one, preferably of the device, whatever the next hop's scope.
+func (n *NSState) SourceFor(r Route, dst netip.Addr) netip.Addr {
+	if r.Src.IsValid() {
+		return r.Src
+	}
+	if dst.Is6() && !dst.Is4In6() {
+		return n.sourceFor6(r, dst)
+	}
+	nh := dst
+	if r.Via.IsValid() {
+		nh = r.Via
+	}
+	if l := n.Link(r.Dev); l != nil {
+		for _, p := range l.Addrs {
+			if p.Addr().Is4() == nh.Is4() && p.Masked().Contains(nh) {
+				return p.Addr()
+			}
+		}
+		for _, p := range l.Addrs {
+			if p.Addr().Is4() == nh.Is4() && !p.Addr().IsLinkLocalUnicast() {
+				return p.Addr()
+			}
+		}
+	}
+	var fallback netip.Addr
+	for _, l := range n.Links {
+		if !l.Up {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if p.Addr().Is4() != nh.Is4() || p.Addr().IsLinkLocalUnicast() {
+				continue
+			}
+			if l.IsLoopback() || p.Addr().IsLoopback() {
+				if !fallback.IsValid() {
+					fallback = p.Addr()
+				}
+				continue
+			}
+			return p.Addr()
+		}
+	}
+	return fallback
+}
+
+// sourceFor6 is SourceFor for IPv6.
+func (n *NSState) sourceFor6(r Route, dst netip.Addr) netip.Addr {
+	ll := dst.IsLinkLocalUnicast()
+	fits := func(a netip.Addr) bool {
+		return a.Is6() && !a.Is4In6() && a.IsLinkLocalUnicast() == ll && !a.IsLoopback()
+	}
+	if l := n.Link(r.Dev); l != nil {
+		for _, p := range l.Addrs {
+			if fits(p.Addr()) && p.Masked().Contains(dst) {
+				return p.Addr()
+			}
+		}
+		for _, p := range l.Addrs {
+			if fits(p.Addr()) {
+				return p.Addr()
+			}
+		}
+	}
+	if ll {
+		return netip.Addr{}
+	}
+	var fallback netip.Addr
+	for _, l := range n.Links {
+		if !l.Up {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if !p.Addr().Is6() || p.Addr().IsLinkLocalUnicast() {
+				continue
+			}
+			if l.IsLoopback() || p.Addr().IsLoopback() {
+				if !fallback.IsValid() && !p.Addr().IsLoopback() {
+					fallback = p.Addr()
+				}
+				continue
+			}
+			return p.Addr()
+		}
+	}
+	return fallback
+}
+
+// forwarding reports whether the namespace forwards packets of the
+// family of dst arriving on link in. IPv4: conf.IN.forwarding when the
+// snapshot has it (set from ip_forward whenever ip_forward is written),
+// else net.ipv4.ip_forward. IPv6: net.ipv6.conf.all.forwarding, which is
+// what ip6_forward reads (writing it sets every interface's value too).
+func (n *NSState) forwarding(in string, v6 bool) bool {
+	if v6 {
+		return n.sysctlInt("net.ipv6.conf.all.forwarding", 0) == 1
+	}
+	if v, ok := n.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
+		return v == "1"
+	}
+	return n.sysctlInt("net.ipv4.ip_forward", 0) == 1
+}
+
+// isLocal reports whether a is an address of the namespace: the local
+// table delivers it.
+func (n *NSState) isLocal(a netip.Addr) bool {
+	r, ok := n.RouteGet(a)
+	return ok && r.Type == RouteLocal
+}
+
+// noRoute explains a lookup that found no usable route in ns for p: an
+// interface that is down took the route with it (link-down), or there is
+// none (no-route, or no-return-route on the reply's way).
+func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) *finding {
+	lookup := fmt.Sprintf("%s: ip route get %s -> no route", ns.Name, p.Dst)
+	if found {
+		lookup = fmt.Sprintf("%s: ip route get %s -> %s (%s route)", ns.Name, p.Dst, r, r.Type)
+	} else if !w.hasDefault(ns, p.v6()) {
+		lookup += " (table main has no default route)"
+	}
+	if l := w.downLinkFor(ns, p.Dst); l != "" && !found {
+		return &finding{
+			Cause: LinkDown, NS: ns.Name, If: l,
+			Summary:  fmt.Sprintf("%s/%s is administratively down, so the route to %s through it is gone", ns.Name, l, p.Dst),
+			Evidence: []string{lookup, fmt.Sprintf("%s: %s is down", ns.Name, l)},
+			Fix:      fixIn(ns.Name, fmt.Sprintf("ip link set %s up", l)),
+		}
+	}
+	if p.Reply {
+		return w.noReturnRoute(ns, in, lookup, p)
+	}
+	if !found && in != "" {
+		if f := w.routeMissedUpstream(ns, lookup, p); f != nil {
+			return f
+		}
+	}
+	f := &finding{Cause: NoRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
+	if rs := w.mainRoutes(ns, p.v6()); rs != "" {
+		fam := ""
+		if p.v6() {
+			fam = " (IPv6)"
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: table main%s: %s", ns.Name, fam, rs))
+	}
+	if in == "" {
+		f.Summary = fmt.Sprintf("%s has no route to %s", ns.Name, p.Dst)
+	} else {
+		f.Summary = fmt.Sprintf("%s receives the packet to %s on %s but has no route to forward it", ns.Name, p.Dst, in)
+	}
+	if found {
+		f.Summary = fmt.Sprintf("%s has an %s route for %s", ns.Name, r.Type, p.Dst)
+		f.Fix = fixIn(ns.Name, ipRoute(p.v6())+" del "+strings.TrimPrefix(r.String(), r.Type+" "))
+		return f
+	}
+	if gw, dev, ok := w.gatewayFor(ns, p.Dst); ok {
+		dst := "default"
+		if w.hasDefault(ns, p.v6()) {
+			dst = p.Dst.String()
+		}
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), dst, gw, dev))
+	}
+	return f
+}
+
+// noReturnRoute explains a reply that cannot be routed back from ns: the
+// request arrived untranslated from an address ns has no route to. The fix
+// is MASQUERADE where the request left a private network, or a route back.
+func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *finding {
+	f := &finding{Cause: NoReturnRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
+	var from *crossing // the crossing that handed the request to ns
+	for i := range w.request {
+		if w.request[i].ns == ns.Name && i > 0 {
+			f.If = w.request[i].in
+			from = &w.request[i-1]
+			break
+		}
+	}
+	f.Summary = fmt.Sprintf("the request reached %s, but the reply to %s cannot be routed back: %s has no route to %s", w.probeDest(), p.Dst, ns.Name, p.Dst)
+	if !w.translated("SNAT") {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("the request kept its source %s on the way (no SNAT or MASQUERADE rule translated it)", p.Dst))
+	}
+	if from == nil || from.out == "" {
+		return f
+	}
+	fwd := w.st.NS(from.ns)
+	if p.Dst.IsPrivate() && w.publicSide(fwd, from.out) {
+		f.Summary += fmt.Sprintf(" (a private address: %s forwards it to %s without MASQUERADE)", from.ns, from.out)
+		f.Fix = fixIn(from.ns, fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", iptablesCmd(p.v6()), w.sourceNet(p.Dst), from.out))
+		return f
+	}
+	if gw := w.addrOnSegment(fwd, from.out, ns, f.If, !p.v6()); gw.IsValid() {
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), w.sourceNet(p.Dst), gw, f.If))
+	}
+	return f
+}
+
+// forwardingOff explains a namespace that must forward but does not.
+func (w *walker) forwardingOff(ns *NSState, in string, r Route, p packet) *finding {
+	ev := []string{fmt.Sprintf("%s: ip route get %s -> %s (not a local address: %s must forward it)", ns.Name, p.Dst, r, ns.Name)}
+	key, fix := "net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1"
+	if p.v6() {
+		key, fix = "net.ipv6.conf.all.forwarding", "sysctl -w net.ipv6.conf.all.forwarding=1"
+	}
+	v, _ := ns.Sysctl(key)
+	ev = append(ev, fmt.Sprintf("%s: %s = %s", ns.Name, key, orUnknown(v)))
+	fam := "IP"
+	if p.v6() {
+		fam = "IPv6"
+	} else if d, ok := ns.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
+		ev = append(ev, fmt.Sprintf("%s: net.ipv4.conf.%s.forwarding = %s", ns.Name, in, d))
+	}
+	return &finding{
+		Cause: ForwardingDisabled, NS: ns.Name, If: in,
+		Summary:  fmt.Sprintf("%s must forward the packet from %s to %s out of %s, but %s forwarding is disabled there", ns.Name, in, p.Dst, r.Dev, fam),
+		Evidence: ev,
+		Fix:      fixIn(ns.Name, fix),
+	}
+}
+
+// gatewayFor finds a router for dst next to ns: an address of dst's
+// family on a segment of one of ns's links, held by a namespace that
+// forwards and has a route to dst. A global address is preferred to a
+// link-local one.
+func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bool) {
+	var fallback struct {
+		gw  netip.Addr
+		dev string
+	}
+	for i := range ns.Links {
+		l := &ns.Links[i]
+		if l.IsLoopback() || !l.Up || len(l.configured()) == 0 {
+			continue
+		}
+		seg := w.flood(endpoint{ns.Name, l.Name}, false)
+		for _, e := range seg.order {
+			if e.ns == ns.Name {
+				continue
+			}
+			peerNS := w.st.NS(e.ns)
+			pl := peerNS.Link(e.ifname)
+			for _, a := range pl.Addrs {
+				if a.Addr().Is4() != dst.Is4() || !onSubnet(l, a.Addr()) {
+					continue
+				}
+				fwd := peerNS.forwarding(e.ifname, dst.Is6())
+				r, ok := peerNS.RouteGet(dst)
+				if ok && (delivers(r.Type) || (forwardable(r.Type) && fwd)) {
+					if a.Addr().IsLinkLocalUnicast() {
+						// A global address of the router is easier to read;
+						// the link-local one is kept when it has none.
+						if !fallback.gw.IsValid() || fallback.gw.IsLinkLocalUnicast() {
+							fallback.gw, fallback.dev = a.Addr(), l.Name
+						}
+						continue
+					}
+					return a.Addr(), l.Name, true
+				}
+				if !fallback.gw.IsValid() && fwd {
+					fallback.gw, fallback.dev = a.Addr(), l.Name
+				}
+			}
+		}
+	}
+	return fallback.gw, fallback.dev, fallback.gw.IsValid()
+}
+
+// onSubnet reports whether a is inside the subnet of one of l's addresses.
+func onSubnet(l *Link, a netip.Addr) bool {
+	for _, p := range l.Addrs {
+		if p.Masked().Contains(a) && p.Addr() != a {
+			return true
+		}
+	}
+	return false
+}
+
+// addrOnSegment returns the address of fwd's link out that is on the
+// subnet of ns's link in: the gateway ns would route back through.
+func (w *walker) addrOnSegment(fwd *NSState, out string, ns *NSState, in string, v4 bool) netip.Addr {
+	ol, il := fwd.Link(out), ns.Link(in)
+	if ol == nil || il == nil {
+		return netip.Addr{}
+	}
+	for _, a := range ol.Addrs {
+		if a.Addr().Is4() == v4 && !a.Addr().IsLinkLocalUnicast() && onSubnet(il, a.Addr()) {
+			return a.Addr()
+		}
+	}
+	return netip.Addr{}
+}
+
+// publicSide reports whether link out of ns faces a public network: its
+// addresses are not private (the scenario's simulated internet uses the
+// documentation ranges).
+func (w *walker) publicSide(ns *NSState, out string) bool {
+	l := ns.Link(out)
+	if l == nil {
+		return false
+	}
+	for _, a := range l.Addrs {
+		if a.Addr().Is4() && !a.Addr().IsPrivate() {
+			return true
+		}
+		if a.Addr().Is6() && a.Addr().IsGlobalUnicast() && !a.Addr().IsPrivate() {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceNet returns the subnet of the probe source's address src in the
+// source namespace, or src/32.
+func (w *walker) sourceNet(src netip.Addr) netip.Prefix {
+	if ns := w.st.NS(w.probe.From); ns != nil {
+		if l := ns.LinkWithAddr(src); l != nil {
+			for _, a := range l.Addrs {
+				if a.Addr() == src {
+					return a.Masked()
+				}
+			}
+		}
+	}
+	return netip.PrefixFrom(src, src.BitLen())
+}
+
+// hasDefault reports whether ns has a default route of the family in
+// table main.
+func (w *walker) hasDefault(ns *NSState, v6 bool) bool {
+	for _, r := range ns.Routes {
+		if r.Table == TableMain && r.Dst.Bits() == 0 && r.Dst.Addr().Is6() == v6 {
+			return true
+		}
+	}
+	return false
+}
+
+// mainRoutes lists the routes of the family in table main, leaving out
+// IPv6's link-local and multicast routes, which every interface has.
+func (w *walker) mainRoutes(ns *NSState, v6 bool) string {
+	var s []string
+	for _, r := range ns.Routes {
+		if r.Table == TableMain && r.Dst.Addr().Is6() == v6 && !r.Dst.Addr().IsLinkLocalUnicast() && !r.Dst.Addr().IsMulticast() {
+			s = append(s, r.String())
+		}
+	}
+	if len(s) == 0 {
+		return "empty"
+	}
+	return strings.Join(s, "; ")
+}
+
+// ipRoute is the command that edits routes of the family.
+func ipRoute(v6 bool) string {
+	if v6 {
+		return "ip -6 route"
+	}
+	return "ip route"
+}
+
+// routeDst formats a route destination as ip route takes it.
+func routeDst(p netip.Prefix) string {
+	if p.Bits() == 0 {
+		return "default"
+	}
+	return p.String()
+}
+
+// routeMissedUpstream looks for the mistake behind a forwarder ns with no
+// route for p: a namespace the request crossed before, which sent it on
+// by a default (or shorter) route although a neighbor on the same segment
+// has dst's subnet on a link of its own. That namespace lacks the route
+// (host-gw routing with one node's pod route missing): adding it there
+// makes the probe pass, where a default route in ns would only move the
+// packet on.
+func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *finding {
+	for k := len(w.request) - 1; k >= 0; k-- {
+		up := w.request[k]
+		if up.out == "" || up.ns == ns.Name {
+			continue
+		}
+		un := w.st.NS(up.ns)
+		used, _ := un.RouteGet(p.Dst)
+		for _, x := range w.flood(endpoint{up.ns, up.out}, false).order {
+			if x.ns == ns.Name || x.ns == up.ns {
+				continue
+			}
+			xn := w.st.NS(x.ns)
+			subnet, ok := xn.connected(p.Dst)
+			if !ok || (subnet.Bits() <= used.Dst.Bits()) {
+				continue
+			}
+			if !xn.isLocal(p.Dst) && !xn.forwarding(x.ifname, p.v6()) {
+				continue
+			}
+			gw := w.addrOnSegment(xn, x.ifname, un, up.out, !p.v6())
+			if !gw.IsValid() {
+				continue
+			}
+			return &finding{
+				Cause: NoRoute, NS: up.ns, If: up.out,
+				Summary: fmt.Sprintf("%s sends %s by its route %s to %s, which has no route for it; %s has %s on a link of its own and is on the same segment, but %s has no route to %s via %s",
+					up.ns, p.Dst, used, ns.Name, x.ns, subnet, up.ns, subnet, gw),
+				Evidence: []string{
+					fmt.Sprintf("%s: ip route get %s -> %s", up.ns, p.Dst, used),
+					lookup,
+					fmt.Sprintf("%s holds %s (%s), reachable from %s/%s at %s", x.ns, subnet, x, up.ns, up.out, gw),
+				},
+				Fix: fixIn(up.ns, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), subnet, gw, up.out)),
+			}
+		}
+	}
+	return nil
+}
+
+// connected returns the subnet of a configured address of the namespace
+// that holds a (a connected route, or the namespace's own address).
+func (n *NSState) connected(a netip.Addr) (netip.Prefix, bool) {
+	for i := range n.Links {
+		l := &n.Links[i]
+		if l.IsLoopback() || !l.Up {
+			continue
+		}
+		for _, p := range l.configured() {
+			if p.Masked().Contains(a) && p.Bits() < p.Addr().BitLen() {
+				return p.Masked(), true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
