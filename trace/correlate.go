@@ -68,6 +68,7 @@ func Correlate(p Probe, events []Event) Trace {
 		m = newTCPMatcher(p, recs)
 	case ProtoUDP:
 		m = newUDPMatcher(p)
+		m.(*udpMatcher).untaggedReply = p.UntaggedReply
 	default:
 		m = &icmpMatcher{tag: p.Tag}
 	}
@@ -460,6 +461,9 @@ type flow struct{ src, dst netip.AddrPort }
 type udpMatcher struct {
 	tag Tag
 	req map[flow]bool
+	// untaggedReply: a real service answers, so a reply is any datagram
+	// of a reversed request flow, tagged or not.
+	untaggedReply bool
 }
 
 func newUDPMatcher(p Probe) *udpMatcher {
@@ -473,10 +477,16 @@ func newUDPMatcher(p Probe) *udpMatcher {
 func (m *udpMatcher) quotes(q *Quoted) bool { return q.Tagged && q.Tag == m.tag }
 
 func (m *udpMatcher) match(p *Packet) (leg, bool) {
-	if p.Proto != ProtoUDP || !p.Tagged || p.Tag != m.tag {
+	if p.Proto != ProtoUDP {
 		return legNone, false
 	}
 	f := flow{p.SrcAddrPort(), p.DstAddrPort()}
+	if !p.Tagged || p.Tag != m.tag {
+		if m.untaggedReply && m.req[flow{f.dst, f.src}] {
+			return legReply, true
+		}
+		return legNone, false
+	}
 	switch {
 	case m.req[f]:
 		return legRequest, true

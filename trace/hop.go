@@ -24,6 +24,11 @@ type Probe struct {
 	// Start and End bound the probe in kernel time (CLOCK_MONOTONIC, the
 	// clock of Event.Time). Events outside are ignored; End 0 means no end.
 	Start, End time.Duration
+	// UntaggedReply says the answer comes from a real service, not from
+	// hopcheck's listener, so a udp reply carries no tag: its datagrams
+	// are matched by flow, and the tracer, which reports untagged UDP
+	// only when it reports everything, may not have seen them.
+	UntaggedReply bool
 }
 
 // Trace is the hop-by-hop account of one probe: where its request and reply

@@ -44,7 +44,14 @@ func (connKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 			return failed(fmt.Errorf("%s: %w", cc.ListenNS, err))
 		}
 	}
-	res, err := probe.Connect(ctx, from, proto, cc.To, tag, cc.Timeout)
+	var res probe.ConnResult
+	if l != nil {
+		res, err = probe.Connect(ctx, from, proto, cc.To, tag, cc.Timeout)
+	} else {
+		// No listen: a real service answers at To.
+		res, err = probe.ConnectService(ctx, from, proto, cc.To, tag, cc.Timeout,
+			probe.Service{Payload: cc.Payload, Reply: []byte(cc.Reply)})
+	}
 	var arrived netip.AddrPort
 	if l != nil {
 		arrived, _ = l.Arrived(tag)
@@ -54,7 +61,8 @@ func (connKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 	}
 	var info *trace.Probe
 	if res.Attempts > 0 || res.Local.IsValid() {
-		info = &trace.Probe{Tag: tag, Proto: traceProto(proto), Src: res.Local, Dst: cc.To, SrcNS: cc.From}
+		info = &trace.Probe{Tag: tag, Proto: traceProto(proto), Src: res.Local, Dst: cc.To, SrcNS: cc.From,
+			UntaggedReply: l == nil}
 	}
 	if err != nil {
 		r := failed(fmt.Errorf("%s: %w", cc.From, err))
@@ -89,12 +97,15 @@ func connResult(cc *scenario.ConnCheck, res probe.ConnResult, arrived netip.Addr
 	d = append(d, Detail{"attempts", strconv.Itoa(res.Attempts)}, Detail{"tag", res.Tag.String()})
 
 	if res.Err == nil {
-		return Result{
-			Passed:  true,
-			Reached: true,
-			Summary: fmt.Sprintf("%s round trip to %s in %s ms, listener saw %s", cc.Proto, cc.To, formatMS(res.RTT), res.Seen),
-			Details: d,
+		summary := fmt.Sprintf("%s round trip to %s in %s ms, listener saw %s", cc.Proto, cc.To, formatMS(res.RTT), res.Seen)
+		switch {
+		case cc.ListenNS != "":
+		case cc.Proto == "tcp":
+			summary = fmt.Sprintf("tcp handshake with the service at %s in %s ms", cc.To, formatMS(res.RTT))
+		default:
+			summary = fmt.Sprintf("udp answer from the service at %s in %s ms", cc.To, formatMS(res.RTT))
 		}
+		return Result{Passed: true, Reached: true, Summary: summary, Details: d}
 	}
 	return Result{
 		Summary: fmt.Sprintf("%s to %s: %s", cc.Proto, cc.To, connOutcome(res.Err)),

@@ -66,6 +66,28 @@ type ConnResult struct {
 // arguments, no socket, or ctx done (then the result holds what was known
 // until then).
 func Connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration) (ConnResult, error) {
+	return connect(ctx, ns, proto, dst, tag, timeout, nil)
+}
+
+// Service is a real service that a probe talks to instead of a Listener.
+type Service struct {
+	// Payload is what a UDP probe sends; empty means the probe's request,
+	// which carries its tag.
+	Payload []byte
+	// Reply, when set, is what a UDP answer must contain.
+	Reply []byte
+}
+
+// ConnectService probes a real service at dst: a TCP probe passes when the
+// handshake completes (it then closes the connection, sending nothing); a
+// UDP probe sends svc's payload, up to three times, and passes on the
+// first answer (that contains svc.Reply). Errors and the result are as
+// Connect's; Seen stays unset, since no listener reports the source.
+func ConnectService(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration, svc Service) (ConnResult, error) {
+	return connect(ctx, ns, proto, dst, tag, timeout, &svc)
+}
+
+func connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration, svc *Service) (ConnResult, error) {
 	// Keep the zone: it names an interface inside ns.
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	if tag == 0 {
@@ -89,9 +111,9 @@ func Connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPo
 		defer route.close()
 	}
 	if proto == TCP {
-		err = probeTCP(ctx, probe, route, &res, deadline)
+		err = probeTCP(ctx, probe, route, &res, deadline, svc)
 	} else {
-		err = probeUDP(ctx, probe, &res, deadline)
+		err = probeUDP(ctx, probe, &res, deadline, svc)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s probe %s: %w", proto, res.flow(), err)
@@ -206,7 +228,7 @@ func newSocket(domain, sotype int, dst unix.Sockaddr) (*socket, error) {
 
 // probeTCP binds the source, connects, sends the request and reads the
 // reply, filling res.
-func probeTCP(ctx context.Context, s, route *socket, res *ConnResult, deadline time.Time) error {
+func probeTCP(ctx context.Context, s, route *socket, res *ConnResult, deadline time.Time, svc *Service) error {
 	// The source address first, as the kernel would pick it for dst, so
 	// that the socket can be bound to it: an explicitly bound address and
 	// port stay on the socket even when the connect fails, and the tracer
@@ -251,6 +273,9 @@ func probeTCP(ctx context.Context, s, route *socket, res *ConnResult, deadline t
 		return nil
 	}
 	res.RTT = time.Since(start)
+	if svc != nil {
+		return nil // the handshake is the service's answer
+	}
 
 	if _, err := s.f.Write(appendRequest(nil, res.Tag, 0)); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -356,7 +381,7 @@ func readReply(f *os.File) ([]byte, error) {
 // probeUDP connects the socket (which picks the source), then sends up to
 // udpAttempts tagged datagrams spread over the time left, and waits for the
 // first reply, an ICMP error reported on the socket, or the deadline.
-func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time) error {
+func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time, svc *Service) error {
 	local, err := s.connectDatagram()
 	if err != nil {
 		res.Err = fmt.Errorf("route: %w", classify(err))
@@ -371,6 +396,9 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 	var sentAt [udpAttempts]time.Time
 	var next time.Time
 	buf := make([]byte, maxReplyLen+1) // one more: a longer datagram is not a reply
+	if svc != nil {
+		buf = make([]byte, 1<<16) // a service's answer may be any datagram
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -383,7 +411,11 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 		if res.Attempts < udpAttempts && !now.Before(next) {
 			// A send can fail with an error the kernel kept from an
 			// earlier datagram's ICMP error (ECONNREFUSED).
-			if _, err := s.f.Write(appendRequest(nil, res.Tag, uint16(res.Attempts))); err != nil {
+			payload := appendRequest(nil, res.Tag, uint16(res.Attempts))
+			if svc != nil && len(svc.Payload) > 0 {
+				payload = svc.Payload
+			}
+			if _, err := s.f.Write(payload); err != nil {
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return ctxErr
 				}
@@ -406,6 +438,16 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			continue // time to send again, to give up, or ctx is done
 		}
+		if svc != nil && (err == nil || errors.Is(err, io.EOF)) {
+			// Any datagram from the service answers (connected: only
+			// the service's reach the socket); retries are alike, so
+			// the round trip counts from the last one sent.
+			res.RTT = time.Since(sentAt[res.Attempts-1])
+			if len(svc.Reply) > 0 && !bytes.Contains(buf[:n], svc.Reply) {
+				res.Err = fmt.Errorf("answer %q does not contain %q: %w", truncate(buf[:n], 64), svc.Reply, ErrBadReply)
+			}
+			return nil
+		}
 		if errors.Is(err, io.EOF) { // an empty datagram
 			res.Err = fmt.Errorf("empty datagram: %w", ErrBadReply)
 			return nil
@@ -427,4 +469,12 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 		}
 		return nil
 	}
+}
+
+// truncate shortens b to at most n bytes for a message.
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }

@@ -398,7 +398,14 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 	if n, lerr := tr.Lost(); lerr == nil && n > lostBefore {
 		lost = n - lostBefore
 	}
-	if why := traceIncomplete(err, lost, res.Reached, t.ReplyArrived, probe.SrcNS); why != "" {
+	// A real service's udp answer carries no tag, and the programs report
+	// untagged UDP only when they report everything: its arrival is not
+	// a sign of a complete trace.
+	untracedReply := probe.UntaggedReply && probe.Proto == trace.ProtoUDP
+	if untracedReply {
+		rc.TraceNote = "the service's answer carries no probe tag: its hops are not traced"
+	}
+	if why := traceIncomplete(err, lost, res.Reached && !untracedReply, t.ReplyArrived, probe.SrcNS); why != "" {
 		// The tracer's trouble is no verdict on the network: the check
 		// stands on what its probe saw, and says what went unchecked.
 		rc.TraceIncomplete = true

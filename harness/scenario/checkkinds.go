@@ -31,7 +31,7 @@ var checkKinds = []checkKind{
 		title: func(ch *Check) string { return fmt.Sprintf("sysctl %s %s", ch.Sysctl.In, ch.Sysctl.Key) }},
 }
 
-var connFields = []string{"from", "to", "listen", "timeout"}
+var connFields = []string{"from", "to", "listen", "timeout", "payload", "reply"}
 
 // arpStates are the neighbor states an arp check may ask for.
 var arpStates = []string{"reachable", "stale", "permanent", "any"}
@@ -155,7 +155,33 @@ func readConn(r *checkReader, ch *Check) {
 		}
 	}
 	c.Timeout = r.timeout()
+	for _, key := range []string{"payload", "reply"} {
+		n := r.get(key, false)
+		if n == nil {
+			continue
+		}
+		field := r.field + "." + key
+		s, ok := r.p.str(n, field)
+		switch {
+		case !ok:
+		case c.Proto != "udp":
+			r.p.errorf(n, field, "%s is for udp checks; a tcp check without listen passes on a completed handshake", key)
+		case c.ListenNS != "":
+			r.p.errorf(n, field, "%s is for a real service's answer; with listen, hopcheck's listener answers", key)
+		case s == "":
+			r.p.errorf(n, field, "%s is empty", key)
+		case len(s) > maxServicePayload:
+			r.p.errorf(n, field, "%s is %d bytes; at most %d", key, len(s), maxServicePayload)
+		case key == "payload":
+			c.Payload = []byte(s)
+		default:
+			c.Reply = s
+		}
+	}
 }
+
+// maxServicePayload bounds a udp check's payload and expected reply.
+const maxServicePayload = 1024
 
 // parseListen parses "NS:PORT".
 func parseListen(s string) (string, uint16, error) {

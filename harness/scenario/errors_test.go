@@ -643,12 +643,18 @@ namespaces:
   - udp: {from: a, to: "10.0.0.2:0"}
   - tcp: {from: a, to: "10.0.0.2:80", listen: b}
   - tcp: {from: a, to: "10.0.0.2:80", listen: "c:80"}
+  - tcp: {from: a, to: "10.0.0.2:80", payload: hello}
+  - udp: {from: a, to: "10.0.0.2:53", listen: "b:53", reply: pong}
+  - udp: {from: a, to: "10.0.0.2:53", payload: ""}
 `,
 		want: []string{
 			"t.yaml:12:24: checks[0].tcp.to: to \"10.0.0.2\" is not IP:PORT (198.51.100.2:8080, [2001:db8::1]:80)",
 			"t.yaml:13:24: checks[1].udp.to: to \"10.0.0.2:0\": port 0 cannot be connected to",
 			"t.yaml:14:47: checks[2].tcp.listen: listen \"b\" is not NS:PORT (ns1:80)",
 			"t.yaml:15:47: checks[3].tcp.listen: no namespace \"c\"",
+			"t.yaml:16:48: checks[4].tcp.payload: payload is for udp checks; a tcp check without listen passes on a completed handshake",
+			"t.yaml:17:62: checks[5].udp.reply: reply is for a real service's answer; with listen, hopcheck's listener answers",
+			"t.yaml:18:48: checks[6].udp.payload: payload is empty",
 		}},
 	{name: "arp fields", yaml: base + `checks:
   - arp: {in: a, ip: 10.0.0.2, mac: "02:00:00:00:00", state: reachble}

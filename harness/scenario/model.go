@@ -302,6 +302,12 @@ type ConnCheck struct {
 	ListenNS   string
 	ListenPort uint16
 	Timeout    time.Duration // default 1s
+	// Payload is what a udp check without listen sends (default: the
+	// probe's tag); Reply, when set, is text the answer must contain. A
+	// check without listen probes a real service: tcp passes on a
+	// completed handshake, udp on any answer (containing Reply).
+	Payload []byte
+	Reply   string
 }
 
 // ARPCheck asserts an entry in a namespace's neighbor table.
