@@ -17,6 +17,7 @@ import (
 func newTraceCmd() *cobra.Command {
 	var (
 		nsList   []string
+		node     bool
 		host     string
 		proto    string
 		tcAttach string
@@ -33,7 +34,7 @@ with the drop reason, until interrupted. Then it detaches everything.`,
   hopcheck trace --netns $(ip netns list | awk '{print $1}' | paste -sd,)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(nsList) == 0 {
+			if len(nsList) == 0 && !node {
 				return &exitError{code: exitBadInput, err: errors.New("--netns: name at least one namespace")}
 			}
 			if err := checkNetnsList(nsList); err != nil {
@@ -59,10 +60,14 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 			if err := requireRoot("trace"); err != nil {
 				return err
 			}
-			return traceLive(cmd.Context(), cmd.OutOrStdout(), nsList, f, mode)
+			if node {
+				mode = nodeAttach(mode)
+			}
+			return traceLive(cmd.Context(), cmd.OutOrStdout(), nsList, node, f, mode)
 		},
 	}
 	cmd.Flags().StringSliceVar(&nsList, "netns", nil, "namespaces to trace: names from 'ip netns list' or paths, comma-separated")
+	cmd.Flags().BoolVar(&node, "node", false, nodeHelp)
 	cmd.Flags().StringVar(&host, "host", "", "show only packets to or from `IP`")
 	cmd.Flags().StringVar(&proto, "proto", "", "show only icmp, tcp or udp")
 	cmd.Flags().StringVar(&tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
@@ -71,14 +76,30 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 
 // traceLive attaches to every interface of the namespaces and prints
 // events until ctx ends.
-func traceLive(ctx context.Context, w io.Writer, nsList []string, f trace.Filter, mode trace.AttachMode) error {
+func traceLive(ctx context.Context, w io.Writer, nsList []string, node bool, f trace.Filter, mode trace.AttachMode) error {
 	// A live trace shows every packet, the user's own pings included.
 	tr, err := trace.New(trace.Options{Attach: mode, AllPackets: true})
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
-	for _, name := range nsList {
+	others := nsList
+	if node {
+		h, err := openNode(nsList)
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		err = tr.AddNamespace(nodeName, h)
+		h.Close()
+		if err != nil {
+			return err
+		}
+		if err := tr.AttachAll(nodeName); err != nil {
+			return err
+		}
+		nsList = append([]string{nodeName}, nsList...)
+	}
+	for _, name := range others {
 		h, err := openNamespace(name)
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
@@ -168,7 +189,7 @@ func openNamespace(s string) (netns.Handle, error) {
 	defer own.Close()
 	if h.Equal(own) {
 		h.Close()
-		return netns.Handle(-1), fmt.Errorf("%s is the namespace hopcheck runs in; hopcheck never attaches to or probes from it (pick a namespace of the containers, see 'ip netns list')", s)
+		return netns.Handle(-1), fmt.Errorf("%s is the namespace hopcheck runs in; hopcheck attaches to it only with --node (or pick a namespace of the containers, see 'ip netns list')", s)
 	}
 	return h, nil
 }

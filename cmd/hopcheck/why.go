@@ -26,6 +26,7 @@ type whyFlags struct {
 	timeout          time.Duration
 	tcAttach         string
 	traceOff         bool
+	node             bool
 }
 
 func newWhyCmd() *cobra.Command {
@@ -45,11 +46,15 @@ probe runs in existing namespaces that hopcheck did not build.
 Exit code: 0 when the probe got through, 1 when it did not.`,
 		Example: `  hopcheck why scenarios/broken/no-masquerade.yaml --from ns1 --to 203.0.113.8
   hopcheck why scenarios/dnat-ingress.yaml --from internet --to 198.51.100.2:8080 --tcp --listen ns1:80
-  hopcheck why --netns red,blue --from red --to 10.0.0.3`,
+  hopcheck why --netns red,blue --from red --to 10.0.0.3
+  hopcheck why --node --netns /proc/4242/ns/net --from /proc/4242/ns/net --to 203.0.113.8`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (len(f.netns) > 0) {
 				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns, one of the two")}
+			}
+			if f.node && len(args) == 1 {
+				return &exitError{code: exitBadInput, err: errors.New("--node goes with --netns: a scenario's host is a namespace of its own")}
 			}
 			if err := checkNetnsList(f.netns); err != nil {
 				return &exitError{code: exitBadInput, err: err}
@@ -65,11 +70,14 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 			if f.traceOff {
 				mode = runner.TraceOff
 			}
+			if f.node {
+				attach = nodeAttach(attach)
+			}
 			opts := runner.Options{Trace: mode, Attach: attach}
 			if len(args) == 1 {
 				return whyScenario(cmd, args[0], c, opts)
 			}
-			return whyNetns(cmd, f.netns, c, opts)
+			return whyNetns(cmd, f.netns, f.node, c, opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -82,6 +90,7 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 	fl.DurationVar(&f.timeout, "timeout", time.Second, "how long to wait for the reply")
 	fl.StringVar(&f.tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
 	fl.BoolVar(&f.traceOff, "trace-off", false, "diagnose from namespace state alone, without tracing")
+	fl.BoolVar(&f.node, "node", false, nodeHelp)
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd
@@ -213,7 +222,7 @@ func checkFrom(c *scenario.Check) string {
 }
 
 // whyNetns probes in namespaces hopcheck did not build.
-func whyNetns(cmd *cobra.Command, names []string, c *scenario.Check, opts runner.Options) error {
+func whyNetns(cmd *cobra.Command, names []string, node bool, c *scenario.Check, opts runner.Options) error {
 	if err := requireRoot("why"); err != nil {
 		return err
 	}
@@ -223,6 +232,13 @@ func whyNetns(cmd *cobra.Command, names []string, c *scenario.Check, opts runner
 			n.Handle.Close()
 		}
 	}()
+	if node {
+		h, err := openNode(names)
+		if err != nil {
+			return &exitError{code: exitBadInput, err: err}
+		}
+		env = append(env, diagnose.NamedNS{Name: nodeName, Handle: h})
+	}
 	for _, name := range names {
 		h, err := openNamespace(name)
 		if err != nil {
@@ -232,7 +248,11 @@ func whyNetns(cmd *cobra.Command, names []string, c *scenario.Check, opts runner
 	}
 	from := checkFrom(c)
 	if !env.NS(from).IsOpen() {
-		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of --netns %s", from, strings.Join(names, ","))}
+		hint := ""
+		if from == nodeName && !node {
+			hint = " (probes start in the namespace hopcheck runs in only with --node)"
+		}
+		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of --netns %s%s", from, strings.Join(names, ","), hint)}
 	}
 	rc, tracing := runner.Probe(cmd.Context(), env, nil, c, opts)
 	return printWhy(cmd, "why", rc, tracing)
