@@ -16,7 +16,6 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/runs"
 	"github.com/hopcheck/hopcheck/internal/netns"
-	"github.com/hopcheck/hopcheck/internal/nl"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 )
 
@@ -34,54 +33,8 @@ func TestNodeFromInsideASandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodeNS, ctrNS := netns.Name(runID, "nd"), netns.Name(runID, "ct")
-	hs := map[string]netns.Handle{}
-	for _, name := range []string{nodeNS, ctrNS} {
-		h, err := netns.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs[name] = h
-		t.Cleanup(func() {
-			h.Close()
-			if err := netns.Delete(name); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
-	}
-	nd, err := nl.HandleAt(hs[nodeNS])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nd.Close()
-	ct, err := nl.HandleAt(hs[ctrNS])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ct.Close()
-	if err := nd.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "vct"}, PeerName: "eth0",
-		PeerNamespace: netlink.NsFd(hs[ctrNS])}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		h          *netlink.Handle
-		ifName, ip string
-	}{{nd, "vct", "10.69.0.1/24"}, {ct, "eth0", "10.69.0.2/24"}} {
-		for _, ifName := range []string{"lo", c.ifName} {
-			l, err := c.h.LinkByName(ifName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ifName != "lo" {
-				a, _ := netlink.ParseAddr(c.ip)
-				if err := c.h.AddrAdd(l, a); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := c.h.LinkSetUp(l); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	hs, nls := sandboxPair(t, sandboxEnd{nodeNS, "vct", "10.69.0.1/24"}, sandboxEnd{ctrNS, "eth0", "10.69.0.2/24"})
+	nodeH, nd := hs[0], nls[0]
 
 	state := t.TempDir()
 	inNode := func(args ...string) (int, string) {
@@ -124,10 +77,10 @@ func TestNodeFromInsideASandbox(t *testing.T) {
 			privtest.Unavailable(t, "the iptables command")
 		}
 		rule := []string{"-p", "icmp", "-s", "10.69.0.2", "-j", "DROP"}
-		if err := netns.Do(hs[nodeNS], func() error { return ipt.Append("filter", "INPUT", rule...) }); err != nil {
+		if err := netns.Do(nodeH, func() error { return ipt.Append("filter", "INPUT", rule...) }); err != nil {
 			t.Fatal(err)
 		}
-		defer netns.Do(hs[nodeNS], func() error { return ipt.Delete("filter", "INPUT", rule...) })
+		defer netns.Do(nodeH, func() error { return ipt.Delete("filter", "INPUT", rule...) })
 		code, out := inNode("why", "--node", "--netns", ctrNS, "--from", ctrNS, "--to", "10.69.0.1")
 		if code != 1 || !strings.Contains(out, "netfilter-drop") || !strings.Contains(out, "node") {
 			t.Errorf("exit %d, want 1 with netfilter-drop in node:\n%s", code, out)
@@ -141,7 +94,7 @@ func TestNodeFromInsideASandbox(t *testing.T) {
 	}
 	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 		var res *link.QueryResult
-		err := netns.Do(hs[nodeNS], func() (err error) {
+		err := netns.Do(nodeH, func() (err error) {
 			res, err = link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: at})
 			return err
 		})

@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/hopcheck/hopcheck/internal/netns"
-	"github.com/hopcheck/hopcheck/internal/nl"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 )
 
@@ -36,52 +33,7 @@ func TestTraceShowsNoFalseDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := [2]string{netns.Name(runID, "tla"), netns.Name(runID, "tlb")}
-	var hs [2]netns.Handle
-	for i, name := range names {
-		h, err := netns.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs[i] = h
-		t.Cleanup(func() {
-			h.Close()
-			if err := netns.Delete(name); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
-	}
-	addrs := [2]string{"10.68.0.1/24", "10.68.0.2/24"}
-	nla, err := nl.HandleAt(hs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nla.Close()
-	if err := nla.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0",
-		PeerNamespace: netlink.NsFd(hs[1])}); err != nil {
-		t.Fatal(err)
-	}
-	for i, h := range hs {
-		n, err := nl.HandleAt(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Close()
-		for _, ifName := range []string{"lo", "eth0"} {
-			l, err := n.LinkByName(ifName)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ifName == "eth0" {
-				a, _ := netlink.ParseAddr(addrs[i])
-				if err := n.AddrAdd(l, a); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := n.LinkSetUp(l); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	hs, _ := sandboxPair(t, sandboxEnd{names[0], "eth0", "10.68.0.1/24"}, sandboxEnd{names[1], "eth0", "10.68.0.2/24"})
 
 	e := newEnv(t)
 	p := e.start("trace", "--netns", names[0]+","+names[1])
