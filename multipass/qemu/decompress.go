@@ -34,6 +34,9 @@ func decompress(r io.Reader, ext string) (rd io.Reader, close func(), err error)
 	case "":
 		return r, func() {}, nil
 	case ".xz":
+		if rd, close, ok := hostXZ(r); ok {
+			return rd, close, nil
+		}
 		x, err := xz.NewReader(r)
 		if err != nil {
 			return nil, nil, fmt.Errorf("xz: %w", err)
@@ -55,25 +58,55 @@ func decompress(r io.Reader, ext string) (rd io.Reader, close func(), err error)
 	return nil, nil, fmt.Errorf("unknown compression %q", ext)
 }
 
-// decompressAll reads r whole, decompressed as ext says. xz is by far the
-// slowest in Go (several seconds for the few hundred modules of a Debian
-// 6.12 kernel), so the host's xz does it when there is one.
+// decompressAll reads r whole, decompressed as ext says.
 func decompressAll(r io.Reader, ext string) ([]byte, error) {
-	if ext == ".xz" {
-		if xzPath, err := exec.LookPath("xz"); err == nil {
-			var out, stderr bytes.Buffer
-			cmd := exec.Command(xzPath, "-d", "-c")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = r, &out, &stderr
-			if err := cmd.Run(); err != nil {
-				return nil, fmt.Errorf("xz -d: %w: %s", err, strings.TrimSpace(stderr.String()))
-			}
-			return out.Bytes(), nil
-		}
-	}
 	rd, closeRd, err := decompress(r, ext)
 	if err != nil {
 		return nil, err
 	}
 	defer closeRd()
 	return io.ReadAll(rd)
+}
+
+// hostXZ decompresses r with the host's xz, which is several times faster
+// than the Go decoder (seconds for a kernel package or the few hundred
+// modules of a Debian 6.12 kernel). ok is false when there is no xz.
+func hostXZ(r io.Reader) (rd io.Reader, close func(), ok bool) {
+	xzPath, err := exec.LookPath("xz")
+	if err != nil {
+		return nil, nil, false
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(xzPath, "-d", "-c")
+	cmd.Stdin, cmd.Stderr = r, &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, false
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, false
+	}
+	return &xzReader{out: out, cmd: cmd, stderr: &stderr}, func() {
+		out.Close() // a reader that stopped early unblocks xz
+		cmd.Wait()
+	}, true
+}
+
+// xzReader reads the host xz's output and reports its failure at the end.
+type xzReader struct {
+	out    io.Reader
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   bool
+}
+
+func (x *xzReader) Read(p []byte) (int, error) {
+	n, err := x.out.Read(p)
+	if err == io.EOF && !x.done {
+		x.done = true
+		if werr := x.cmd.Wait(); werr != nil {
+			return n, fmt.Errorf("xz -d: %w: %s", werr, strings.TrimSpace(x.stderr.String()))
+		}
+	}
+	return n, err
 }

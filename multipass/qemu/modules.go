@@ -28,10 +28,12 @@ var moduleDirs = []string{
 }
 
 // moduleNames are single modules the guest gets: interface kinds
-// scenarios use, tunnels, and the virtio devices of the VM itself.
+// scenarios use, tunnels, the socket dumps diagnosis reads (sock_diag),
+// and the virtio devices of the VM itself.
 var moduleNames = []string{
 	"veth", "vxlan", "dummy", "macvlan", "ipvlan", "tun", "geneve",
 	"ipip", "ip_gre", "sit", "ip6_tunnel", "ip6_gre",
+	"inet_diag", "tcp_diag", "udp_diag", "raw_diag",
 	"virtio_pci", "virtio_blk", "virtio_rng",
 }
 

@@ -149,20 +149,31 @@ func Run(ctx context.Context, opts RunOptions) (int, error) {
 	if err := makeSparse(disk, limit); err != nil {
 		return -1, err
 	}
-	accel := opts.Accel
-	if accel == AccelAuto {
-		accel = AccelTCG
+	// Auto: KVM where /dev/kvm opens, but a KVM that qemu cannot use (a
+	// nested one missing a CPU feature, say) fails before the guest boots;
+	// then TCG.
+	accels := []Accel{opts.Accel}
+	if opts.Accel == AccelAuto {
+		accels = []Accel{AccelTCG}
 		if kvmUsable() {
-			accel = AccelKVM
+			accels = []Accel{AccelKVM, AccelTCG}
 		}
 	}
-	logf(opts.Log, "booting %s under %s (initramfs built in %s)", k.Release, strings.ToUpper(string(accel)), time.Since(start).Round(100*time.Millisecond))
-
-	g, err := boot(ctx, qemuPath, qemuArgs(k, initrd, disk, accel, opts), opts)
-	if err != nil {
-		return -1, err
+	var code int
+	var g *guest
+	for i, accel := range accels {
+		logf(opts.Log, "booting %s under %s (initramfs built in %s)", k.Release, strings.ToUpper(string(accel)), time.Since(start).Round(100*time.Millisecond))
+		g, err = boot(ctx, qemuPath, qemuArgs(k, initrd, disk, accel, opts), opts)
+		if err != nil {
+			return -1, err
+		}
+		code, err = g.wait(ctx, opts)
+		if err != nil && i+1 < len(accels) && !g.booted && errors.Is(err, ErrGuestStopped) {
+			logf(opts.Log, "qemu failed under %s before the guest booted: %s", strings.ToUpper(string(accel)), firstLine(g.stderr.String()))
+			continue
+		}
+		break
 	}
-	code, err := g.wait(ctx, opts)
 	if err != nil {
 		return -1, err
 	}
@@ -310,6 +321,7 @@ type guest struct {
 	markers chan marker
 
 	resultsStatus int
+	booted        bool // the init said it runs
 }
 
 type marker struct{ word, arg string }
@@ -394,6 +406,7 @@ func (g *guest) wait(ctx context.Context, opts RunOptions) (int, error) {
 		case m := <-g.markers:
 			switch m.word {
 			case markerBooted:
+				g.booted = true
 				logf(opts.Log, "guest kernel %s booted", m.arg)
 			case markerRun:
 				phase = "running hopcheck"
@@ -498,4 +511,12 @@ func logf(w io.Writer, format string, args ...any) {
 	if w != nil {
 		fmt.Fprintf(w, "hopcheck: "+format+"\n", args...)
 	}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
