@@ -58,8 +58,8 @@ rm -f %s
 `, markerPrefix, markerFail, markerBooted, strings.Join(bootModules, " "),
 		guestResults, guestResults, guestResults,
 		guestRunDir, outDirName, guestBundle, guestRunDir, guestBundle)
-	b.WriteString(extra)
 	fmt.Fprintf(&b, "say %s\n", markerRun)
+	b.WriteString(extra)
 	fmt.Fprintf(&b, "cd %s || giveup \"no working directory\"\n", q(workdir))
 	b.WriteString("env")
 	for _, e := range env {

@@ -11,6 +11,9 @@
 # apt configuration) and kept there: later runs use the cached packages
 # and touch no network. KERNEL_MIRROR overrides the Debian mirror, which is
 # otherwise the one the system's sources use (or deb.debian.org).
+#
+# `kernel-matrix.sh fetch SUITE...` only fetches and prints the kernels'
+# vmlinuz paths (the run --kernel tests use it).
 set -euo pipefail
 
 BIN=${BIN:-bin/hopcheck}
@@ -99,6 +102,16 @@ attach_paths() {
 		echo "clsact"
 	fi
 }
+
+if [ "${1:-}" = fetch ]; then
+	shift
+	SUITES="$*"
+	for suite in $SUITES; do
+		fetch "$suite" >&2
+		kernel "$suite"
+	done
+	exit 0
+fi
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

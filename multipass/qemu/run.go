@@ -99,8 +99,8 @@ type RunOptions struct {
 	// MaxResults bounds what comes home; 0 means DefaultMaxResults.
 	MaxResults int64
 
-	// initExtra is shell run by the init just before the guest run
-	// (tests make the guest panic with it).
+	// initExtra is shell the init runs as the guest run starts (tests
+	// make the guest panic or hang with it).
 	initExtra string
 }
 
