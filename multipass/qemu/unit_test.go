@@ -109,7 +109,7 @@ func makeDeb(t *testing.T, files map[string]string) string {
 
 func TestOpenKernelDeb(t *testing.T) {
 	deb := makeDeb(t, map[string]string{
-		"./boot/vmlinuz-6.1.0-test":                    "kernel",
+		"./boot/vmlinuz-6.1.0-test":                     "kernel",
 		"./usr/lib/modules/6.1.0-test/kernel/x/veth.ko": "module",
 		"./usr/share/doc/linux-image/changelog":         "not wanted",
 	})
