@@ -8,7 +8,7 @@ PKGS     := ./...
 VM       ?= hopcheck
 IMAGE    ?= 24.04
 
-.PHONY: all build deps test unit library bench soak lint generate vm vm-shell vm-destroy vm-test clean
+.PHONY: all build deps test unit library bench soak lint generate vm vm-shell vm-destroy vm-test kernel-matrix clean
 
 all: build
 
@@ -16,12 +16,15 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hopcheck
 
 # deps: what building scenarios and the tests need beyond Go, installed with
-# apt-get only when missing: iptables (scenario rules and checks) and
-# iproute2 (tests compare hopcheck's build with the tutorials' ip recipe).
+# apt-get only when missing: iptables (scenario rules and checks),
+# iproute2 (tests compare hopcheck's build with the tutorials' ip recipe),
+# and for `run --kernel` qemu-system-x86 and busybox-static (the guest's
+# shell and modprobe).
 deps:
-	@if ! command -v iptables >/dev/null || ! command -v ip >/dev/null; then \
-		command -v apt-get >/dev/null || { echo "make deps: install iptables and iproute2 with your package manager" >&2; exit 1; }; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables iproute2 >/dev/null; \
+	@if ! command -v iptables >/dev/null || ! command -v ip >/dev/null || \
+	    ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "make deps: install iptables, iproute2, qemu-system-x86 and busybox-static with your package manager" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables iproute2 qemu-system-x86 busybox-static >/dev/null; \
 	fi
 
 # test: the project's tests (unit + privileged integration, race detector),
@@ -85,6 +88,13 @@ vm-destroy:
 # part of CI here).
 vm-test: build
 	$(BIN) run --vm $(VM) --image $(IMAGE) scenarios/
+
+# kernel-matrix: the library, traced, under Debian's cloud kernels 5.10,
+# 6.1 and 6.12 in qemu (run --kernel), on each tc attach path they have,
+# with a table. The kernels are fetched once through a private apt state
+# into .cache/kernels (KERNEL_CACHE) and reused from there.
+kernel-matrix: deps build
+	multipass/qemu/kernel-matrix.sh
 
 clean:
 	rm -rf bin

@@ -8,7 +8,7 @@
 // dropped packets, the netns_filter map that limits both to the traced
 // namespaces, the events ring buffer and the lost counter. The programs
 // read kernel structures with CO-RE, so the one compiled object runs on
-// every kernel with BTF from 5.15 on.
+// every kernel with BTF from 5.10 on.
 //
 // The compiled objects (trace_bpfel.o) and their bindings (trace_bpfel.go)
 // are committed, so building hopcheck needs no clang. To rebuild them after

@@ -22,7 +22,7 @@
 // N ports they are N^2 events that no probe needs.
 //
 // Everything kernel-internal is read with CO-RE (BPF_CORE_READ), so the one
-// object runs on every kernel with BTF from 5.15 on.
+// object runs on every kernel with BTF from 5.10 on.
 
 #include "vmlinux.h"
 
@@ -84,7 +84,7 @@ enum {
 // aligned with no implicit padding.
 struct event {
 	__u64 time_ns;  // bpf_ktime_get_ns()
-	__u64 netns;    // netns cookie of the packet's device (or socket)
+	__u64 netns;    // netns_id of the packet's device (or socket)
 	__u64 location; // drops: kernel address that freed the skb
 	__u32 ifindex;  // 0 for drops without a device
 	__u32 len;      // full packet length (from the network header for drops)
@@ -227,9 +227,35 @@ static __always_inline bool traced(__u64 cookie)
 	return cookie && bpf_map_lookup_elem(&netns_filter, &cookie);
 }
 
+// netns_by_inum makes the programs know a namespace by its inode number
+// (ns.inum) instead of its cookie. User space sets it on kernels that do
+// not tell it a namespace's cookie (SO_NETNS_COOKIE, 5.14), and where the
+// cookie is made only when something asks for it (before 5.12), so that a
+// namespace may have none yet.
+volatile const __u8 netns_by_inum = 0;
+
+// net___old is struct net before 5.12, whose net_cookie was an atomic64_t;
+// from 5.12 on it is a u64. CO-RE picks the read that fits the kernel.
+struct net___old {
+	atomic64_t net_cookie;
+} __attribute__((preserve_access_index));
+
+// netns_id returns the identifier user space knows namespace net by: its
+// cookie, or its inode number under netns_by_inum.
+static __always_inline __u64 netns_id(struct net *net)
+{
+	if (!net)
+		return 0;
+	if (netns_by_inum)
+		return BPF_CORE_READ(net, ns.inum);
+	if (bpf_core_field_exists(((struct net___old *)net)->net_cookie.counter))
+		return BPF_CORE_READ((struct net___old *)net, net_cookie.counter);
+	return BPF_CORE_READ(net, net_cookie);
+}
+
 static __always_inline __u64 dev_netns_cookie(struct net_device *dev)
 {
-	return BPF_CORE_READ(dev, nd_net.net, net_cookie);
+	return netns_id(BPF_CORE_READ(dev, nd_net.net));
 }
 
 // skb_netns_cookie returns the cookie of the namespace an skb is in: its
@@ -245,7 +271,7 @@ static __always_inline __u64 skb_netns_cookie(struct sk_buff *skb)
 	struct sock *sk = BPF_CORE_READ(skb, sk);
 
 	if (sk)
-		return BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+		return netns_id(BPF_CORE_READ(sk, __sk_common.skc_net.net));
 	return 0;
 }
 

@@ -54,6 +54,7 @@ const (
 	TraceProgTcEgress         = "tc_egress"
 	TraceProgTcIngress        = "tc_ingress"
 	TraceVarAllPackets        = "all_packets"
+	TraceVarNetnsByInum       = "netns_by_inum"
 	TraceVarSockRfreeAddr     = "sock_rfree_addr"
 	TraceVarUnusedEvent       = "unused_event"
 	TraceVarWakeupBytes       = "wakeup_bytes"
@@ -123,6 +124,7 @@ type TraceMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceVariableSpecs struct {
 	AllPackets    *ebpf.VariableSpec `ebpf:"all_packets"`
+	NetnsByInum   *ebpf.VariableSpec `ebpf:"netns_by_inum"`
 	SockRfreeAddr *ebpf.VariableSpec `ebpf:"sock_rfree_addr"`
 	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -170,6 +172,7 @@ func (m *TraceMaps) Close() error {
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceVariables struct {
 	AllPackets    *ebpf.Variable `ebpf:"all_packets"`
+	NetnsByInum   *ebpf.Variable `ebpf:"netns_by_inum"`
 	SockRfreeAddr *ebpf.Variable `ebpf:"sock_rfree_addr"`
 	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"github.com/hopcheck/hopcheck/internal/nl"
 	"golang.org/x/sys/unix"
 
@@ -37,7 +38,14 @@ const (
 	// FeatureKfreeSkbReason: the skb:kfree_skb tracepoint carries the drop
 	// reason (Linux 5.17).
 	FeatureKfreeSkbReason Feature = "kfree_skb drop reason"
+	// FeatureNetnsCookie: user space can read a namespace's cookie
+	// (SO_NETNS_COOKIE, Linux 5.14). Without it the programs and the
+	// Tracer know namespaces by inode number instead.
+	FeatureNetnsCookie Feature = "SO_NETNS_COOKIE"
 )
+
+// allFeatures lists the features in the order String shows them.
+var allFeatures = []Feature{FeatureBTF, FeatureLoad, FeatureTCX, FeatureClsact, FeatureKfreeSkbReason, FeatureNetnsCookie}
 
 // vmlinuxBTF is where the kernel exposes its BTF.
 const vmlinuxBTF = "/sys/kernel/btf/vmlinux"
@@ -50,6 +58,7 @@ type Features struct {
 	HasTCX            bool
 	HasClsact         bool
 	KfreeSkbHasReason bool
+	HasNetnsCookie    bool
 
 	// Missing says, for each feature that is false, why, in words a user
 	// can act on ("kernel has no BTF (/sys/kernel/btf/vmlinux missing)").
@@ -60,9 +69,15 @@ type Features struct {
 // load and attach probes; without it they are reported missing with the
 // reason. The clsact probe works in a namespace of its own, created and
 // deleted here, so nothing outside it changes.
+//
+// It is where tracing starts, so it first lifts the process's
+// RLIMIT_MEMLOCK where the kernel still charges BPF memory to it (before
+// 5.11): there the default 64 KiB does not hold the ring buffer.
 func ProbeFeatures() Features {
 	f := Features{Missing: make(map[Feature]string)}
 	miss := func(name Feature, why string) { f.Missing[name] = why }
+
+	memlockErr := rlimit.RemoveMemlock()
 
 	spec, err := btf.LoadKernelSpec()
 	switch {
@@ -75,6 +90,9 @@ func ProbeFeatures() Features {
 	}
 
 	if why := probeLoad(); why != "" {
+		if memlockErr != nil {
+			why += fmt.Sprintf(" (this kernel charges BPF memory to RLIMIT_MEMLOCK, and raising it failed: %v)", memlockErr)
+		}
 		miss(FeatureLoad, why)
 	} else {
 		f.CanLoad = true
@@ -103,13 +121,19 @@ func ProbeFeatures() Features {
 	} else {
 		miss(FeatureKfreeSkbReason, why)
 	}
+
+	if why := probeNetnsCookie(); why != "" {
+		miss(FeatureNetnsCookie, why)
+	} else {
+		f.HasNetnsCookie = true
+	}
 	return f
 }
 
 // String lists each feature with yes/no and, for missing ones, the reason.
 func (f Features) String() string {
 	var b strings.Builder
-	for _, name := range []Feature{FeatureBTF, FeatureLoad, FeatureTCX, FeatureClsact, FeatureKfreeSkbReason} {
+	for _, name := range allFeatures {
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
@@ -271,4 +295,42 @@ func kfreeSkbHasReason(spec *btf.Spec) (bool, string) {
 			reasonArg, proto.Params[reasonArg].Type)
 	}
 	return true, ""
+}
+
+// probeNetnsCookie asks for the cookie of this process's namespace.
+func probeNetnsCookie() string {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Sprintf("cannot open a socket to ask: %v", err)
+	}
+	defer unix.Close(fd)
+	_, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, unix.ENOPROTOOPT):
+		return "kernel has no SO_NETNS_COOKIE (needs Linux 5.14); namespaces are traced by inode number"
+	}
+	return fmt.Sprintf("SO_NETNS_COOKIE fails: %v; namespaces are traced by inode number", err)
+}
+
+// netnsID returns the identifier the BPF programs know ns by (netns_id in
+// bpf/trace.c): its cookie where the kernel tells user space a
+// namespace's cookie, else its inode number, which New tells the programs
+// to use instead (netns_by_inum). Before 5.12 the kernel makes a
+// namespace's cookie only when something asks for it, so there the
+// programs could not read one for a namespace nobody asked about.
+func (f Features) netnsID(ns netns.Handle) (uint64, error) {
+	if f.HasNetnsCookie {
+		return netns.Cookie(ns)
+	}
+	return netns.Inode(ns)
+}
+
+// boolByte is b as a BPF program's __u8 flag.
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -16,6 +16,7 @@ func TestProbeFeatures(t *testing.T) {
 	for name, ok := range map[Feature]bool{
 		FeatureBTF: f.HasBTF, FeatureLoad: f.CanLoad, FeatureTCX: f.HasTCX,
 		FeatureClsact: f.HasClsact, FeatureKfreeSkbReason: f.KfreeSkbHasReason,
+		FeatureNetnsCookie: f.HasNetnsCookie,
 	} {
 		why, missing := f.Missing[name]
 		if ok == missing || (missing && why == "") {
@@ -24,7 +25,8 @@ func TestProbeFeatures(t *testing.T) {
 	}
 	// hopcheck's CI and development kernels are 6.6 or later.
 	for name, ok := range map[Feature]bool{FeatureBTF: f.HasBTF, FeatureLoad: f.CanLoad,
-		FeatureTCX: f.HasTCX, FeatureClsact: f.HasClsact, FeatureKfreeSkbReason: f.KfreeSkbHasReason} {
+		FeatureTCX: f.HasTCX, FeatureClsact: f.HasClsact, FeatureKfreeSkbReason: f.KfreeSkbHasReason,
+		FeatureNetnsCookie: f.HasNetnsCookie} {
 		if !ok {
 			privtest.Unavailable(t, string(name)+" ("+f.Missing[name]+")")
 		}

@@ -97,6 +97,7 @@ type Tracer struct {
 	attachFn  attachFunc
 	hasReason bool
 	reasons   dropReasons
+	feat      Features // what the kernel can do; netnsID asks it
 
 	tc       tcPrograms
 	drop     *ebpf.Program
@@ -205,6 +206,7 @@ func New(opts Options) (*Tracer, error) {
 		mode:       mode,
 		ephemeral:  opts.Ephemeral,
 		hasReason:  feat.KfreeSkbHasReason,
+		feat:       feat,
 		namespaces: make(map[string]*namespace),
 		byCookie:   make(map[uint64]*namespace),
 		attached:   make(map[ifaceKey]attachment),
@@ -255,6 +257,7 @@ func (t *Tracer) load(opts Options, cache *btf.Cache) error {
 		bpf.TraceVarWakeupBytes:   uint64(ringSize / wakeupShare),
 		bpf.TraceVarAllPackets:    all,
 		bpf.TraceVarSockRfreeAddr: t.syms.Addr("sock_rfree"),
+		bpf.TraceVarNetnsByInum:   boolByte(!t.feat.HasNetnsCookie),
 	} {
 		sv := spec.Variables[name]
 		if sv == nil {
@@ -318,7 +321,7 @@ func (t *Tracer) Mode() AttachMode { return t.mode }
 // programs start reporting for it, and its events carry that name. The
 // Tracer keeps its own handle; the caller may close ns.
 func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
-	cookie, err := netns.Cookie(ns)
+	cookie, err := t.feat.netnsID(ns)
 	if err != nil {
 		return fmt.Errorf("trace %s: %w", name, err)
 	}

@@ -26,6 +26,7 @@ type runFlags struct {
 	tcAttach          string
 	shard             string
 	vm                vmFlags
+	kernel            kernelFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -41,9 +42,13 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		Example: `  hopcheck run scenarios/
   hopcheck run --json report.json --junit junit.xml --pcap captures/ scenarios/
   hopcheck run --shard 1/3 scenarios/       # the first of three CI slices
-  hopcheck run --vm hopcheck scenarios/     # inside a Multipass VM`,
+  hopcheck run --vm hopcheck scenarios/     # inside a Multipass VM
+  hopcheck run --kernel linux-image-6.1.0-50-cloud-amd64_6.1.176-1_amd64.deb scenarios/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.kernel.path != "" {
+				return runUnderKernel(cmd, f, args)
+			}
 			if f.vm.name != "" {
 				return runInVM(cmd, f, args)
 			}
@@ -61,6 +66,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 	fl.StringVar(&f.tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
 	fl.StringVar(&f.shard, "shard", "", "run only slice `K/N` of the scenarios: every N-th, from the K-th, in path order")
 	addVMFlags(fl, &f.vm)
+	addKernelFlags(fl, &f.kernel)
 	return cmd
 }
 

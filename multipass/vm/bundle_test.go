@@ -356,3 +356,15 @@ func TestSpecDefaults(t *testing.T) {
 		t.Errorf("withDefaults changed a full spec: %+v", got)
 	}
 }
+
+// TestGuestRunSharesTheMultipassCommand: the qemu backend's command is the
+// Multipass one without sudo and env -C.
+func TestGuestRunSharesTheMultipassCommand(t *testing.T) {
+	b := &Bundle{Args: []string{"scenarios"}}
+	dir, argv := GuestRun("/r", true, []string{"--trace=always"}, b)
+	full := guestRunArgv("/r", true, []string{"--trace=always"}, b.Args)
+	if dir != "/r/in" || full[0] != "sudo" || full[1] != "env" || full[2] != "-C" || full[3] != dir ||
+		strings.Join(argv, " ") != strings.Join(full[4:], " ") || argv[0] != "/r/hopcheck" || argv[len(argv)-1] != "scenarios" {
+		t.Errorf("GuestRun = %q %q; Multipass runs %q", dir, argv, full)
+	}
+}

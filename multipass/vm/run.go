@@ -200,17 +200,8 @@ func (b *Backend) Run(ctx context.Context, opts RunOptions) (exitCode int, err e
 	}
 	// Bad input (2) may stop a run before it writes reports; a run that
 	// checked something (0, 1) must have written them.
-	if exitCode != 2 {
-		var missing []string
-		if dests.JSON != "" && !got.JSON {
-			missing = append(missing, jsonName)
-		}
-		if dests.JUnit != "" && !got.JUnit {
-			missing = append(missing, junitName)
-		}
-		if len(missing) > 0 {
-			return exitCode, fmt.Errorf("vm %s: the guest run wrote no %s", spec.Name, strings.Join(missing, " or "))
-		}
+	if err := missingReports(dests, got, exitCode); err != nil {
+		return exitCode, fmt.Errorf("vm %s: %w", spec.Name, err)
 	}
 	return exitCode, nil
 }
