@@ -69,21 +69,39 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs, err := scenario.LoadContext(cmd.Context(), paths...)
-	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
-	}
 	shard, err := parseShard(f.shard)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs = shard.pick(scs)
-	if len(scs) == 0 {
+	// An invalid file does not stop the run: its problems are printed now,
+	// the valid scenarios run, and the reports list the file as an errored
+	// testcase, so CI still gets its --json and --junit. The exit code is 2
+	// all the same.
+	loaded := shard.pick(scenario.LoadEach(cmd.Context(), paths...))
+	if len(loaded) == 0 {
 		// A CI matrix wider than the suite: nothing to run is not a failure.
 		fmt.Fprintf(cmd.OutOrStdout(), "shard %s selects no scenario; nothing to run\n", f.shard)
 	}
-	if err := checkOutputs(f.json, f.junit, f.pcap, scs); err != nil {
+	var scs []*scenario.Scenario
+	var files []string
+	var inputErrs scenario.ErrorList
+	for _, l := range loaded {
+		files = append(files, l.File)
+		if l.Err != nil {
+			inputErrs = append(inputErrs, l.Err...)
+			continue
+		}
+		scs = append(scs, l.Scenario)
+	}
+	if inputErrs != nil {
+		printError(inputErrs)
+	}
+	if err := checkOutputs(f.json, f.junit, f.pcap, scs, files); err != nil {
 		return &exitError{code: exitBadInput, err: err}
+	}
+	if len(scs) == 0 && inputErrs != nil {
+		// Nothing valid to run: the reports need no root.
+		return writeInvalidOnly(f, loaded)
 	}
 	if err := requireRoot("run"); err != nil {
 		return err
@@ -113,6 +131,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		Observer: text,
 	})
 	res.Shard = f.shard
+	res = withInvalid(res, loaded)
 	text.Summary(res)
 	if err := reports.write(res); err != nil {
 		return &exitError{code: exitBadInput, err: err}
@@ -121,6 +140,43 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		printKept(stdout, res)
 	}
 	return resultError(res)
+}
+
+// invalidScenario is the report of a scenario file that is not valid.
+func invalidScenario(l scenario.Loaded) report.Scenario {
+	return report.Scenario{Name: l.File, File: l.File, InputError: true, Error: l.Err.Error()}
+}
+
+// withInvalid puts the invalid files of loaded into res, in the order they
+// were loaded; res holds the valid ones' reports in that order.
+func withInvalid(res report.Run, loaded []scenario.Loaded) report.Run {
+	valid := res.Scenarios
+	res.Scenarios = nil
+	for _, l := range loaded {
+		if l.Err != nil {
+			res.Scenarios = append(res.Scenarios, invalidScenario(l))
+			res.Passed = false
+			continue
+		}
+		res.Scenarios = append(res.Scenarios, valid[0])
+		valid = valid[1:]
+	}
+	return res
+}
+
+// writeInvalidOnly writes the --json and --junit reports of a run whose
+// every file was invalid, and exits 2. The problems are already printed.
+func writeInvalidOnly(f runFlags, loaded []scenario.Loaded) error {
+	reports, err := createReports(f.json, f.junit, "")
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	defer reports.abort()
+	res := withInvalid(report.Run{Shard: f.shard}, loaded)
+	if err := reports.write(res); err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	return &exitError{code: exitBadInput}
 }
 
 // planned lists the scenarios and check names about to run, so the text
@@ -136,11 +192,11 @@ func planned(scs []*scenario.Scenario) []report.Scenario {
 	return out
 }
 
-// resultError maps a run to its exit code: 2 when a scenario could not be
-// built, 1 when a check failed.
+// resultError maps a run to its exit code: 2 when a scenario file was
+// invalid or a scenario could not be built, 1 when a check failed.
 func resultError(res report.Run) error {
 	for _, s := range res.Scenarios {
-		if s.BuildError {
+		if s.BuildError || s.InputError {
 			return &exitError{code: exitBadInput}
 		}
 	}
@@ -239,7 +295,8 @@ func (r reportFiles) abort() {
 // needs, before anything is built: the same file for two outputs, an
 // output that is one of the scenario files read, a --pcap that exists and
 // is not a directory, or a capture that would land on another output.
-func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario) error {
+// files are every scenario file named, valid or not.
+func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario, files []string) error {
 	type output struct{ flag, path string }
 	var outs []output
 	for _, o := range []output{{"--json", jsonPath}, {"--junit", junitPath}} {
@@ -261,9 +318,9 @@ func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario)
 				return fmt.Errorf("%s %s and %s %s are the same file; give each output its own path", p.flag, p.path, o.flag, o.path)
 			}
 		}
-		for _, sc := range scs {
-			if safefile.Same(o.path, sc.File) {
-				return fmt.Errorf("%s %s is the scenario file %s; writing the report there would destroy it", o.flag, o.path, sc.File)
+		for _, file := range files {
+			if safefile.Same(o.path, file) {
+				return fmt.Errorf("%s %s is the scenario file %s; writing the report there would destroy it", o.flag, o.path, file)
 			}
 		}
 	}
@@ -328,11 +385,11 @@ func parseShard(s string) (shardSpec, error) {
 // pick keeps every N-th scenario starting at K, in the order Load gives
 // (sorted by path), so every shard of the same tree is the same set on
 // every machine and the shards together cover it exactly once.
-func (sh shardSpec) pick(scs []*scenario.Scenario) []*scenario.Scenario {
+func (sh shardSpec) pick(scs []scenario.Loaded) []scenario.Loaded {
 	if sh.n == 1 {
 		return scs
 	}
-	var out []*scenario.Scenario
+	var out []scenario.Loaded
 	for i, sc := range scs {
 		if i%sh.n == sh.k-1 {
 			out = append(out, sc)
