@@ -110,6 +110,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		newVMCmd(),
 		newTraceCmd(),
 		newWhyCmd(),
+		newScriptCmd(),
 	)
 	return root
 }
