@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"net"
 	"testing"
 	"time"
 
