@@ -111,6 +111,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		newTraceCmd(),
 		newWhyCmd(),
 		newScriptCmd(),
+		newGraphCmd(),
 	)
 	return root
 }
