@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hopcheck/hopcheck/harness/graph"
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/runner"
 	"github.com/hopcheck/hopcheck/harness/runs"
@@ -20,6 +22,7 @@ import (
 
 type runFlags struct {
 	json, junit, pcap string
+	html              string
 	parallel          int
 	keep, verbose     bool
 	traceMode         string
@@ -45,6 +48,9 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.vm.name != "" {
+				if f.html != "" {
+					return &exitError{code: exitBadInput, err: errors.New("--html does not work with --vm yet; write --json and render it locally later")}
+				}
 				return runInVM(cmd, f, args)
 			}
 			return runLocal(cmd, f, args)
@@ -53,6 +59,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.json, "json", "", "write the JSON report to `FILE`")
 	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE`")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (topology pictures need Graphviz's dot) to `FILE`")
 	fl.StringVar(&f.pcap, "pcap", "", "write one pcapng capture per scenario into `DIR`")
 	fl.IntVar(&f.parallel, "parallel", 0, "scenarios to run at once (default: number of CPUs)")
 	fl.BoolVar(&f.keep, "keep", false, "leave the topologies up after the checks (remove with 'hopcheck down')")
@@ -96,7 +103,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	if inputErrs != nil {
 		printError(inputErrs)
 	}
-	if err := checkOutputs(f.json, f.junit, f.pcap, scs, files); err != nil {
+	if err := checkOutputs(f, scs, files); err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	if len(scs) == 0 && inputErrs != nil {
@@ -108,7 +115,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	}
 	// Report files are opened before the run, so an unwritable path fails
 	// at once instead of after every scenario has run.
-	reports, err := createReports(f.json, f.junit, f.pcap)
+	reports, err := createReports(f, f.pcap)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
@@ -133,7 +140,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	res.Shard = f.shard
 	res = withInvalid(res, loaded)
 	text.Summary(res)
-	if err := reports.write(res); err != nil {
+	if err := reports.write(res, pictures(cmd.Context(), scs)); err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	if f.keep {
@@ -167,13 +174,13 @@ func withInvalid(res report.Run, loaded []scenario.Loaded) report.Run {
 // writeInvalidOnly writes the --json and --junit reports of a run whose
 // every file was invalid, and exits 2. The problems are already printed.
 func writeInvalidOnly(f runFlags, loaded []scenario.Loaded) error {
-	reports, err := createReports(f.json, f.junit, "")
+	reports, err := createReports(f, "")
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	defer reports.abort()
 	res := withInvalid(report.Run{Shard: f.shard}, loaded)
-	if err := reports.write(res); err != nil {
+	if err := reports.write(res, nil); err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	return &exitError{code: exitBadInput}
@@ -211,22 +218,23 @@ func resultError(res report.Run) error {
 // a new file and renamed into place, so a symbolic link planted at a
 // report's path is replaced, never written through.
 type reportFiles struct {
-	json, junit *safefile.File
-	pcap        *safefile.Staging
+	json, junit, html *safefile.File
+	pcap              *safefile.Staging
 }
 
-func createReports(jsonPath, junitPath, pcapDir string) (reportFiles, error) {
+func createReports(f runFlags, pcapDir string) (reportFiles, error) {
 	var r reportFiles
 	var err error
-	if jsonPath != "" {
-		if r.json, err = safefile.Create(jsonPath, 0o644); err != nil {
-			return r, fmt.Errorf("--json: %w", err)
+	for _, o := range []struct {
+		flag, path string
+		file       **safefile.File
+	}{{"--json", f.json, &r.json}, {"--junit", f.junit, &r.junit}, {"--html", f.html, &r.html}} {
+		if o.path == "" {
+			continue
 		}
-	}
-	if junitPath != "" {
-		if r.junit, err = safefile.Create(junitPath, 0o644); err != nil {
+		if *o.file, err = safefile.Create(o.path, 0o644); err != nil {
 			r.abort()
-			return r, fmt.Errorf("--junit: %w", err)
+			return r, fmt.Errorf("%s: %w", o.flag, err)
 		}
 	}
 	if pcapDir != "" {
@@ -251,14 +259,17 @@ func (r reportFiles) pcapDir() string {
 	return r.pcap.Dir
 }
 
-// write writes both reports and moves the captures into place, each
-// whatever happened to the others.
-func (r reportFiles) write(res report.Run) error {
+// write writes the reports (the HTML one with pics, which may be nil) and
+// moves the captures into place, each whatever happened to the others.
+func (r reportFiles) write(res report.Run, pics report.Picture) error {
 	var errs []error
+	html := func(w io.Writer, res report.Run) error {
+		return report.WriteHTML(w, res, report.HTMLOptions{Picture: pics})
+	}
 	for _, w := range []struct {
 		f  *safefile.File
 		fn func(io.Writer, report.Run) error
-	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}} {
+	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}, {r.html, html}} {
 		if w.f == nil {
 			continue
 		}
@@ -281,7 +292,7 @@ func (r reportFiles) write(res report.Run) error {
 
 // abort removes whatever of the reports was not committed.
 func (r reportFiles) abort() {
-	for _, f := range []*safefile.File{r.json, r.junit} {
+	for _, f := range []*safefile.File{r.json, r.junit, r.html} {
 		if f != nil {
 			f.Abort()
 		}
@@ -296,10 +307,11 @@ func (r reportFiles) abort() {
 // output that is one of the scenario files read, a --pcap that exists and
 // is not a directory, or a capture that would land on another output.
 // files are every scenario file named, valid or not.
-func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario, files []string) error {
+func checkOutputs(f runFlags, scs []*scenario.Scenario, files []string) error {
+	pcapDir := f.pcap
 	type output struct{ flag, path string }
 	var outs []output
-	for _, o := range []output{{"--json", jsonPath}, {"--junit", junitPath}} {
+	for _, o := range []output{{"--json", f.json}, {"--junit", f.junit}, {"--html", f.html}} {
 		if o.path != "" {
 			outs = append(outs, o)
 		}
@@ -396,4 +408,21 @@ func (sh shardSpec) pick(scs []scenario.Loaded) []scenario.Loaded {
 		}
 	}
 	return out
+}
+
+// pictures draws the topologies of scs for the HTML report with
+// harness/graph and Graphviz's dot; without dot, the report says so in
+// place of each picture.
+func pictures(ctx context.Context, scs []*scenario.Scenario) report.Picture {
+	byName := map[string]*scenario.Scenario{}
+	for _, sc := range scs {
+		byName[sc.Name] = sc
+	}
+	return func(name string, path []string, drop string) ([]byte, error) {
+		sc := byName[name]
+		if sc == nil {
+			return nil, fmt.Errorf("no scenario %q", name)
+		}
+		return graph.SVG(ctx, graph.DOT(sc, graph.Options{Path: path, Drop: drop}))
+	}
 }

@@ -101,7 +101,7 @@ func nodeAttrs(n *node) string {
 	}
 	if n.drop {
 		classes = append(classes, "drop")
-		a.set("color", quote(colDrop), "penwidth", "3.5", "fillcolor", quote(colDropBg), "xlabel", quote("dropped here"))
+		a.set("color", quote(colDrop), "penwidth", "3.5", "fillcolor", quote(colDropBg), "xlabel", quote("stopped here"))
 	}
 	if classes != nil {
 		a.set("class", quote(strings.Join(classes, " ")))

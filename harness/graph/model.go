@@ -15,8 +15,8 @@ type Options struct {
 	// the links between consecutive ones are highlighted, and consecutive
 	// places in one namespace (forwarded inside it) are joined.
 	Path []string
-	// Drop is where the probe was dropped: "ns/if", or "ns" when the
-	// kernel named no device.
+	// Drop is where the probe stopped (was dropped, or where a diagnosis
+	// found the cause): "ns/if", or "ns" when there is no device.
 	Drop string
 }
 
