@@ -184,8 +184,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return "FAIL"
 	},
-	"ms":    formatMS,
-	"join":  strings.Join,
+	"ms":   formatMS,
+	"join": strings.Join,
 }).Parse(htmlSource))
 
 const htmlSource = `<!DOCTYPE html>
