@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,16 +67,22 @@ type CaptureStats struct {
 // number of namespaces, into one pcapng file with one interface block per
 // "ns/if". It reads through AF_PACKET sockets (see packetSocket), each
 // opened inside its namespace, where it stays; one goroutine per interface
-// reads full frames and writes them straight to the file under a lock, so
-// memory does not grow with traffic. Each packet block says whether the
-// frame arrived or left; frames the kernel could not queue for hopcheck are
-// counted, per interface, in the file's statistics blocks and in Stop's
-// result.
+// reads full frames into that interface's spool (memory up to a share of a
+// fixed budget, then sorted runs in an unlinked temporary file beside the
+// capture), and Stop merges the spools so the file is in time order across
+// interfaces (see spool.go). Each packet block says whether the frame
+// arrived or left; packets of a probe named by Annotate carry a comment;
+// frames the kernel could not queue for hopcheck are counted, per
+// interface, in the file's statistics blocks and in Stop's result.
 type Capture struct {
 	file  *os.File
+	w     *pcapgo.NgWriter
 	ifs   []*captureIf
 	wg    sync.WaitGroup
 	unctx func() bool // stops the context.AfterFunc that closes sockets
+	// monoToWall converts the kernel's monotonic clock (Event.Time) to
+	// wall-clock time, as frames are stamped.
+	monoToWall time.Duration
 
 	closeOnce sync.Once
 	closing   atomic.Bool
@@ -80,16 +90,16 @@ type Capture struct {
 	stats     []CaptureStats
 	stopErr   error
 
-	mu   sync.Mutex // guards w and werr
-	w    *pcapgo.NgWriter
-	werr error
+	mu          sync.Mutex // guards annotations
+	annotations []Annotation
 }
 
 // captureIf is one interface being captured.
 type captureIf struct {
-	name string
-	id   int // interface block index in the file
-	s    *packetSocket
+	name  string
+	id    int // interface block index in the file
+	s     *packetSocket
+	spool *spool // the reader's alone until it exits
 
 	// packets and bytes are written by the reader; packets is also read by
 	// Stop while draining.
@@ -134,6 +144,11 @@ func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (
 		c.closeHandles()
 		return nil, err
 	}
+	share := max(spoolMinShare, spoolBudget/len(c.ifs))
+	for _, ci := range c.ifs {
+		ci.spool = newSpool(filepath.Dir(path), share)
+	}
+	c.monoToWall = monoToWall()
 	for _, ci := range c.ifs {
 		c.wg.Add(1)
 		go c.read(ci)
@@ -183,8 +198,26 @@ func (c *Capture) create(path string) (err error) {
 	return nil
 }
 
-// read copies frames from one socket to the file until the socket is
-// closed or fails repeatedly.
+// monoToWall returns wall-clock time minus the kernel's monotonic clock.
+func monoToWall() time.Duration {
+	var mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return 0
+	}
+	return time.Duration(time.Now().UnixNano() - mono.Nano())
+}
+
+// Annotate asks for the packets of one probe to carry a comment, and for
+// its drops to be written as packets; see Annotation. It may be called
+// until Stop, from any goroutine.
+func (c *Capture) Annotate(a Annotation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.annotations = append(c.annotations, a)
+}
+
+// read spools frames from one socket until the socket is closed or fails
+// repeatedly.
 func (c *Capture) read(ci *captureIf) {
 	defer c.wg.Done()
 	failures := 0
@@ -202,9 +235,8 @@ func (c *Capture) read(ci *captureIf) {
 			continue
 		}
 		failures = 0
-		info := gopacket.CaptureInfo{Timestamp: fi.at, CaptureLength: len(data), Length: fi.length, InterfaceIndex: ci.id}
-		c.write(info, data, frameFlags(fi))
-		ci.bytes.Add(uint64(info.Length))
+		ci.spool.add(data, fi)
+		ci.bytes.Add(uint64(fi.length))
 		ci.packets.Add(1)
 	}
 }
@@ -227,17 +259,6 @@ func frameFlags(fi frameInfo) *pcapgo.NgEpbFlags {
 		f.Reception = pcapgo.NgEpbFlagReceptionTypePromiscuous
 	}
 	return f
-}
-
-func (c *Capture) write(info gopacket.CaptureInfo, data []byte, flags *pcapgo.NgEpbFlags) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.werr != nil {
-		return
-	}
-	if err := c.w.WritePacketWithOptions(info, data, pcapgo.NgPacketOptions{Flags: flags}); err != nil {
-		c.werr = fmt.Errorf("trace: capture %s: write: %w", c.file.Name(), err)
-	}
 }
 
 // collect adds the kernel's counts for ci since the last call (the kernel
@@ -300,7 +321,8 @@ func (c *Capture) closeHandles() {
 }
 
 // Stop drains what the sockets already hold, stops reading, waits for the
-// readers to exit, and flushes and closes the file. It returns the counts
+// readers to exit, writes every frame in time order with the annotations'
+// comments and drops, and flushes and closes the file. It returns the counts
 // per interface, in the order given to StartCapture, and the first error
 // writing the file. Calling it again returns the same.
 func (c *Capture) Stop() ([]CaptureStats, error) {
@@ -322,9 +344,14 @@ func (c *Capture) Stop() ([]CaptureStats, error) {
 				Err:     ci.err,
 			})
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		errs := []error{c.werr}
+		defer func() {
+			for _, ci := range c.ifs {
+				if ci.spool != nil {
+					ci.spool.close()
+				}
+			}
+		}()
+		errs := []error{c.writePackets()}
 		// Interface statistics blocks: Wireshark's capture file
 		// properties show what each interface lost (isb_ifdrop).
 		now := time.Now()
@@ -346,4 +373,96 @@ func (c *Capture) Stop() ([]CaptureStats, error) {
 		c.stopErr = errors.Join(errs...)
 	})
 	return c.stats, c.stopErr
+}
+
+// dropsInterface is the name of the interface block that holds the drops
+// of annotated probes: packets the kernel freed, as the tracer saw them.
+const dropsInterface = "drops"
+
+// writePackets merges the spools into the file in time order, annotated.
+func (c *Capture) writePackets() error {
+	c.mu.Lock()
+	anns := slices.Clone(c.annotations)
+	c.mu.Unlock()
+	spools := make([]*spool, 0, len(c.ifs)+1)
+	var errs []error
+	for _, ci := range c.ifs {
+		if ci.spool.err != nil {
+			errs = append(errs, fmt.Errorf("trace: capture %s: %w", ci.name, ci.spool.err))
+		}
+		spools = append(spools, ci.spool)
+	}
+	// Drops are one more spool, never spilled, whose frames' sequence
+	// numbers index drops.
+	var drops []Event
+	dropIf, dropID := -1, 0
+	for _, a := range anns {
+		drops = append(drops, a.Drops...)
+	}
+	if len(drops) > 0 {
+		var err error
+		dropID, err = c.w.AddInterface(pcapgo.NgInterface{
+			Name: dropsInterface, Description: "packets the kernel dropped (skb:kfree_skb), as hopcheck's tracer saw them",
+			OS: runtime.GOOS, LinkType: layers.LinkTypeEthernet, SnapLength: captureSnapLen, TimestampResolution: 9,
+		})
+		if err != nil {
+			return fmt.Errorf("trace: capture %s: add interface %s: %w", c.file.Name(), dropsInterface, err)
+		}
+		dropIf = len(spools)
+		sp := newSpool("", math.MaxInt)
+		for _, e := range drops {
+			data := dropFrame(e)
+			sp.add(data, frameInfo{at: time.Unix(0, int64(e.Time+c.monoToWall)), length: int(e.Len) + len(data) - len(e.Data)})
+		}
+		spools = append(spools, sp)
+	}
+	ann := newAnnotator(anns)
+	ifIDs := make([]int, len(spools))
+	nsOf := make([]string, len(spools))
+	for i, ci := range c.ifs {
+		ifIDs[i] = ci.id
+		nsOf[i], _, _ = strings.Cut(ci.name, "/")
+	}
+	if dropIf >= 0 {
+		ifIDs[dropIf] = dropID
+	}
+	err := mergeSpools(spools, func(f mergedFrame) error {
+		at := time.Unix(0, f.at)
+		opts := pcapgo.NgPacketOptions{}
+		if f.iface == dropIf {
+			opts.Comments = []string{ann.dropComment(at, drops[f.seq])}
+		} else {
+			opts.Flags = frameFlags(f.info)
+			if len(anns) > 0 {
+				if pkt, err := Decode(Event{Layer: LayerEthernet, Data: f.data}); err == nil {
+					if cm := ann.comment(at, nsOf[f.iface], f.info.out, &pkt); cm != "" {
+						opts.Comments = []string{cm}
+					}
+				}
+			}
+		}
+		info := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(f.data), Length: max(f.info.length, len(f.data)), InterfaceIndex: ifIDs[f.iface]}
+		if err := c.w.WritePacketWithOptions(info, f.data, opts); err != nil {
+			return fmt.Errorf("trace: capture %s: write: %w", c.file.Name(), err)
+		}
+		return nil
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// dropFrame returns a drop event's bytes as an Ethernet frame: a drop
+// seen before its packet had a MAC header gets a zeroed one.
+func dropFrame(e Event) []byte {
+	var etherType uint16
+	switch e.Layer {
+	case LayerIPv4:
+		etherType = uint16(layers.EthernetTypeIPv4)
+	case LayerIPv6:
+		etherType = uint16(layers.EthernetTypeIPv6)
+	default:
+		return e.Data
+	}
+	f := make([]byte, 14, 14+len(e.Data))
+	f[12], f[13] = byte(etherType>>8), byte(etherType)
+	return append(f, e.Data...)
 }

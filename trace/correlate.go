@@ -515,19 +515,27 @@ type tcpMatcher struct {
 func newTCPMatcher(p Probe, recs []*record) *tcpMatcher {
 	m := &tcpMatcher{}
 	for _, r := range recs {
-		v := r.view
-		switch {
-		case v.TCP == nil || !v.TCP.Flags.Has(TCPSyn) || v.TCP.Flags.Has(TCPAck):
-		case r.ev.NS != p.SrcNS || (r.ev.Kind == KindPacket && r.ev.Dir != Egress):
-		case p.Src.Port() != 0 && v.SrcPort != p.Src.Port():
-		case specified(p.Src.Addr()) && v.Src != p.Src.Addr().Unmap():
-		case v.DstAddrPort() != unmap(p.Dst):
-		default:
+		if v := r.view; isProbeSYN(p, r.ev.NS, r.ev.Kind, r.ev.Dir, v) {
 			m.found, m.isn = true, v.TCP.Seq
 			return m
 		}
 	}
 	return m
+}
+
+// isProbeSYN reports whether v, seen in namespace ns (an event of kind
+// and dir), is the SYN of TCP probe p.
+func isProbeSYN(p Probe, ns string, kind EventKind, dir Direction, v *Packet) bool {
+	switch {
+	case v.TCP == nil || !v.TCP.Flags.Has(TCPSyn) || v.TCP.Flags.Has(TCPAck):
+	case ns != p.SrcNS || (kind == KindPacket && dir != Egress):
+	case p.Src.Port() != 0 && v.SrcPort != p.Src.Port():
+	case specified(p.Src.Addr()) && v.Src != p.Src.Addr().Unmap():
+	case v.DstAddrPort() != unmap(p.Dst):
+	default:
+		return true
+	}
+	return false
 }
 
 func (m *tcpMatcher) quotes(q *Quoted) bool {

@@ -94,9 +94,11 @@ checks, traces every probe packet hop by hop with tc eBPF programs, and prints a
 pass/fail report that explains failures.
 
 Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("hopcheck {{.Version}}\n")
 	root.AddCommand(
 		newRunCmd(),
 		newValidateCmd(),
@@ -108,6 +110,8 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 		newVMCmd(),
 		newTraceCmd(),
 		newWhyCmd(),
+		newScriptCmd(),
+		newGraphCmd(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hopcheck/hopcheck/harness/graph"
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/runner"
 	"github.com/hopcheck/hopcheck/harness/runs"
@@ -20,6 +22,7 @@ import (
 
 type runFlags struct {
 	json, junit, pcap string
+	html              string
 	parallel          int
 	keep, verbose     bool
 	traceMode         string
@@ -50,6 +53,9 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 				return runUnderKernel(cmd, f, args)
 			}
 			if f.vm.name != "" {
+				if f.html != "" {
+					return &exitError{code: exitBadInput, err: errors.New("--html does not work with --vm yet; write --json and render it locally later")}
+				}
 				return runInVM(cmd, f, args)
 			}
 			return runLocal(cmd, f, args)
@@ -58,6 +64,7 @@ Exit codes: 0 all checks passed, 1 a check failed, 2 bad input or build error.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.json, "json", "", "write the JSON report to `FILE`")
 	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to `FILE`")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (topology pictures need Graphviz's dot) to `FILE`")
 	fl.StringVar(&f.pcap, "pcap", "", "write one pcapng capture per scenario into `DIR`")
 	fl.IntVar(&f.parallel, "parallel", 0, "scenarios to run at once (default: number of CPUs)")
 	fl.BoolVar(&f.keep, "keep", false, "leave the topologies up after the checks (remove with 'hopcheck down')")
@@ -75,28 +82,46 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs, err := scenario.LoadContext(cmd.Context(), paths...)
-	if err != nil {
-		return &exitError{code: exitBadInput, err: err}
-	}
 	shard, err := parseShard(f.shard)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
-	scs = shard.pick(scs)
-	if len(scs) == 0 {
+	// An invalid file does not stop the run: its problems are printed now,
+	// the valid scenarios run, and the reports list the file as an errored
+	// testcase, so CI still gets its --json and --junit. The exit code is 2
+	// all the same.
+	loaded := shard.pick(scenario.LoadEach(cmd.Context(), paths...))
+	if len(loaded) == 0 {
 		// A CI matrix wider than the suite: nothing to run is not a failure.
 		fmt.Fprintf(cmd.OutOrStdout(), "shard %s selects no scenario; nothing to run\n", f.shard)
 	}
-	if err := checkOutputs(f.json, f.junit, f.pcap, scs); err != nil {
+	var scs []*scenario.Scenario
+	var files []string
+	var inputErrs scenario.ErrorList
+	for _, l := range loaded {
+		files = append(files, l.File)
+		if l.Err != nil {
+			inputErrs = append(inputErrs, l.Err...)
+			continue
+		}
+		scs = append(scs, l.Scenario)
+	}
+	if inputErrs != nil {
+		printError(inputErrs)
+	}
+	if err := checkOutputs(f, scs, files); err != nil {
 		return &exitError{code: exitBadInput, err: err}
+	}
+	if len(scs) == 0 && inputErrs != nil {
+		// Nothing valid to run: the reports need no root.
+		return writeInvalidOnly(f, loaded)
 	}
 	if err := requireRoot("run"); err != nil {
 		return err
 	}
 	// Report files are opened before the run, so an unwritable path fails
 	// at once instead of after every scenario has run.
-	reports, err := createReports(f.json, f.junit, f.pcap)
+	reports, err := createReports(f, f.pcap)
 	if err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
@@ -119,14 +144,52 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		Observer: text,
 	})
 	res.Shard = f.shard
+	res = withInvalid(res, loaded)
 	text.Summary(res)
-	if err := reports.write(res); err != nil {
+	if err := reports.write(res, pictures(cmd.Context(), scs)); err != nil {
 		return &exitError{code: exitBadInput, err: err}
 	}
 	if f.keep {
 		printKept(stdout, res)
 	}
 	return resultError(res)
+}
+
+// invalidScenario is the report of a scenario file that is not valid.
+func invalidScenario(l scenario.Loaded) report.Scenario {
+	return report.Scenario{Name: l.File, File: l.File, InputError: true, Error: l.Err.Error()}
+}
+
+// withInvalid puts the invalid files of loaded into res, in the order they
+// were loaded; res holds the valid ones' reports in that order.
+func withInvalid(res report.Run, loaded []scenario.Loaded) report.Run {
+	valid := res.Scenarios
+	res.Scenarios = nil
+	for _, l := range loaded {
+		if l.Err != nil {
+			res.Scenarios = append(res.Scenarios, invalidScenario(l))
+			res.Passed = false
+			continue
+		}
+		res.Scenarios = append(res.Scenarios, valid[0])
+		valid = valid[1:]
+	}
+	return res
+}
+
+// writeInvalidOnly writes the --json and --junit reports of a run whose
+// every file was invalid, and exits 2. The problems are already printed.
+func writeInvalidOnly(f runFlags, loaded []scenario.Loaded) error {
+	reports, err := createReports(f, "")
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	defer reports.abort()
+	res := withInvalid(report.Run{Shard: f.shard}, loaded)
+	if err := reports.write(res, nil); err != nil {
+		return &exitError{code: exitBadInput, err: err}
+	}
+	return &exitError{code: exitBadInput}
 }
 
 // planned lists the scenarios and check names about to run, so the text
@@ -142,11 +205,11 @@ func planned(scs []*scenario.Scenario) []report.Scenario {
 	return out
 }
 
-// resultError maps a run to its exit code: 2 when a scenario could not be
-// built, 1 when a check failed.
+// resultError maps a run to its exit code: 2 when a scenario file was
+// invalid or a scenario could not be built, 1 when a check failed.
 func resultError(res report.Run) error {
 	for _, s := range res.Scenarios {
-		if s.BuildError {
+		if s.BuildError || s.InputError {
 			return &exitError{code: exitBadInput}
 		}
 	}
@@ -161,22 +224,23 @@ func resultError(res report.Run) error {
 // a new file and renamed into place, so a symbolic link planted at a
 // report's path is replaced, never written through.
 type reportFiles struct {
-	json, junit *safefile.File
-	pcap        *safefile.Staging
+	json, junit, html *safefile.File
+	pcap              *safefile.Staging
 }
 
-func createReports(jsonPath, junitPath, pcapDir string) (reportFiles, error) {
+func createReports(f runFlags, pcapDir string) (reportFiles, error) {
 	var r reportFiles
 	var err error
-	if jsonPath != "" {
-		if r.json, err = safefile.Create(jsonPath, 0o644); err != nil {
-			return r, fmt.Errorf("--json: %w", err)
+	for _, o := range []struct {
+		flag, path string
+		file       **safefile.File
+	}{{"--json", f.json, &r.json}, {"--junit", f.junit, &r.junit}, {"--html", f.html, &r.html}} {
+		if o.path == "" {
+			continue
 		}
-	}
-	if junitPath != "" {
-		if r.junit, err = safefile.Create(junitPath, 0o644); err != nil {
+		if *o.file, err = safefile.Create(o.path, 0o644); err != nil {
 			r.abort()
-			return r, fmt.Errorf("--junit: %w", err)
+			return r, fmt.Errorf("%s: %w", o.flag, err)
 		}
 	}
 	if pcapDir != "" {
@@ -201,14 +265,17 @@ func (r reportFiles) pcapDir() string {
 	return r.pcap.Dir
 }
 
-// write writes both reports and moves the captures into place, each
-// whatever happened to the others.
-func (r reportFiles) write(res report.Run) error {
+// write writes the reports (the HTML one with pics, which may be nil) and
+// moves the captures into place, each whatever happened to the others.
+func (r reportFiles) write(res report.Run, pics report.Picture) error {
 	var errs []error
+	html := func(w io.Writer, res report.Run) error {
+		return report.WriteHTML(w, res, report.HTMLOptions{Picture: pics})
+	}
 	for _, w := range []struct {
 		f  *safefile.File
 		fn func(io.Writer, report.Run) error
-	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}} {
+	}{{r.json, report.WriteJSON}, {r.junit, report.WriteJUnit}, {r.html, html}} {
 		if w.f == nil {
 			continue
 		}
@@ -231,7 +298,7 @@ func (r reportFiles) write(res report.Run) error {
 
 // abort removes whatever of the reports was not committed.
 func (r reportFiles) abort() {
-	for _, f := range []*safefile.File{r.json, r.junit} {
+	for _, f := range []*safefile.File{r.json, r.junit, r.html} {
 		if f != nil {
 			f.Abort()
 		}
@@ -245,10 +312,12 @@ func (r reportFiles) abort() {
 // needs, before anything is built: the same file for two outputs, an
 // output that is one of the scenario files read, a --pcap that exists and
 // is not a directory, or a capture that would land on another output.
-func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario) error {
+// files are every scenario file named, valid or not.
+func checkOutputs(f runFlags, scs []*scenario.Scenario, files []string) error {
+	pcapDir := f.pcap
 	type output struct{ flag, path string }
 	var outs []output
-	for _, o := range []output{{"--json", jsonPath}, {"--junit", junitPath}} {
+	for _, o := range []output{{"--json", f.json}, {"--junit", f.junit}, {"--html", f.html}} {
 		if o.path != "" {
 			outs = append(outs, o)
 		}
@@ -267,9 +336,9 @@ func checkOutputs(jsonPath, junitPath, pcapDir string, scs []*scenario.Scenario)
 				return fmt.Errorf("%s %s and %s %s are the same file; give each output its own path", p.flag, p.path, o.flag, o.path)
 			}
 		}
-		for _, sc := range scs {
-			if safefile.Same(o.path, sc.File) {
-				return fmt.Errorf("%s %s is the scenario file %s; writing the report there would destroy it", o.flag, o.path, sc.File)
+		for _, file := range files {
+			if safefile.Same(o.path, file) {
+				return fmt.Errorf("%s %s is the scenario file %s; writing the report there would destroy it", o.flag, o.path, file)
 			}
 		}
 	}
@@ -334,15 +403,32 @@ func parseShard(s string) (shardSpec, error) {
 // pick keeps every N-th scenario starting at K, in the order Load gives
 // (sorted by path), so every shard of the same tree is the same set on
 // every machine and the shards together cover it exactly once.
-func (sh shardSpec) pick(scs []*scenario.Scenario) []*scenario.Scenario {
+func (sh shardSpec) pick(scs []scenario.Loaded) []scenario.Loaded {
 	if sh.n == 1 {
 		return scs
 	}
-	var out []*scenario.Scenario
+	var out []scenario.Loaded
 	for i, sc := range scs {
 		if i%sh.n == sh.k-1 {
 			out = append(out, sc)
 		}
 	}
 	return out
+}
+
+// pictures draws the topologies of scs for the HTML report with
+// harness/graph and Graphviz's dot; without dot, the report says so in
+// place of each picture.
+func pictures(ctx context.Context, scs []*scenario.Scenario) report.Picture {
+	byName := map[string]*scenario.Scenario{}
+	for _, sc := range scs {
+		byName[sc.Name] = sc
+	}
+	return func(name string, path []string, drop string) ([]byte, error) {
+		sc := byName[name]
+		if sc == nil {
+			return nil, fmt.Errorf("no scenario %q", name)
+		}
+		return graph.SVG(ctx, graph.DOT(sc, graph.Options{Path: path, Drop: drop}))
+	}
 }

@@ -166,6 +166,24 @@ func buildErrorRun() Run {
 	}
 }
 
+// invalidFileRun met an invalid scenario file among valid ones: the file
+// is reported with its problems, the valid scenario ran.
+func invalidFileRun() Run {
+	return Run{
+		Passed: false,
+		Scenarios: []Scenario{
+			{
+				Name: "scenarios/typo.yaml", File: "scenarios/typo.yaml", InputError: true,
+				Error: "scenarios/typo.yaml:6:14: namespaces.a.interfaces.eth0: unknown key \"adress\" (did you mean \"addresses\"?)\n" +
+					"scenarios/typo.yaml:9:6: links[0][1]: no namespace \"c\" (did you mean \"b\"?)",
+			},
+			vethPairScenario(),
+		},
+		DurationMS: 210.5,
+		Tracing:    Tracing{Enabled: true, Mode: "tcx"},
+	}
+}
+
 // tracingOffRun ran without BTF: no hops, a trace note, and a diagnosis
 // from namespace state alone.
 func tracingOffRun() Run {

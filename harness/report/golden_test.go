@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +61,15 @@ func TestGolden(t *testing.T) {
 	jsonOut := write(func(b *bytes.Buffer, r Run) error { return WriteJSON(b, r) })
 	junitOut := write(func(b *bytes.Buffer, r Run) error { return WriteJUnit(b, r) })
 
+	htmlOut := write(func(b *bytes.Buffer, r Run) error {
+		return WriteHTML(b, r, HTMLOptions{Picture: func(sc string, path []string, drop string) ([]byte, error) {
+			if sc == "veth-pair" {
+				return nil, errors.New("dot not installed")
+			}
+			return []byte(fmt.Sprintf("<?xml version=\"1.0\"?>\n<svg class=\"fake\" data-scenario=%q data-path=%q data-drop=%q></svg>\n", sc, strings.Join(path, " "), drop)), nil
+		}})
+	})
+
 	tests := []struct {
 		golden string
 		run    Run
@@ -71,6 +83,11 @@ func TestGolden(t *testing.T) {
 		{"text-failed-color", failedRun(), text(TextOptions{Color: true})},
 		{"text-build-error", buildErrorRun(), text(TextOptions{})},
 		{"text-tracing-off", tracingOffRun(), text(TextOptions{})},
+		{"text-invalid-file", invalidFileRun(), text(TextOptions{})},
+		{"json-invalid-file", invalidFileRun(), jsonOut},
+		{"junit-invalid-file", invalidFileRun(), junitOut},
+		{"html-failed", failedRun(), htmlOut},
+		{"html-invalid-file", invalidFileRun(), htmlOut},
 		{"json-all-pass", allPassRun(), jsonOut},
 		{"json-failed", failedRun(), jsonOut},
 		{"json-build-error", buildErrorRun(), jsonOut},

@@ -102,7 +102,9 @@ func junitScenario(s Scenario, tracing Tracing) junitSuite {
 	if s.Description != "" {
 		suite.Properties = append(suite.Properties, junitProperty{Name: "description", Value: s.Description})
 	}
-	suite.Properties = append(suite.Properties, junitProperty{Name: "tracing", Value: tracingText(tracing)})
+	if !s.InputError {
+		suite.Properties = append(suite.Properties, junitProperty{Name: "tracing", Value: tracingText(tracing)})
+	}
 
 	classname := "hopcheck." + s.Name
 	passed := 0
@@ -140,13 +142,19 @@ func junitScenario(s Scenario, tracing Tracing) junitSuite {
 	suite.Tests = len(suite.Cases)
 
 	checks := fmt.Sprintf("checks     %d passed, %d failed", passed, len(s.Checks)-passed)
-	if s.BuildError {
+	switch {
+	case s.InputError:
+		checks = "checks     none ran: the scenario file is invalid"
+	case s.BuildError:
 		checks = "checks     none ran: the scenario was not built"
 	}
 	out := []string{
 		checks,
 		"duration   " + formatMS(s.DurationMS),
 		"tracing    " + tracingText(tracing),
+	}
+	if s.InputError {
+		out = out[:1]
 	}
 	if s.LostEvents > 0 {
 		out = append(out, fmt.Sprintf("lost       %d trace events (hops may be missing)", s.LostEvents))

@@ -182,6 +182,8 @@ func figures(c Check) string {
 func scenarioErrorCheck(s Scenario) Check {
 	name := "teardown"
 	switch {
+	case s.InputError:
+		name = "validate"
 	case s.BuildError:
 		name = "build"
 	case len(s.Checks) == 0:
@@ -194,6 +196,7 @@ func scenarioErrorCheck(s Scenario) Check {
 // counts tallies a run for its summary.
 type counts struct {
 	scenariosPassed, scenariosFailed, buildErrors int
+	invalidFiles                                  int
 	checksPassed, checksFailed                    int
 	incompleteTraces                              int
 }
@@ -204,6 +207,8 @@ func countRun(r Run) counts {
 		switch {
 		case s.Passed:
 			n.scenariosPassed++
+		case s.InputError:
+			n.invalidFiles++
 		case s.BuildError:
 			n.buildErrors++
 		default:
@@ -229,6 +234,9 @@ func summaryLines(r Run) []string {
 	scen := fmt.Sprintf("%d passed, %d failed", n.scenariosPassed, n.scenariosFailed)
 	if n.buildErrors > 0 {
 		scen += fmt.Sprintf(", %d not built", n.buildErrors)
+	}
+	if n.invalidFiles > 0 {
+		scen += fmt.Sprintf(", %d invalid", n.invalidFiles)
 	}
 	out := []string{
 		"scenarios  " + scen,

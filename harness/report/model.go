@@ -44,7 +44,11 @@ type Scenario struct {
 	Error string `json:"error,omitempty"`
 	// BuildError is true when the topology could not be built, so no check
 	// ran (exit code 2).
-	BuildError bool    `json:"build_error,omitempty"`
+	BuildError bool `json:"build_error,omitempty"`
+	// InputError is true when the scenario file is invalid (Error holds
+	// every problem as file:line:col: field: message), so it was neither
+	// built nor checked (exit code 2). Name is then the file's path.
+	InputError bool    `json:"input_error,omitempty"`
 	Checks     []Check `json:"checks"`
 	// LostEvents counts trace events lost while this scenario ran.
 	LostEvents uint64 `json:"lost_events"`

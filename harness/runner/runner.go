@@ -231,8 +231,10 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 			}
 		}()
 	}
+	var capt *trace.Capture
 	if opts.PcapDir != "" {
-		capt, err := startCapture(ctx, topo, filepath.Join(opts.PcapDir, sc.Name+".pcapng"))
+		var err error
+		capt, err = startCapture(ctx, topo, filepath.Join(opts.PcapDir, sc.Name+".pcapng"))
 		if err != nil {
 			rep.Error = joinMsg(rep.Error, "capture: "+err.Error())
 		} else {
@@ -255,7 +257,7 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 			rep.Error = joinMsg(rep.Error, "interrupted: "+context.Cause(ctx).Error())
 			break
 		}
-		c := runCheck(ctx, topo, sc, tr, &sc.Checks[i], opts)
+		c := runCheck(ctx, topo, sc, tr, capt, &sc.Checks[i], opts)
 		rep.Checks = append(rep.Checks, c)
 		rep.Passed = rep.Passed && c.Passed
 		obs.CheckDone(sc.Name, c)
@@ -297,7 +299,7 @@ func Probe(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Chec
 	if tr != nil {
 		defer tr.Close()
 	}
-	return runCheck(ctx, env, sc, tr, c, opts), tracing
+	return runCheck(ctx, env, sc, tr, nil, c, opts), tracing
 }
 
 // traceWait bounds the wait for a probe's events to be read. It decides
@@ -349,9 +351,10 @@ func startTracer(ctx context.Context, env Env, opts Options, shared sharedTrace,
 }
 
 // runCheck runs one check and, for probes, correlates its trace, checks
-// its trace assertions and diagnoses a probe that did not get through
+// its trace assertions, names the probe's packets in the capture (capt,
+// when there is one) and diagnoses a probe that did not get through
 // (diagnose.go).
-func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tracer, c *scenario.Check, opts Options) report.Check {
+func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tracer, capt *trace.Capture, c *scenario.Check, opts Options) report.Check {
 	before := countersBefore(ctx, env, sc, c)
 	var from time.Duration
 	var lostBefore uint64
@@ -359,7 +362,9 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 		lostBefore, _ = tr.Lost()
 		from = tr.Now()
 	}
+	wallFrom := time.Now()
 	res := check.Run(ctx, env, c)
+	wallTo := time.Now()
 	rc := report.Check{
 		Name:       c.Name,
 		Kind:       c.Kind,
@@ -378,6 +383,7 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 		return rc
 	}
 	if tr == nil {
+		annotate(capt, sc, c, *res.Probe, wallFrom, wallTo, nil)
 		rc.TraceNote = "tracing off"
 		if len(c.Path) > 0 || c.SNAT.IsValid() || c.DNAT.IsValid() {
 			// Degrade, don't die: without tracing the check stands on what
@@ -392,7 +398,9 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 	fctx, cancel := context.WithTimeout(ctx, traceWait)
 	err := tr.Flush(fctx)
 	cancel()
-	t := trace.Correlate(probe, tr.Take())
+	events := tr.Take()
+	annotate(capt, sc, c, probe, wallFrom, wallTo, events)
+	t := trace.Correlate(probe, events)
 	fillTrace(&rc, &t)
 	var lost uint64
 	if n, lerr := tr.Lost(); lerr == nil && n > lostBefore {

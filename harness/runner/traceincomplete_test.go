@@ -92,7 +92,7 @@ checks:
 		if err := tr.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rc := runCheck(ctx, topo, sc, tr, &sc.Checks[0], Options{Trace: TraceAlways})
+		rc := runCheck(ctx, topo, sc, tr, nil, &sc.Checks[0], Options{Trace: TraceAlways})
 		if err := tr.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -67,38 +67,71 @@ func Load(paths ...string) ([]*Scenario, error) {
 
 // LoadContext is Load that stops reading when ctx is done (SIGINT, SIGTERM).
 func LoadContext(ctx context.Context, paths ...string) ([]*Scenario, error) {
-	files, errs := scenarioFiles(paths)
 	var out []*Scenario
-	byName := map[string]*Scenario{}
-	for _, f := range files {
-		if ctx.Err() != nil {
-			errs = append(errs, readError(f, context.Cause(ctx)))
-			break
-		}
-		s, err := ParseFileContext(ctx, f)
-		if err != nil {
-			var l ErrorList
-			if errors.As(err, &l) {
-				errs = append(errs, l...)
-				continue
-			}
-			return nil, err
-		}
-		if first, dup := byName[s.Name]; dup {
-			errs = append(errs, &Error{
-				Pos:   s.namePos,
-				Field: "name",
-				Msg:   fmt.Sprintf("scenario name %q is already used by %s", s.Name, first.namePos),
-			})
+	var errs ErrorList
+	for _, f := range LoadEach(ctx, paths...) {
+		if f.Err != nil {
+			errs = append(errs, f.Err...)
 			continue
 		}
-		byName[s.Name] = s
-		out = append(out, s)
+		out = append(out, f.Scenario)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// Loaded is one file (or a path that could not be read) as LoadEach found
+// it: its scenario, or the problems that kept it from being one.
+type Loaded struct {
+	// File is the path as named or found in a directory.
+	File string
+	// Scenario is nil when Err is not.
+	Scenario *Scenario
+	// Err is every problem with the file (or the path), in file order.
+	Err ErrorList
+}
+
+// LoadEach is Load file by file: it returns every scenario file named by
+// paths, in Load's order, each with its scenario or its problems, so that a
+// caller can go on with the valid files and report the invalid ones (CI
+// reports that survive one bad file). A path that cannot be read and a
+// directory without scenarios are entries too; a second scenario with a
+// name already used is an invalid entry, and the first one stays valid.
+func LoadEach(ctx context.Context, paths ...string) []Loaded {
+	files, errs := scenarioFiles(paths)
+	var out []Loaded
+	for _, e := range errs {
+		out = append(out, Loaded{File: e.Pos.File, Err: ErrorList{e}})
+	}
+	byName := map[string]*Scenario{}
+	for _, f := range files {
+		if ctx.Err() != nil {
+			out = append(out, Loaded{File: f, Err: ErrorList{readError(f, context.Cause(ctx))}})
+			break
+		}
+		s, err := ParseFileContext(ctx, f)
+		if err != nil {
+			var l ErrorList
+			if !errors.As(err, &l) {
+				l = ErrorList{{Pos: Pos{File: f}, Msg: err.Error()}}
+			}
+			out = append(out, Loaded{File: f, Err: l})
+			continue
+		}
+		if first, dup := byName[s.Name]; dup {
+			out = append(out, Loaded{File: f, Err: ErrorList{{
+				Pos:   s.namePos,
+				Field: "name",
+				Msg:   fmt.Sprintf("scenario name %q is already used by %s", s.Name, first.namePos),
+			}}})
+			continue
+		}
+		byName[s.Name] = s
+		out = append(out, Loaded{File: f, Scenario: s})
+	}
+	return out
 }
 
 // scenarioFiles expands paths into the scenario files to read, in order.

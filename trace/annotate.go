@@ -1,0 +1,117 @@
+package trace
+
+import (
+	"strings"
+	"time"
+)
+
+// Annotation names the packets of one probe in a capture, so that a
+// Wireshark user can filter them (frame.comment contains "ping ns1"). The
+// capture finds them as Correlate does: by the probe's tag (ICMP, UDP) or
+// by its SYN's sequence number (TCP), which NAT keeps, within the time
+// window.
+type Annotation struct {
+	// Probe identifies the probe's packets; its Start and End are not used.
+	Probe Probe
+	// From and To bound the probe in wall-clock time.
+	From, To time.Time
+	// Comment is written on each packet of the probe, followed by
+	// " (request)" or " (reply)".
+	Comment string
+	// Drops are the tracer's drop events (Kind KindDrop) while the probe
+	// ran. Each becomes a packet of the capture's "drops" interface at the
+	// time it happened, its comment naming the reason and location, and
+	// the probe's Comment when the dropped packet was the probe's.
+	Drops []Event
+}
+
+// annotationSlack widens each annotation's window: frame timestamps and
+// the caller's clock readings are taken at slightly different moments.
+const annotationSlack = 5 * time.Millisecond
+
+// annotator matches frames to annotations while the capture is merged in
+// time order. Matchers learn from earlier packets (a TCP probe is found by
+// its SYN), which is why they see the frames in time order.
+type annotator struct {
+	anns     []Annotation
+	matchers []matcher
+	// tcp: the probe's SYN has not been seen yet.
+	pendingSYN []bool
+}
+
+func newAnnotator(anns []Annotation) *annotator {
+	a := &annotator{anns: anns, matchers: make([]matcher, len(anns)), pendingSYN: make([]bool, len(anns))}
+	for i, an := range anns {
+		switch an.Probe.Proto {
+		case ProtoTCP:
+			a.matchers[i] = &tcpMatcher{}
+			a.pendingSYN[i] = true
+		case ProtoUDP:
+			a.matchers[i] = newUDPMatcher(an.Probe)
+		default:
+			a.matchers[i] = &icmpMatcher{tag: an.Probe.Tag}
+		}
+	}
+	return a
+}
+
+// comment returns the comment of a packet seen at ns, leaving its
+// interface (out) or not, at time at; "" when it is no probe's.
+func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) string {
+	for i, an := range a.anns {
+		if at.Before(an.From.Add(-annotationSlack)) || at.After(an.To.Add(annotationSlack)) {
+			continue
+		}
+		v := pkt.Innermost()
+		if a.pendingSYN[i] {
+			if !isProbeSYN(an.Probe, ns, KindPacket, dirOf(out), v) {
+				continue
+			}
+			m := a.matchers[i].(*tcpMatcher)
+			m.found, m.isn = true, v.TCP.Seq
+			a.pendingSYN[i] = false
+		}
+		switch l, _ := a.matchers[i].match(v); l {
+		case legRequest:
+			return an.Comment + " (request)"
+		case legReply:
+			return an.Comment + " (reply)"
+		}
+	}
+	return ""
+}
+
+// dropComment describes a drop event, with the comment of the probe
+// whose packet it was, if any.
+func (a *annotator) dropComment(at time.Time, e Event) string {
+	d := Drop{NS: e.NS, If: e.If, Reason: e.ReasonName, Location: e.Location}
+	var b strings.Builder
+	b.WriteString("DROPPED: ")
+	reason := d.Reason
+	if reason == "" {
+		reason = NoReason
+	}
+	b.WriteString(reason)
+	where := d.NS
+	if d.If != "" {
+		where += "/" + d.If
+	}
+	b.WriteString(" in " + where)
+	if d.Location != "" {
+		b.WriteString(" at " + d.Location)
+	}
+	if pkt, err := Decode(e); err == nil {
+		out := e.Dir == Egress
+		if c := a.comment(at, e.NS, out, &pkt); c != "" {
+			b.WriteString("; " + c)
+		}
+	}
+	return b.String()
+}
+
+func dirOf(out bool) Direction {
+	if out {
+		return Egress
+	}
+	return Ingress
+}
