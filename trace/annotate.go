@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,15 +34,27 @@ const annotationSlack = 5 * time.Millisecond
 // time order. Matchers learn from earlier packets (a TCP probe is found by
 // its SYN), which is why they see the frames in time order.
 type annotator struct {
-	anns     []Annotation
+	anns []Annotation
+	// lo and hi are each annotation's window with its slack, in Unix
+	// nanoseconds: every frame is tested against every window, so the test
+	// must be cheap.
+	lo, hi   []int64
 	matchers []matcher
+	// first is the first annotation whose window may still hold a frame:
+	// frames come in time order, and annotations are sorted by start.
+	first int
 	// tcp: the probe's SYN has not been seen yet.
 	pendingSYN []bool
 }
 
 func newAnnotator(anns []Annotation) *annotator {
-	a := &annotator{anns: anns, matchers: make([]matcher, len(anns)), pendingSYN: make([]bool, len(anns))}
+	anns = slices.Clone(anns)
+	slices.SortStableFunc(anns, func(x, y Annotation) int { return x.From.Compare(y.From) })
+	a := &annotator{anns: anns, matchers: make([]matcher, len(anns)), pendingSYN: make([]bool, len(anns)),
+		lo: make([]int64, len(anns)), hi: make([]int64, len(anns))}
 	for i, an := range anns {
+		a.lo[i] = an.From.Add(-annotationSlack).UnixNano()
+		a.hi[i] = an.To.Add(annotationSlack).UnixNano()
 		switch an.Probe.Proto {
 		case ProtoTCP:
 			a.matchers[i] = &tcpMatcher{}
@@ -58,8 +71,13 @@ func newAnnotator(anns []Annotation) *annotator {
 // comment returns the comment of a packet seen at ns, leaving its
 // interface (out) or not, at time at; "" when it is no probe's.
 func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) string {
-	for i, an := range a.anns {
-		if at.Before(an.From.Add(-annotationSlack)) || at.After(an.To.Add(annotationSlack)) {
+	t := at.UnixNano()
+	for a.first < len(a.anns) && a.hi[a.first] < t {
+		a.first++
+	}
+	for i := a.first; i < len(a.anns) && a.lo[i] <= t; i++ {
+		an := a.anns[i]
+		if t > a.hi[i] {
 			continue
 		}
 		v := pkt.Innermost()

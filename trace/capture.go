@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -126,12 +125,8 @@ func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (
 	for i, ci := range ifaces {
 		name := ci.NS + "/" + ci.If
 		var s *packetSocket
-		err := netns.Do(ci.Netns, func() error {
-			intf, err := net.InterfaceByName(ci.If)
-			if err != nil {
-				return err
-			}
-			s, err = openPacketSocket(intf.Index)
+		err := netns.Do(ci.Netns, func() (err error) {
+			s, err = openPacketSocket(ci.If)
 			return err
 		})
 		if err != nil {

@@ -51,9 +51,9 @@ type frameInfo struct {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// openPacketSocket opens a capture socket on interface ifindex of the
+// openPacketSocket opens a capture socket on interface ifName of the
 // calling thread's namespace, which it stays in: call it inside netns.Do.
-func openPacketSocket(ifindex int) (*packetSocket, error) {
+func openPacketSocket(ifName string) (*packetSocket, error) {
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open packet socket: %w", err)
@@ -64,6 +64,17 @@ func openPacketSocket(ifindex int) (*packetSocket, error) {
 			unix.Close(fd)
 		}
 	}()
+	// The index by ioctl, not net.InterfaceByName, which dumps every
+	// interface of the namespace for each one: quadratic on a bridge's
+	// host with hundreds of ports.
+	ifr, err := unix.NewIfreq(ifName)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", ifName, err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err != nil {
+		return nil, fmt.Errorf("interface %q: %w", ifName, err)
+	}
+	ifindex := int(ifr.Uint32())
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return nil, fmt.Errorf("packet socket: SO_TIMESTAMPNS: %w", err)
 	}
