@@ -44,7 +44,11 @@ func (connKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 			return failed(fmt.Errorf("%s: %w", cc.ListenNS, err))
 		}
 	}
-	res, err := probe.Connect(ctx, from, proto, cc.To, tag, cc.Timeout)
+	opt := probe.ConnOptions{Tag: tag, Timeout: cc.Timeout}
+	if proto == probe.UDP {
+		opt.Size, opt.Frag = cc.Size, fragmentation(cc.Fragment)
+	}
+	res, err := probe.ConnectWith(ctx, from, proto, cc.To, opt)
 	var arrived netip.AddrPort
 	if l != nil {
 		arrived, _ = l.Arrived(tag)
@@ -118,6 +122,8 @@ func connOutcome(err error) string {
 		return "filtered"
 	case errors.Is(err, probe.ErrBadReply):
 		return "bad-reply"
+	case errors.Is(err, probe.ErrTooBig):
+		return "too-big"
 	}
 	return "error"
 }
@@ -140,6 +146,8 @@ func connError(cc *scenario.ConnCheck, res probe.ConnResult, arrived netip.AddrP
 		s = head + " was refused by a firewall"
 	case "bad-reply":
 		s = head + " was answered, but not by a hopcheck listener"
+	case "too-big":
+		s = fmt.Sprintf("%s: the %d-byte datagram is larger than an MTU on the way and may not be fragmented", head, cc.Size)
 	default:
 		s = head + " failed"
 	}

@@ -25,6 +25,10 @@ const (
 	// OutcomeFiltered: a firewall refused the probe (EPERM at the sender,
 	// ICMP administratively prohibited).
 	OutcomeFiltered Outcome = "filtered"
+	// OutcomeTooBig: the probe was larger than an MTU on the way and may
+	// not be fragmented (EMSGSIZE at send, ICMP fragmentation needed or
+	// ICMPv6 packet too big).
+	OutcomeTooBig Outcome = "too-big"
 	// OutcomeError: anything else.
 	OutcomeError Outcome = "error"
 )
@@ -47,6 +51,12 @@ type Probe struct {
 	ListenNS   string
 	ListenPort uint16
 	Outcome    Outcome
+	// Size is the size of the request's IP packet in bytes, 0 when not
+	// known (then no MTU is compared with it).
+	Size int
+	// DF is set when the request may not be fragmented: DF on IPv4, no
+	// fragmentation by the sender on IPv6 (routers never fragment IPv6).
+	DF bool
 }
 
 // Input is everything a diagnosis rests on.

@@ -81,7 +81,7 @@ func (w *walker) note(format string, args ...any) {
 // the request's destination after any DNAT.
 func (w *walker) run() (*finding, netip.Addr) {
 	pr := w.probe
-	p := packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto}
+	p := packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto, Size: pr.Size, DF: pr.DF}
 	if a := pr.Src.Addr(); a.IsValid() && !a.IsUnspecified() {
 		p.Src = a.Unmap()
 	}
@@ -107,6 +107,13 @@ func (w *walker) run() (*finding, netip.Addr) {
 		}
 	}
 	reply := packet{Src: req.p.Dst, Dst: req.p.Src, SPort: req.p.DPort, DPort: req.p.SPort, Proto: req.p.Proto, Reply: true}
+	if reply.Proto == "icmp" {
+		// An echo reply is as large as its request, and the kernel
+		// sends it without DF (its ICMP socket has IP_PMTUDISC_DONT).
+		// A UDP listener's reply is small. The request's fragments
+		// were reassembled at the destination.
+		reply.Size = pr.Size
+	}
 	rep := w.leg(req.at.ns, reply)
 	if rep.f != nil {
 		return rep.f, req.p.Dst
@@ -182,6 +189,10 @@ func (w *walker) send(ns *NSState, p packet) step {
 	}
 	w.note("%s: ip route get %s -> %s", ns.Name, p.Dst, r)
 	p.Out = r.Dev
+	p, f := w.egressMTU(ns, "", r, p)
+	if f != nil {
+		return stop(f)
+	}
 	if f := w.filter(ns, "OUTPUT", p, r.Dev); f != nil {
 		return stop(f)
 	}
@@ -225,6 +236,10 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	}
 	w.note("%s: forwards %s from %s: ip route get %s -> %s", ns.Name, p, in, p.Dst, r)
 	p.Out = r.Dev
+	p, f := w.egressMTU(ns, in, r, p)
+	if f != nil {
+		return stop(f)
+	}
 	if f := w.filter(ns, "FORWARD", p, in); f != nil {
 		return stop(f)
 	}
@@ -246,6 +261,9 @@ func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, pac
 	}
 	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev})
 	next, f := w.resolve(ns, r, p)
+	if f == nil {
+		f = w.linkPathMTU(ns, r.Dev, next, p)
+	}
 	return next, p, f
 }
 

@@ -66,6 +66,26 @@ type ConnResult struct {
 // arguments, no socket, or ctx done (then the result holds what was known
 // until then).
 func Connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration) (ConnResult, error) {
+	return ConnectWith(ctx, ns, proto, dst, ConnOptions{Tag: tag, Timeout: timeout})
+}
+
+// ConnOptions configures ConnectWith. The zero value is Connect's
+// defaults: a random tag, DefaultConnectTimeout, requests as small as
+// they come, the kernel's fragmentation.
+type ConnOptions struct {
+	Tag     trace.Tag
+	Timeout time.Duration
+	// Size pads each UDP request datagram to this many bytes of IP
+	// packet (PayloadFor); 0, or a size below the request's own, sends
+	// the request unpadded. TCP ignores it.
+	Size int
+	// Frag says whether UDP requests may be fragmented. TCP ignores it.
+	Frag Fragmentation
+}
+
+// ConnectWith is Connect with options.
+func ConnectWith(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, opt ConnOptions) (ConnResult, error) {
+	tag, timeout := opt.Tag, opt.Timeout
 	// Keep the zone: it names an interface inside ns.
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	if tag == 0 {
@@ -91,7 +111,11 @@ func Connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPo
 	if proto == TCP {
 		err = probeTCP(ctx, probe, route, &res, deadline)
 	} else {
-		err = probeUDP(ctx, probe, &res, deadline)
+		v6 := dst.Addr().Is6()
+		if ferr := setFragmentation(probe.f, v6, opt.Frag); ferr != nil {
+			return res, fmt.Errorf("%s probe to %s: set fragmentation: %w", proto, dst, ferr)
+		}
+		err = probeUDP(ctx, probe, &res, deadline, PayloadFor(opt.Size, v6))
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s probe %s: %w", proto, res.flow(), err)
@@ -356,7 +380,7 @@ func readReply(f *os.File) ([]byte, error) {
 // probeUDP connects the socket (which picks the source), then sends up to
 // udpAttempts tagged datagrams spread over the time left, and waits for the
 // first reply, an ICMP error reported on the socket, or the deadline.
-func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time) error {
+func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time, payload int) error {
 	local, err := s.connectDatagram()
 	if err != nil {
 		res.Err = fmt.Errorf("route: %w", classify(err))
@@ -383,7 +407,7 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 		if res.Attempts < udpAttempts && !now.Before(next) {
 			// A send can fail with an error the kernel kept from an
 			// earlier datagram's ICMP error (ECONNREFUSED).
-			if _, err := s.f.Write(appendRequest(nil, res.Tag, uint16(res.Attempts))); err != nil {
+			if _, err := s.f.Write(appendPadded(nil, res.Tag, uint16(res.Attempts), payload)); err != nil {
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return ctxErr
 				}

@@ -289,6 +289,14 @@ type PingCheck struct {
 	// MaxLoss is the largest fraction of lost replies that still passes,
 	// 0 to 1; default 0.
 	MaxLoss float64
+	// Size is the size of each echo request's IP packet in bytes, headers
+	// included (`ping -s N` sends N+28 for IPv4, N+48 for IPv6); 0 means
+	// the default, ping(8)'s 56 data bytes.
+	Size int
+	// Fragment is `df: false`: the requests may be fragmented. By default
+	// they carry DF (IPv4) or may not be fragmented by the sender (IPv6),
+	// like `ping -M do`, so that a link with a smaller MTU shows.
+	Fragment bool
 }
 
 // ConnCheck is a tcp or udp round trip from a namespace to a listener that
@@ -302,6 +310,10 @@ type ConnCheck struct {
 	ListenNS   string
 	ListenPort uint16
 	Timeout    time.Duration // default 1s
+	// Size and Fragment are as for PingCheck, for the request datagram of
+	// a udp check (0 and false for tcp).
+	Size     int
+	Fragment bool
 }
 
 // ARPCheck asserts an entry in a namespace's neighbor table.
