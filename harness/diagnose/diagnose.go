@@ -133,7 +133,7 @@ func Diagnose(in Input) *Diagnosis {
 			f.If = tf.If
 		}
 		ev = append(ev, f.Evidence...)
-		if tf != nil && !agree(f, tf) {
+		if tf != nil && !agree(f, tf) && !w.namedUpstream(f, tf) {
 			ev = append(ev, fmt.Sprintf("the trace and the state disagree: the trace points at %s at %s (%s)", tf.Cause, place(tf.NS, tf.If), tf.Summary))
 		}
 	case tf != nil:
@@ -154,6 +154,22 @@ func Diagnose(in Input) *Diagnosis {
 	d.Cause, d.NS, d.If, d.Summary, d.Fix = f.Cause, f.NS, f.If, f.Summary, f.Fix
 	d.Evidence = dedupe(ev)
 	return d
+}
+
+// namedUpstream reports whether the state's finding f names a namespace
+// the request crossed before it died where the trace tf saw it die, for
+// the same cause: a fix at the mistake (a route missing in a table
+// upstream) rather than where the packet was dropped.
+func (w *walker) namedUpstream(f, tf *finding) bool {
+	if f.Cause != tf.Cause || (f.Cause != NoRoute && f.Cause != NoReturnRoute) {
+		return false
+	}
+	for _, c := range append(w.request, w.reply...) {
+		if c.ns == f.NS {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownSummary says what is known when nothing explains the failure.

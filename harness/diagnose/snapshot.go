@@ -177,6 +177,9 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	if n.Routes, err = readRoutes(h, byIndex); err != nil {
 		fail("routes", err)
 	}
+	if n.Rules, err = readRules(h); err != nil {
+		fail("rules", err)
+	}
 	if n.Neighbors, err = readNeighbors(h, byIndex); err != nil {
 		fail("neighbors", err)
 	}
@@ -340,6 +343,48 @@ func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
 		out = append(out, rt)
 	}
 	return out, nil
+}
+
+// readRules dumps the IPv4 and IPv6 policy routing rules.
+func readRules(h *netlink.Handle) ([]IPRule, error) {
+	var out []IPRule
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		got, err := nl.Dump(func() ([]netlink.Rule, error) { return h.RuleList(fam) })
+		if err != nil {
+			return out, err
+		}
+		for _, r := range got {
+			out = append(out, ipRuleOf(r, fam == netlink.FAMILY_V6))
+		}
+	}
+	return out, nil
+}
+
+// ipRuleOf converts a netlink rule. The library does not report a rule's
+// type, so a rule that neither looks up a table nor jumps is recorded
+// with the action "other" (blackhole, unreachable, prohibit or nop),
+// which the lookup passes over.
+func ipRuleOf(r netlink.Rule, v6 bool) IPRule {
+	out := IPRule{Priority: r.Priority, V6: v6, Not: r.Invert, IIf: r.IifName, OIf: r.OifName, Mark: r.Mark, Table: r.Table, Action: ActionLookup}
+	if p, ok := nl.Prefix(r.Src); ok && p.Bits() > 0 {
+		out.From = p.Masked()
+	}
+	if p, ok := nl.Prefix(r.Dst); ok && p.Bits() > 0 {
+		out.To = p.Masked()
+	}
+	switch {
+	case r.Mask != nil:
+		out.Mask = *r.Mask
+	case r.Mark != 0:
+		out.Mask = 0xffffffff
+	}
+	switch {
+	case r.Goto >= 0:
+		out.Action, out.Goto, out.Table = ActionGoto, r.Goto, 0
+	case r.Table == 0:
+		out.Action = "other"
+	}
+	return out
 }
 
 // routeType names a route type as ip route does.

@@ -44,6 +44,8 @@ type natRecord struct {
 type crossing struct {
 	ns      string
 	in, out string
+	// lookup is the route lookup that sent the packet out.
+	lookup Lookup
 }
 
 // walker walks a probe's packets through a State.
@@ -57,8 +59,11 @@ type walker struct {
 	// trail is the evidence of the walk: one line per decision.
 	trail []string
 	nats  []natRecord
-	// request lists the namespaces the request crossed, in order.
-	request []crossing
+	// request lists the namespaces the request crossed, in order; reply
+	// those the reply crossed.
+	request, reply []crossing
+	// lookup is the walk's latest route lookup (routeFor).
+	lookup Lookup
 }
 
 // counted reports whether the counters of namespace ns were taken before
@@ -176,7 +181,7 @@ func (w *walker) send(ns *NSState, p packet) step {
 	if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, "", v, p)
 	}
-	r, ok := ns.RouteGet(p.Dst)
+	r, ok := w.routeFor(ns, "", p)
 	if !p.Src.IsValid() || p.Src.IsUnspecified() {
 		p.Src = ns.SourceFor(r, p.Dst)
 	}
@@ -213,7 +218,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, in, v, p)
 	}
-	r, ok := ns.RouteGet(p.Dst)
+	r, ok := w.routeFor(ns, in, p)
 	if ok && delivers(r.Type) {
 		if f := w.rpFilter(ns, in, p); f != nil {
 			return stop(f)
@@ -259,7 +264,7 @@ func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, pac
 	if f := w.filter(ns, "POSTROUTING", p, r.Dev); f != nil {
 		return endpoint{}, p, f
 	}
-	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev})
+	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev, lookup: w.lookup})
 	next, f := w.resolve(ns, r, p)
 	if f == nil {
 		f = w.linkPathMTU(ns, r.Dev, next, p)
@@ -267,11 +272,13 @@ func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, pac
 	return next, p, f
 }
 
-// cross records a namespace crossed by the request.
+// cross records a namespace crossed by the request or the reply.
 func (w *walker) cross(p packet, c crossing) {
-	if !p.Reply {
-		w.request = append(w.request, c)
+	if p.Reply {
+		w.reply = append(w.reply, c)
+		return
 	}
+	w.request = append(w.request, c)
 }
 
 // deliverLocal handles a packet a namespace sends to one of its own

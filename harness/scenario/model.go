@@ -84,9 +84,12 @@ type Namespace struct {
 	// when the file does not declare it.
 	Interfaces []*Interface
 	Routes     []Route
-	Sysctls    []Sysctl
-	IPTables   []IPTablesCommand
-	Neighbors  []Neighbor
+	// Rules are the policy routing rules, in file order, added after
+	// the routes.
+	Rules     []Rule
+	Sysctls   []Sysctl
+	IPTables  []IPTablesCommand
+	Neighbors []Neighbor
 }
 
 // Interface returns the interface called name, or nil.
@@ -190,7 +193,8 @@ type Route struct {
 	// Src is the preferred source address, invalid when unset.
 	Src    netip.Addr
 	Metric int
-	// Table is 0 for the main table.
+	// Table is 0 for the main table (also written 254); default is 253,
+	// local 255.
 	Table int
 }
 
