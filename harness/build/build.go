@@ -140,6 +140,8 @@ func (b *builder) do(s plan.Step) error {
 		return b.iptables(ns, s.IPTables)
 	case plan.AddRoute:
 		return b.addRoute(ns, s.Route)
+	case plan.AddRule:
+		return ns.nl.RuleAdd(netlinkRule(s.Rule))
 	}
 	// The rest act on the interface s.If.
 	idx, err := b.index(s.NS, s.If)
@@ -316,6 +318,33 @@ func (b *builder) addRoute(ns *namespace, r *scenario.Route) error {
 		nr.Src = net.IP(r.Src.AsSlice())
 	}
 	return ns.nl.RouteAdd(nr)
+}
+
+// netlinkRule converts a scenario rule to the netlink rule `ip rule add`
+// would send.
+func netlinkRule(r *scenario.Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = netlink.FAMILY_V4
+	if r.V6 {
+		nr.Family = netlink.FAMILY_V6
+	}
+	nr.Table = r.Table
+	if nr.Table == 0 {
+		nr.Table = unix.RT_TABLE_MAIN
+	}
+	nr.Priority = int(r.Priority) // -1: the kernel numbers it
+	if r.From.IsValid() {
+		nr.Src = ipNet(r.From)
+	}
+	if r.To.IsValid() {
+		nr.Dst = ipNet(r.To)
+	}
+	nr.IifName, nr.OifName, nr.Invert = r.IIf, r.OIf, r.Not
+	if r.HasMark {
+		mask := r.Mask
+		nr.Mark, nr.Mask = r.Mark, &mask
+	}
+	return nr
 }
 
 // writeSysctl writes key=value inside ns. /proc/sys/net shows the

@@ -44,14 +44,15 @@ func (connKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 			return failed(fmt.Errorf("%s: %w", cc.ListenNS, err))
 		}
 	}
-	var res probe.ConnResult
-	if l != nil {
-		res, err = probe.Connect(ctx, from, proto, cc.To, tag, cc.Timeout)
-	} else {
-		// No listen: a real service answers at To.
-		res, err = probe.ConnectService(ctx, from, proto, cc.To, tag, cc.Timeout,
-			probe.Service{Payload: cc.Payload, Reply: []byte(cc.Reply)})
+	opt := probe.ConnOptions{Tag: tag, Timeout: cc.Timeout}
+	if proto == probe.UDP {
+		opt.Size, opt.Frag = cc.Size, fragmentation(cc.Fragment)
 	}
+	if l == nil {
+		// No listen: a real service answers at To.
+		opt.Service = &probe.Service{Payload: cc.Payload, Reply: []byte(cc.Reply)}
+	}
+	res, err := probe.ConnectWith(ctx, from, proto, cc.To, opt)
 	var arrived netip.AddrPort
 	if l != nil {
 		arrived, _ = l.Arrived(tag)
@@ -129,6 +130,8 @@ func connOutcome(err error) string {
 		return "filtered"
 	case errors.Is(err, probe.ErrBadReply):
 		return "bad-reply"
+	case errors.Is(err, probe.ErrTooBig):
+		return "too-big"
 	}
 	return "error"
 }
@@ -151,6 +154,8 @@ func connError(cc *scenario.ConnCheck, res probe.ConnResult, arrived netip.AddrP
 		s = head + " was refused by a firewall"
 	case "bad-reply":
 		s = head + " was answered, but not by a hopcheck listener"
+	case "too-big":
+		s = fmt.Sprintf("%s: the %d-byte datagram is larger than an MTU on the way and may not be fragmented", head, cc.Size)
 	default:
 		s = head + " failed"
 	}

@@ -44,7 +44,11 @@ func (pingKind) Run(ctx context.Context, env Env, c *scenario.Check) Result {
 		return failed(err)
 	}
 	info := &trace.Probe{Tag: tag, Proto: trace.ProtoICMP, Dst: netip.AddrPortFrom(dst, 0), SrcNS: pc.From}
-	res, err := probe.Ping(ctx, ns, dst, probe.PingOptions{Count: pc.Count, Timeout: pc.Timeout, Tag: tag})
+	opt := probe.PingOptions{Count: pc.Count, Timeout: pc.Timeout, Tag: tag, Frag: fragmentation(pc.Fragment)}
+	if pc.Size > 0 {
+		opt.PayloadSize = probe.PayloadFor(pc.Size, dst.Is6())
+	}
+	res, err := probe.Ping(ctx, ns, dst, opt)
 	if err != nil {
 		r := failed(fmt.Errorf("%s: %w", pc.From, err))
 		if res.Sent > 0 {
@@ -87,6 +91,14 @@ func pingResult(pc *scenario.PingCheck, dst netip.Addr, res probe.PingResult) Re
 	}
 	if res.SendErr != nil {
 		d = append(d, Detail{"send_error", res.SendErr.Error()})
+	}
+	if tooBig(res) {
+		// The one outcome a ping names: the diagnosis looks for the
+		// link with the smaller MTU.
+		d = append(d, Detail{"outcome", "too-big"})
+	}
+	if pc.Size > 0 {
+		d = append(d, Detail{"size", strconv.Itoa(pc.Size)})
 	}
 	d = append(d, Detail{"tag", res.Tag.String()})
 
@@ -131,4 +143,28 @@ func joinNonEmpty(a, b string) string {
 		return a
 	}
 	return a + "; " + b
+}
+
+// fragmentation is the probe's mode for a check's df: requests carry DF
+// unless the check says df: false.
+func fragmentation(fragment bool) probe.Fragmentation {
+	if fragment {
+		return probe.FragAllow
+	}
+	return probe.FragNever
+}
+
+// tooBig reports whether a ping failed because its requests were larger
+// than an MTU on the way: refused at send, or answered with
+// "fragmentation needed" / "packet too big".
+func tooBig(res probe.PingResult) bool {
+	if errors.Is(res.SendErr, probe.ErrTooBig) {
+		return true
+	}
+	for _, e := range res.ICMPErrors {
+		if errors.Is(e, probe.ErrTooBig) {
+			return true
+		}
+	}
+	return false
 }

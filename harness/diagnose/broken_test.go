@@ -46,6 +46,16 @@ var brokenPlaces = map[string]map[string]string{
 	"proxy-arp-missing":        {"pod2's host end does not answer ARP for the gateway": "node/cali2"},
 	"host-gw-missing-route":    {"n3 has no route to n1's pod subnet": "n3/eth0"},
 	"forward-rule-public-port": {"the FORWARD rule accepts the public port, which DNAT has already changed": "host/eth0"},
+	"policy-rule-table-missing-route": {
+		"the rule sends the first LAN to table 100, which has no route to the second": "router/lan1",
+		"the router's replies from its first-LAN address take table 100 too":          "router",
+	},
+	"mtu-router-link": {
+		"a full-size packet with DF does not fit the router's link to the server": "router/eth1",
+		"without DF the full-size reply is dropped by the router's smaller end":   "router/eth1",
+		"a full-size datagram with DF gets fragmentation needed from the router":  "router/eth1",
+		"a jumbo ping does not fit the client's own link":                         "client/eth0",
+	},
 }
 
 // TestBrokenLibraryCoversEveryCause checks, without root, that the broken

@@ -19,6 +19,7 @@ const (
 	LoopbackDown       = scenario.CauseLoopbackDown
 	WrongMAC           = scenario.CauseWrongMAC
 	VXLANMismatch      = scenario.CauseVXLANMismatch
+	MTU                = scenario.CauseMTU
 	Unknown            = scenario.CauseUnknown
 )
 
@@ -28,6 +29,6 @@ func Causes() []string {
 	return []string{
 		NoRoute, NoReturnRoute, ForwardingDisabled, NetfilterDrop, LinkDown,
 		NotBridged, ARPFailed, RPFilter, NoListener, AddressMissing,
-		LoopbackDown, WrongMAC, VXLANMismatch, Unknown,
+		LoopbackDown, WrongMAC, VXLANMismatch, MTU, Unknown,
 	}
 }

@@ -25,6 +25,10 @@ const (
 	// OutcomeFiltered: a firewall refused the probe (EPERM at the sender,
 	// ICMP administratively prohibited).
 	OutcomeFiltered Outcome = "filtered"
+	// OutcomeTooBig: the probe was larger than an MTU on the way and may
+	// not be fragmented (EMSGSIZE at send, ICMP fragmentation needed or
+	// ICMPv6 packet too big).
+	OutcomeTooBig Outcome = "too-big"
 	// OutcomeError: anything else.
 	OutcomeError Outcome = "error"
 )
@@ -47,6 +51,12 @@ type Probe struct {
 	ListenNS   string
 	ListenPort uint16
 	Outcome    Outcome
+	// Size is the size of the request's IP packet in bytes, 0 when not
+	// known (then no MTU is compared with it).
+	Size int
+	// DF is set when the request may not be fragmented: DF on IPv4, no
+	// fragmentation by the sender on IPv6 (routers never fragment IPv6).
+	DF bool
 }
 
 // Input is everything a diagnosis rests on.
@@ -123,7 +133,7 @@ func Diagnose(in Input) *Diagnosis {
 			f.If = tf.If
 		}
 		ev = append(ev, f.Evidence...)
-		if tf != nil && !agree(f, tf) {
+		if tf != nil && !agree(f, tf) && !w.namedUpstream(f, tf) {
 			ev = append(ev, fmt.Sprintf("the trace and the state disagree: the trace points at %s at %s (%s)", tf.Cause, place(tf.NS, tf.If), tf.Summary))
 		}
 	case tf != nil:
@@ -144,6 +154,22 @@ func Diagnose(in Input) *Diagnosis {
 	d.Cause, d.NS, d.If, d.Summary, d.Fix = f.Cause, f.NS, f.If, f.Summary, f.Fix
 	d.Evidence = dedupe(ev)
 	return d
+}
+
+// namedUpstream reports whether the state's finding f names a namespace
+// the request crossed before it died where the trace tf saw it die, for
+// the same cause: a fix at the mistake (a route missing in a table
+// upstream) rather than where the packet was dropped.
+func (w *walker) namedUpstream(f, tf *finding) bool {
+	if f.Cause != tf.Cause || (f.Cause != NoRoute && f.Cause != NoReturnRoute) {
+		return false
+	}
+	for _, c := range append(w.request, w.reply...) {
+		if c.ns == f.NS {
+			return true
+		}
+	}
+	return false
 }
 
 // unknownSummary says what is known when nothing explains the failure.

@@ -21,9 +21,12 @@ func IsProbe(c *scenario.Check) bool {
 func ProbeOf(c *scenario.Check, r check.Result) (p Probe, ok bool) {
 	switch {
 	case c.Ping != nil:
-		p = Probe{Proto: "icmp", From: c.Ping.From, Dst: netip.AddrPortFrom(c.Ping.To.Addr, 0)}
+		p = Probe{Proto: "icmp", From: c.Ping.From, Dst: netip.AddrPortFrom(c.Ping.To.Addr, 0), DF: !c.Ping.Fragment}
 	case c.Conn != nil:
 		p = Probe{Proto: c.Conn.Proto, From: c.Conn.From, Dst: c.Conn.To, ListenNS: c.Conn.ListenNS, ListenPort: c.Conn.ListenPort}
+		if c.Conn.Proto == "udp" && c.Conn.Size > 0 {
+			p.Size, p.DF = c.Conn.Size, !c.Conn.Fragment
+		}
 	default:
 		return Probe{}, false
 	}
@@ -36,8 +39,23 @@ func ProbeOf(c *scenario.Check, r check.Result) (p Probe, ok bool) {
 			p.From = tp.SrcNS
 		}
 	}
+	if c.Ping != nil {
+		p.Size = pingSize(c.Ping, p.Dst.Addr())
+	}
 	p.Outcome = outcomeOf(r)
 	return p, true
+}
+
+// pingSize is the IP packet size of a ping check's requests: its size, or
+// that of ping(8)'s default 56 data bytes.
+func pingSize(pc *scenario.PingCheck, dst netip.Addr) int {
+	if pc.Size > 0 {
+		return pc.Size
+	}
+	if dst.Is6() {
+		return 56 + 48
+	}
+	return 56 + 28
 }
 
 // outcomeOf reads how a probe failed from the key figures its check
@@ -62,6 +80,8 @@ func outcomeOf(r check.Result) Outcome {
 			return OutcomeUnreachable
 		case "filtered":
 			return OutcomeFiltered
+		case "too-big":
+			return OutcomeTooBig
 		}
 		return OutcomeError
 	}

@@ -23,13 +23,25 @@ func TestProbeOf(t *testing.T) {
 		c:    pingCheck,
 		r: check.Result{Summary: "0/1 replies from 10.0.0.3", Probe: &trace.Probe{Proto: trace.ProtoICMP, Dst: netip.MustParseAddrPort("10.0.0.3:0"), SrcNS: "ns1"},
 			Details: []check.Detail{{Key: "icmp_errors", Value: "destination host unreachable from 10.0.0.1"}}},
-		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("10.0.0.3:0"), Outcome: OutcomeUnreachable},
+		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("10.0.0.3:0"), Outcome: OutcomeUnreachable, Size: 84, DF: true},
 		ok:   true,
 	}, {
 		name: "ping that sent nothing",
 		c:    &scenario.Check{Kind: "ping", Ping: &scenario.PingCheck{From: "ns1", To: scenario.Target{Addr: netip.MustParseAddr("203.0.113.8")}}},
 		r:    check.Result{Details: []check.Detail{{Key: "send_error", Value: "network is unreachable"}}},
-		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("203.0.113.8:0"), Outcome: OutcomeError},
+		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("203.0.113.8:0"), Outcome: OutcomeError, Size: 84, DF: true},
+		ok:   true,
+	}, {
+		name: "a sized IPv6 ping refused at send as too big",
+		c:    &scenario.Check{Kind: "ping", Ping: &scenario.PingCheck{From: "ns1", To: scenario.Target{Addr: netip.MustParseAddr("2001:db8::8")}, Size: 1500}},
+		r:    check.Result{Details: []check.Detail{{Key: "send_error", Value: "message too long"}, {Key: "outcome", Value: "too-big"}}},
+		want: Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("[2001:db8::8]:0"), Outcome: OutcomeTooBig, Size: 1500, DF: true},
+		ok:   true,
+	}, {
+		name: "a sized udp probe that may be fragmented",
+		c:    &scenario.Check{Kind: "udp", Conn: &scenario.ConnCheck{Proto: "udp", From: "ns1", To: netip.MustParseAddrPort("10.0.0.3:53"), Size: 1400, Fragment: true}},
+		r:    check.Result{Details: []check.Detail{{Key: "outcome", Value: "timeout"}}},
+		want: Probe{Proto: "udp", From: "ns1", Dst: netip.MustParseAddrPort("10.0.0.3:53"), Outcome: OutcomeTimeout, Size: 1400},
 		ok:   true,
 	}, {
 		name: "tcp refused, with the prober's bound source",

@@ -195,6 +195,9 @@ func (f *fx) build() *State {
 				f.t.Fatal(err)
 			}
 			r := Route{Table: TableMain, Type: typ, Dst: sr.Dst, Via: sr.Via, Dev: sr.Dev, Src: sr.Src, Metric: sr.Metric}
+			if sr.Table != 0 {
+				r.Table = sr.Table
+			}
 			if typ != RouteUnicast {
 				n.Routes = append(n.Routes, Route{Table: TableMain, Type: typ, Dst: sr.Dst})
 				continue

@@ -24,6 +24,11 @@ type packet struct {
 	// Reply marks the reply leg: conntrack state ESTABLISHED, where the
 	// request is NEW. NAT rules see only the request.
 	Reply bool
+	// Size is the IP packet's size in bytes (of each fragment, once it
+	// is fragmented); 0 when unknown, and then no MTU is compared.
+	Size int
+	// DF is set when the packet may not be fragmented on the way.
+	DF bool
 }
 
 // v6 reports whether p is an IPv6 packet.

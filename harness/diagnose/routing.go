@@ -10,47 +10,14 @@ import (
 // metric), source address selection, forwarding, and the findings when a
 // lookup fails on the request's or the reply's way.
 
-// tableOrder is the order of the kernel's default policy rules: 0 lookup
-// local, 32766 lookup main, 32767 lookup default. Scenarios have no `ip
-// rule`, so routes in other tables are never consulted.
-var tableOrder = [...]int{TableLocal, TableMain, TableDefault}
-
-// RouteGet returns the route the namespace uses for a packet to dst, the
-// pure equivalent of `ip route get DST`: the tables in the order of the
-// default policy rules, in each the longest matching prefix, then the
-// lowest metric. A throw route ends the lookup in its table. ok is false
-// when no table has a route; an unreachable, blackhole or prohibit route is
-// returned as found, with its type.
+// RouteGet returns the route the namespace uses for a packet to dst that
+// it generates itself, before a source is chosen: the pure equivalent of
+// `ip route get DST`, following the namespace's rules (Lookup). ok is
+// false when no rule's table has a route; an unreachable, blackhole or
+// prohibit route is returned as found, with its type.
 func (n *NSState) RouteGet(dst netip.Addr) (r Route, ok bool) {
-	if n == nil {
-		return Route{}, false
-	}
-	for _, table := range tableOrder {
-		best := -1
-		for i, rt := range n.Routes {
-			if rt.Table != table || !rt.Dst.IsValid() || rt.Dst.Addr().Is4() != dst.Is4() || !rt.Dst.Contains(dst) {
-				continue
-			}
-			if rt.Dev != "" {
-				// The kernel removes a down link's routes; a snapshot taken
-				// while a link goes down may still hold some.
-				if l := n.Link(rt.Dev); l != nil && !l.Up && rt.Type != RouteLocal {
-					continue
-				}
-			}
-			if best < 0 || better(rt, n.Routes[best]) {
-				best = i
-			}
-		}
-		if best < 0 {
-			continue
-		}
-		if n.Routes[best].Type == RouteThrow {
-			continue
-		}
-		return n.Routes[best], true
-	}
-	return Route{}, false
+	l := n.Lookup(Flow{Dst: dst, IIf: "lo"})
+	return l.Route, l.OK
 }
 
 // better reports whether a wins over b for the same destination: a longer
@@ -204,14 +171,25 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 		}
 	}
 	if p.Reply {
+		if !found && in != "" {
+			if f := w.ruleMissedRoute(ns, lookup, p); f != nil {
+				return f
+			}
+		}
 		return w.noReturnRoute(ns, in, lookup, p)
 	}
 	if !found && in != "" {
+		if f := w.ruleMissedRoute(ns, lookup, p); f != nil {
+			return f
+		}
 		if f := w.routeMissedUpstream(ns, lookup, p); f != nil {
 			return f
 		}
 	}
 	f := &finding{Cause: NoRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
+	if ns.hasPolicy(p.v6()) {
+		f.Evidence = append(f.Evidence, prefixAll(ns.Name+": ip rule ", ns.Lookup(flowOf(in, p)).Trail)...)
+	}
 	if rs := w.mainRoutes(ns, p.v6()); rs != "" {
 		fam := ""
 		if p.v6() {

@@ -41,7 +41,10 @@ func (w *walker) rpFilter(ns *NSState, in string, p packet) *finding {
 	if mode == rpfOff || in == "lo" {
 		return nil
 	}
-	back, ok := ns.RouteGet(p.Src)
+	// The reverse lookup of fib_validate_source: to the source, from the
+	// destination, as if generated here.
+	lk := ns.Lookup(Flow{Src: p.Dst, Dst: p.Src, IIf: "lo"})
+	back, ok := lk.Route, lk.OK
 	good := ok && forwardable(back.Type)
 	if mode == rpfStrict {
 		good = good && back.Dev == in

@@ -177,6 +177,9 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	if n.Routes, err = readRoutes(h, byIndex); err != nil {
 		fail("routes", err)
 	}
+	if n.Rules, err = readRules(h); err != nil {
+		fail("rules", err)
+	}
 	if n.Neighbors, err = readNeighbors(h, byIndex); err != nil {
 		fail("neighbors", err)
 	}
@@ -305,64 +308,6 @@ func (n *NSState) linksOrNil() []Link {
 		return nil
 	}
 	return n.Links
-}
-
-// readRoutes dumps the IPv4 and IPv6 routes of every table.
-func readRoutes(h *netlink.Handle, byIndex map[int]string) ([]Route, error) {
-	var rs []netlink.Route
-	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		got, err := nl.Dump(func() ([]netlink.Route, error) {
-			return h.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
-		})
-		if err != nil {
-			return nil, err
-		}
-		rs = append(rs, got...)
-	}
-	out := make([]Route, 0, len(rs))
-	for _, r := range rs {
-		rt := Route{
-			Table:    r.Table,
-			Type:     routeType(r.Type),
-			Dev:      byIndex[r.LinkIndex],
-			Metric:   r.Priority,
-			LinkDown: r.Flags&unix.RTNH_F_LINKDOWN != 0,
-		}
-		rt.Dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if r.Family == netlink.FAMILY_V6 {
-			rt.Dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-		}
-		if p, ok := nl.Prefix(r.Dst); ok {
-			rt.Dst = p.Masked()
-		}
-		rt.Via = addrOf(r.Gw)
-		rt.Src = addrOf(r.Src)
-		out = append(out, rt)
-	}
-	return out, nil
-}
-
-// routeType names a route type as ip route does.
-func routeType(t int) string {
-	switch t {
-	case unix.RTN_LOCAL:
-		return RouteLocal
-	case unix.RTN_BROADCAST:
-		return RouteBroadcast
-	case unix.RTN_BLACKHOLE:
-		return RouteBlackhole
-	case unix.RTN_UNREACHABLE:
-		return RouteUnreachable
-	case unix.RTN_PROHIBIT:
-		return RouteProhibit
-	case unix.RTN_THROW:
-		return RouteThrow
-	case unix.RTN_MULTICAST:
-		return "multicast"
-	case unix.RTN_ANYCAST:
-		return "anycast"
-	}
-	return RouteUnicast
 }
 
 // readNeighbors dumps the IPv4 (ARP) and IPv6 (NDP) neighbor tables.

@@ -37,6 +37,10 @@ namespaces:
       eth0: {addresses: [10.9.0.2/24]}
     routes:
       - default via 10.9.0.1
+      - 198.51.100.0/24 via 10.9.0.1 table 100
+    rules:
+      - to 198.51.100.0/24 table 100 priority 50
+      - -6 iif lo fwmark 0x4/0xf table main
   ns2:
     interfaces:
       eth0: {addresses: [10.9.1.2/24]}
@@ -126,6 +130,24 @@ func TestTake(t *testing.T) {
 		r, ok = ns1.RouteGet(netip.MustParseAddr("10.9.0.2"))
 		if !ok || r.Type != RouteLocal || r.Table != TableLocal {
 			t.Errorf("ns1 route to its own address: %v (found %v)", r, ok)
+		}
+	})
+	t.Run("rules", func(t *testing.T) {
+		l := ns1.Lookup(Flow{Dst: netip.MustParseAddr("198.51.100.7"), IIf: "lo"})
+		if !l.OK || l.Route.Table != 100 || l.Rule.Priority != 50 || l.Rule.To != netip.MustParsePrefix("198.51.100.0/24") {
+			t.Errorf("ns1 lookup of 198.51.100.7: %v by rule %s; rules %v", l.Route, l.Rule, ns1.Rules)
+		}
+		var v6 []string
+		for _, r := range ns1.Rules {
+			if r.V6 {
+				v6 = append(v6, r.String())
+			}
+		}
+		if want := "32765: from all fwmark 0x4/0xf iif lo lookup main"; !slices.Contains(v6, want) || len(v6) != 3 {
+			t.Errorf("ns1 IPv6 rules %q, want the defaults and %q", v6, want)
+		}
+		if ns2.hasPolicy(false) || ns2.hasPolicy(true) || !ns1.hasPolicy(false) {
+			t.Errorf("hasPolicy: ns2 %v/%v, ns1 %v", ns2.hasPolicy(false), ns2.hasPolicy(true), ns1.hasPolicy(false))
 		}
 	})
 	t.Run("neighbors", func(t *testing.T) {

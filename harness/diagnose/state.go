@@ -54,9 +54,12 @@ func (s *State) NS(name string) *NSState {
 // holds only IPTables.
 type NSState struct {
 	// Name is the scenario's name for the namespace.
-	Name      string     `json:"name"`
-	Links     []Link     `json:"links,omitempty"`
-	Routes    []Route    `json:"routes,omitempty"`
+	Name   string  `json:"name"`
+	Links  []Link  `json:"links,omitempty"`
+	Routes []Route `json:"routes,omitempty"`
+	// Rules are the policy routing rules of both families, in the order
+	// the kernel lists them; none means the kernel's defaults.
+	Rules     []IPRule   `json:"rules,omitempty"`
 	Neighbors []Neighbor `json:"neighbors,omitempty"`
 	// Sysctls maps dotted keys ("net.ipv4.ip_forward",
 	// "net.ipv4.conf.eth0.rp_filter") to their values.

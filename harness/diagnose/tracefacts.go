@@ -40,9 +40,17 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 			if p.Proto == "tcp" || p.Proto == "udp" {
 				f.Cause = NoListener
 			}
+		case "PKT_TOO_BIG":
+			f.Cause = MTU
 		}
 		if f.Cause != "" {
 			return f
+		}
+	}
+	for _, e := range t.ICMPErrors {
+		if tooBigError(e) {
+			return &finding{NS: e.NS, If: e.If, Cause: MTU,
+				Summary: fmt.Sprintf("%s answered the probe with %s", e.From, e.Text())}
 		}
 	}
 	for _, a := range probeARP(t, p) {
@@ -140,4 +148,16 @@ func hopPath(hops []trace.Hop) string {
 		}
 	}
 	return strings.Join(s, " -> ")
+}
+
+// tooBigError reports whether e says a probe packet was too big for a
+// link: ICMP fragmentation needed, ICMPv6 packet too big.
+func tooBigError(e trace.ICMPError) bool {
+	switch e.Proto {
+	case trace.ProtoICMP:
+		return e.Type == 3 && e.Code == 4
+	case trace.ProtoICMPv6:
+		return e.Type == 2
+	}
+	return false
 }

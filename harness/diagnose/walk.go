@@ -44,6 +44,8 @@ type natRecord struct {
 type crossing struct {
 	ns      string
 	in, out string
+	// lookup is the route lookup that sent the packet out.
+	lookup Lookup
 }
 
 // walker walks a probe's packets through a State.
@@ -57,8 +59,11 @@ type walker struct {
 	// trail is the evidence of the walk: one line per decision.
 	trail []string
 	nats  []natRecord
-	// request lists the namespaces the request crossed, in order.
-	request []crossing
+	// request lists the namespaces the request crossed, in order; reply
+	// those the reply crossed.
+	request, reply []crossing
+	// lookup is the walk's latest route lookup (routeFor).
+	lookup Lookup
 }
 
 // counted reports whether the counters of namespace ns were taken before
@@ -81,7 +86,7 @@ func (w *walker) note(format string, args ...any) {
 // the request's destination after any DNAT.
 func (w *walker) run() (*finding, netip.Addr) {
 	pr := w.probe
-	p := packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto}
+	p := packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto, Size: pr.Size, DF: pr.DF}
 	if a := pr.Src.Addr(); a.IsValid() && !a.IsUnspecified() {
 		p.Src = a.Unmap()
 	}
@@ -107,6 +112,13 @@ func (w *walker) run() (*finding, netip.Addr) {
 		}
 	}
 	reply := packet{Src: req.p.Dst, Dst: req.p.Src, SPort: req.p.DPort, DPort: req.p.SPort, Proto: req.p.Proto, Reply: true}
+	if reply.Proto == "icmp" {
+		// An echo reply is as large as its request, and the kernel
+		// sends it without DF (its ICMP socket has IP_PMTUDISC_DONT).
+		// A UDP listener's reply is small. The request's fragments
+		// were reassembled at the destination.
+		reply.Size = pr.Size
+	}
 	rep := w.leg(req.at.ns, reply)
 	if rep.f != nil {
 		return rep.f, req.p.Dst
@@ -169,7 +181,7 @@ func (w *walker) send(ns *NSState, p packet) step {
 	if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, "", v, p)
 	}
-	r, ok := ns.RouteGet(p.Dst)
+	r, ok := w.routeFor(ns, "", p)
 	if !p.Src.IsValid() || p.Src.IsUnspecified() {
 		p.Src = ns.SourceFor(r, p.Dst)
 	}
@@ -182,6 +194,10 @@ func (w *walker) send(ns *NSState, p packet) step {
 	}
 	w.note("%s: ip route get %s -> %s", ns.Name, p.Dst, r)
 	p.Out = r.Dev
+	p, f := w.egressMTU(ns, "", r, p)
+	if f != nil {
+		return stop(f)
+	}
 	if f := w.filter(ns, "OUTPUT", p, r.Dev); f != nil {
 		return stop(f)
 	}
@@ -202,7 +218,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, in, v, p)
 	}
-	r, ok := ns.RouteGet(p.Dst)
+	r, ok := w.routeFor(ns, in, p)
 	if ok && delivers(r.Type) {
 		if f := w.rpFilter(ns, in, p); f != nil {
 			return stop(f)
@@ -225,6 +241,10 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	}
 	w.note("%s: forwards %s from %s: ip route get %s -> %s", ns.Name, p, in, p.Dst, r)
 	p.Out = r.Dev
+	p, f := w.egressMTU(ns, in, r, p)
+	if f != nil {
+		return stop(f)
+	}
 	if f := w.filter(ns, "FORWARD", p, in); f != nil {
 		return stop(f)
 	}
@@ -244,16 +264,21 @@ func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, pac
 	if f := w.filter(ns, "POSTROUTING", p, r.Dev); f != nil {
 		return endpoint{}, p, f
 	}
-	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev})
+	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev, lookup: w.lookup})
 	next, f := w.resolve(ns, r, p)
+	if f == nil {
+		f = w.linkPathMTU(ns, r.Dev, next, p)
+	}
 	return next, p, f
 }
 
-// cross records a namespace crossed by the request.
+// cross records a namespace crossed by the request or the reply.
 func (w *walker) cross(p packet, c crossing) {
-	if !p.Reply {
-		w.request = append(w.request, c)
+	if p.Reply {
+		w.reply = append(w.reply, c)
+		return
 	}
+	w.request = append(w.request, c)
 }
 
 // deliverLocal handles a packet a namespace sends to one of its own

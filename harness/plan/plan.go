@@ -35,6 +35,8 @@ const (
 	AddNeighbor Kind = "add-neighbor"
 	// AddRoute adds Route.
 	AddRoute Kind = "add-route"
+	// AddRule adds the policy routing rule Rule.
+	AddRule Kind = "add-rule"
 	// RunIPTables applies the iptables command IPTables inside NS.
 	RunIPTables Kind = "iptables"
 )
@@ -73,6 +75,7 @@ type Step struct {
 	Sysctl   *scenario.Sysctl
 	Neighbor *scenario.Neighbor
 	Route    *scenario.Route
+	Rule     *scenario.Rule
 	IPTables *scenario.IPTablesCommand
 
 	// BuildOnly marks a SetSysctl step that the scenario did not ask for
@@ -109,6 +112,8 @@ func (s Step) String() string {
 		return "add neighbor " + s.Neighbor.Raw
 	case AddRoute:
 		return "add route " + s.Route.Raw
+	case AddRule:
+		return "add rule " + s.Rule.Raw
 	case RunIPTables:
 		return "iptables " + s.IPTables.Raw
 	}
@@ -142,6 +147,7 @@ func New(sc *scenario.Scenario) (*Plan, error) {
 	pl.ups(order)
 	pl.neighbors()
 	pl.routes()
+	pl.rules()
 	pl.iptables()
 
 	if len(pl.errs) > 0 {
@@ -480,6 +486,23 @@ func (p *planner) routes() {
 				}
 				p.add(Step{Kind: AddRoute, NS: ns.Name, If: r.Dev, Pos: r.Pos, Field: field, Route: r})
 			}
+		}
+	}
+}
+
+// rules adds each namespace's policy routing rules in the written order,
+// after the routes: the kernel takes a rule for a table that has no routes
+// yet, but a rule that sends traffic to a table still being filled would
+// make the build's own traffic (IPv6 duplicate address detection, the
+// neighbor solicitations of the settle phase) take it meanwhile. Order
+// matters where a rule has no priority: the kernel numbers each one below
+// the last, so a later one is consulted first, as with ip rule add.
+func (p *planner) rules() {
+	for _, ns := range p.sc.Namespaces {
+		for i := range ns.Rules {
+			r := &ns.Rules[i]
+			field := nsField(ns.Name) + ".rules[" + strconv.Itoa(i) + "]"
+			p.add(Step{Kind: AddRule, NS: ns.Name, Pos: r.Pos, Field: field, Rule: r})
 		}
 	}
 }

@@ -40,6 +40,8 @@ func (s Step) Argv(nsName func(string) string) []string {
 		return ip("neigh", "add", n.IP.String(), "lladdr", n.MAC.String(), "dev", n.Dev, "nud", "permanent")
 	case AddRoute:
 		return append([]string{"ip", "-n", ns}, routeArgs(s.Route)...)
+	case AddRule:
+		return append([]string{"ip", "-n", ns}, ruleArgs(s.Rule)...)
 	case RunIPTables:
 		c := s.IPTables
 		argv := []string{"ip", "netns", "exec", ns, "iptables"}
@@ -196,4 +198,13 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ruleArgs returns `[-6] rule add SELECTOR... table T` for r.
+func ruleArgs(r *scenario.Rule) []string {
+	words := strings.Fields(r.String())
+	if len(words) > 0 && words[0] == "-6" {
+		return append([]string{"-6", "rule", "add"}, words[1:]...)
+	}
+	return append([]string{"rule", "add"}, words...)
 }

@@ -55,6 +55,10 @@ func TestArgv(t *testing.T) {
 			[]string{"ip", "-n", "hcrun042-a", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0"}},
 		{"on-link route", Step{Kind: AddRoute, NS: "a", Route: route("10.1.0.0/16", "", "eth1")},
 			[]string{"ip", "-n", "hcrun042-a", "route", "add", "10.1.0.0/16", "dev", "eth1"}},
+		{"rule to a table", Step{Kind: AddRule, NS: "a", Rule: mustRule(t, "from 10.1.0.0/24 lookup 100 pref 100")},
+			[]string{"ip", "-n", "hcrun042-a", "rule", "add", "from", "10.1.0.0/24", "priority", "100", "table", "100"}},
+		{"ipv6 rule on an input interface", Step{Kind: AddRule, NS: "a", Rule: mustRule(t, "-6 iif eth0 table main")},
+			[]string{"ip", "-n", "hcrun042-a", "-6", "rule", "add", "iif", "eth0", "table", "main"}},
 		{"iptables nat", Step{Kind: RunIPTables, NS: "a", IPTables: &scenario.IPTablesCommand{Table: "nat", Op: "-A", Chain: "POSTROUTING", Args: []string{"-j", "MASQUERADE"}}},
 			[]string{"ip", "netns", "exec", "hcrun042-a", "iptables", "-t", "nat", "-A", "POSTROUTING", "-j", "MASQUERADE"}},
 	} {
@@ -62,4 +66,13 @@ func TestArgv(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+func mustRule(t *testing.T, raw string) *scenario.Rule {
+	t.Helper()
+	r, err := scenario.ParseRule(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &r
 }

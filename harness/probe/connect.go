@@ -66,28 +66,42 @@ type ConnResult struct {
 // arguments, no socket, or ctx done (then the result holds what was known
 // until then).
 func Connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration) (ConnResult, error) {
-	return connect(ctx, ns, proto, dst, tag, timeout, nil)
+	return ConnectWith(ctx, ns, proto, dst, ConnOptions{Tag: tag, Timeout: timeout})
 }
 
 // Service is a real service that a probe talks to instead of a Listener.
 type Service struct {
 	// Payload is what a UDP probe sends; empty means the probe's request,
-	// which carries its tag.
+	// which carries its tag (padded to ConnOptions.Size).
 	Payload []byte
 	// Reply, when set, is what a UDP answer must contain.
 	Reply []byte
 }
 
-// ConnectService probes a real service at dst: a TCP probe passes when the
-// handshake completes (it then closes the connection, sending nothing); a
-// UDP probe sends svc's payload, up to three times, and passes on the
-// first answer (that contains svc.Reply). Errors and the result are as
-// Connect's; Seen stays unset, since no listener reports the source.
-func ConnectService(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration, svc Service) (ConnResult, error) {
-	return connect(ctx, ns, proto, dst, tag, timeout, &svc)
+// ConnOptions configures ConnectWith. The zero value is Connect's
+// defaults: a random tag, DefaultConnectTimeout, requests as small as
+// they come, the kernel's fragmentation, hopcheck's Listener answering.
+type ConnOptions struct {
+	Tag     trace.Tag
+	Timeout time.Duration
+	// Size pads each UDP request datagram to this many bytes of IP
+	// packet (PayloadFor); 0, or a size below the request's own, sends
+	// the request unpadded. TCP ignores it.
+	Size int
+	// Frag says whether UDP requests may be fragmented. TCP ignores it.
+	Frag Fragmentation
+	// Service, when set, is the real service that answers at dst instead
+	// of a Listener: a TCP probe passes when the handshake completes (it
+	// then closes the connection, sending nothing); a UDP probe sends
+	// Service.Payload, up to three times, and passes on the first answer
+	// (that contains Service.Reply). Seen stays unset, since no listener
+	// reports the source.
+	Service *Service
 }
 
-func connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, tag trace.Tag, timeout time.Duration, svc *Service) (ConnResult, error) {
+// ConnectWith is Connect with options.
+func ConnectWith(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPort, opt ConnOptions) (ConnResult, error) {
+	tag, timeout, svc := opt.Tag, opt.Timeout, opt.Service
 	// Keep the zone: it names an interface inside ns.
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	if tag == 0 {
@@ -113,7 +127,11 @@ func connect(ctx context.Context, ns netns.Handle, proto Proto, dst netip.AddrPo
 	if proto == TCP {
 		err = probeTCP(ctx, probe, route, &res, deadline, svc)
 	} else {
-		err = probeUDP(ctx, probe, &res, deadline, svc)
+		v6 := dst.Addr().Is6()
+		if ferr := setFragmentation(probe.f, v6, opt.Frag); ferr != nil {
+			return res, fmt.Errorf("%s probe to %s: set fragmentation: %w", proto, dst, ferr)
+		}
+		err = probeUDP(ctx, probe, &res, deadline, PayloadFor(opt.Size, v6), svc)
 	}
 	if err != nil {
 		return res, fmt.Errorf("%s probe %s: %w", proto, res.flow(), err)
@@ -381,7 +399,7 @@ func readReply(f *os.File) ([]byte, error) {
 // probeUDP connects the socket (which picks the source), then sends up to
 // udpAttempts tagged datagrams spread over the time left, and waits for the
 // first reply, an ICMP error reported on the socket, or the deadline.
-func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time, svc *Service) error {
+func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Time, payload int, svc *Service) error {
 	local, err := s.connectDatagram()
 	if err != nil {
 		res.Err = fmt.Errorf("route: %w", classify(err))
@@ -411,11 +429,11 @@ func probeUDP(ctx context.Context, s *socket, res *ConnResult, deadline time.Tim
 		if res.Attempts < udpAttempts && !now.Before(next) {
 			// A send can fail with an error the kernel kept from an
 			// earlier datagram's ICMP error (ECONNREFUSED).
-			payload := appendRequest(nil, res.Tag, uint16(res.Attempts))
+			req := appendPadded(nil, res.Tag, uint16(res.Attempts), payload)
 			if svc != nil && len(svc.Payload) > 0 {
-				payload = svc.Payload
+				req = svc.Payload
 			}
-			if _, err := s.f.Write(payload); err != nil {
+			if _, err := s.f.Write(req); err != nil {
 				if ctxErr := ctx.Err(); ctxErr != nil {
 					return ctxErr
 				}

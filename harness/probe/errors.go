@@ -30,6 +30,12 @@ var (
 	// (EACCES).
 	ErrFiltered = errors.New("filtered")
 
+	// ErrTooBig: the probe was larger than a link's MTU and may not be
+	// fragmented: the sender's own egress interface refused it at send
+	// (EMSGSIZE), or a router answered "fragmentation needed" (ICMPv6
+	// "packet too big").
+	ErrTooBig = errors.New("too big")
+
 	// ErrBadReply: something answered, but not with the reply of a hopcheck
 	// Listener for this probe (another service on that port, or a reply cut
 	// short).
@@ -71,6 +77,8 @@ func classify(err error) error {
 		kind = ErrFiltered
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, unix.ETIMEDOUT):
 		kind = ErrTimeout
+	case errors.Is(err, unix.EMSGSIZE):
+		kind = ErrTooBig
 	default:
 		return err
 	}

@@ -272,7 +272,15 @@ func (l *Listener) serveUDP() {
 		if !ok {
 			continue // not a probe: seen, but not answered
 		}
-		reply := appendReply(make([]byte, 0, n+64), buf[:n], plainAddrPort(from))
+		// The padding of a sized request is not echoed: the reply
+		// stays small, so a probe's size tests the way there, and a
+		// reply is never larger than the request it answers plus the
+		// address.
+		req := buf[:n]
+		if isPadded(req) {
+			req = req[:requestLen]
+		}
+		reply := appendReply(make([]byte, 0, len(req)+64), req, plainAddrPort(from))
 		_ = l.udp.write(reply, from, dst)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
@@ -49,7 +50,11 @@ type PingOptions struct {
 	Tag trace.Tag
 	// PayloadSize is the number of ICMP data bytes per request, tag
 	// included (default 56; sizes below trace.TagLen are raised to it).
+	// PayloadFor turns an IP packet size into it.
 	PayloadSize int
+	// Frag says whether the requests may be fragmented (default: the
+	// kernel's choice).
+	Frag Fragmentation
 }
 
 // withDefaults fills in the defaults and checks the bounds.
@@ -74,6 +79,8 @@ func (o PingOptions) withDefaults() (PingOptions, error) {
 		return o, fmt.Errorf("ping interval %v is outside %v..%v", o.Interval, MinPingInterval, MaxPingInterval)
 	case o.Timeout < 0 || o.Timeout > MaxPingTimeout:
 		return o, fmt.Errorf("ping timeout %v is outside 0..%v", o.Timeout, MaxPingTimeout)
+	case o.Frag < FragKernel || o.Frag > FragAllow:
+		return o, fmt.Errorf("unknown fragmentation mode %d", o.Frag)
 	case o.PayloadSize > MaxPayloadSize:
 		return o, fmt.Errorf("ping payload of %d bytes is over %d", o.PayloadSize, MaxPayloadSize)
 	}
@@ -163,7 +170,7 @@ func ping(ctx context.Context, ns netns.Handle, dst netip.Addr, opt PingOptions,
 	if opt.Tag == 0 {
 		opt.Tag = trace.Tag(rand.Uint64() | 1)
 	}
-	conn, to, err := openICMP(ns, dst)
+	conn, to, err := openICMP(ns, dst, opt.Frag)
 	if err != nil {
 		return PingResult{}, fmt.Errorf("ping %s: %w", dst, err)
 	}
@@ -191,7 +198,7 @@ func ping(ctx context.Context, ns netns.Handle, dst netip.Addr, opt PingOptions,
 // openICMP opens a raw ICMP socket for dst inside ns, with a kernel filter
 // that passes only echo replies and the ICMP errors that can concern a
 // request, and returns it with the address to send to.
-func openICMP(ns netns.Handle, dst netip.Addr) (*icmp.PacketConn, *net.IPAddr, error) {
+func openICMP(ns netns.Handle, dst netip.Addr, frag Fragmentation) (*icmp.PacketConn, *net.IPAddr, error) {
 	var (
 		conn *icmp.PacketConn
 		to   = &net.IPAddr{IP: dst.AsSlice()}
@@ -216,12 +223,28 @@ func openICMP(ns netns.Handle, dst netip.Addr) (*icmp.PacketConn, *net.IPAddr, e
 			conn.Close()
 			return fmt.Errorf("set ICMP filter: %w", err)
 		}
+		if err := setFragmentation(rawConn(conn, dst.Is6()), dst.Is6(), frag); err != nil {
+			conn.Close()
+			return fmt.Errorf("set fragmentation: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return conn, to, nil
+}
+
+// rawConn returns the socket behind an ICMP connection.
+func rawConn(c *icmp.PacketConn, v6 bool) syscall.Conn {
+	var pc net.PacketConn
+	if v6 {
+		pc = c.IPv6PacketConn().PacketConn
+	} else {
+		pc = c.IPv4PacketConn().PacketConn
+	}
+	sc, _ := pc.(syscall.Conn)
+	return sc
 }
 
 // setICMPFilter lets only the message types a ping reads reach the socket:

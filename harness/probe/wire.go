@@ -38,6 +38,33 @@ func appendRequest(b []byte, tag trace.Tag, attempt uint16) []byte {
 	return binary.BigEndian.AppendUint16(b, attempt)
 }
 
+// padByte fills a request out to a probe's size: requests with it after
+// requestLen bytes are padded, and their padding is not echoed.
+const padByte = 0x50 // 'P'
+
+// appendPadded appends the request for attempt, padded with padByte to
+// size bytes when size is larger than a request.
+func appendPadded(b []byte, tag trace.Tag, attempt uint16, size int) []byte {
+	b = appendRequest(b, tag, attempt)
+	for n := requestLen; n < size; n++ {
+		b = append(b, padByte)
+	}
+	return b
+}
+
+// isPadded reports whether req is a request followed by padding only.
+func isPadded(req []byte) bool {
+	if len(req) <= requestLen {
+		return false
+	}
+	for _, c := range req[requestLen:] {
+		if c != padByte {
+			return false
+		}
+	}
+	return true
+}
+
 // parseRequest decodes a request; ok is false when b does not start with
 // one.
 func parseRequest(b []byte) (tag trace.Tag, attempt uint16, ok bool) {

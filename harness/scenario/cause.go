@@ -43,6 +43,12 @@ const (
 	// UDP port, remote address), or the sending device has neither a
 	// remote nor a forwarding (FDB) entry for the far end.
 	CauseVXLANMismatch = "vxlan-mismatch"
+	// CauseMTU: a packet that may not be fragmented is larger than the MTU
+	// of a link on the way: the sender's own interface refuses it
+	// (EMSGSIZE), a router drops it and answers "fragmentation needed"
+	// (ICMPv6 "packet too big"), or the receiving end of a link with a
+	// smaller MTU than its sender's drops the frame.
+	CauseMTU = "mtu"
 	// CauseUnknown: none of the above; the evidence is still shown.
 	CauseUnknown = "unknown"
 )
@@ -54,7 +60,8 @@ func CauseCodes() []string {
 		CauseNoRoute, CauseNoReturnRoute, CauseForwardingDisabled,
 		CauseNetfilterDrop, CauseLinkDown, CauseNotBridged, CauseARPFailed,
 		CauseRPFilter, CauseNoListener, CauseAddressMissing,
-		CauseLoopbackDown, CauseWrongMAC, CauseVXLANMismatch, CauseUnknown,
+		CauseLoopbackDown, CauseWrongMAC, CauseVXLANMismatch, CauseMTU,
+		CauseUnknown,
 	}
 }
 

@@ -13,10 +13,12 @@ import (
 // checkKinds is the table of check kinds, in the order the format page
 // lists them. It is never written to.
 var checkKinds = []checkKind{
-	{name: "ping", probe: true, fields: []string{"from", "to", "count", "timeout", "max_loss"}, read: readPing,
-		title: func(ch *Check) string { return fmt.Sprintf("ping %s -> %s", ch.Ping.From, ch.Ping.To) }},
+	{name: "ping", probe: true, fields: []string{"from", "to", "count", "timeout", "max_loss", "size", "df"}, read: readPing,
+		title: func(ch *Check) string {
+			return fmt.Sprintf("ping %s -> %s", ch.Ping.From, ch.Ping.To) + sizeTitle(ch.Ping.Size, ch.Ping.Fragment)
+		}},
 	{name: "tcp", probe: true, fields: connFields, read: readConn, title: connTitle},
-	{name: "udp", probe: true, fields: connFields, read: readConn, title: connTitle},
+	{name: "udp", probe: true, fields: udpFields, read: readConn, title: connTitle},
 	{name: "arp", fields: []string{"in", "ip", "mac", "dev", "state"}, read: readARP,
 		title: func(ch *Check) string { return fmt.Sprintf("arp %s %s", ch.ARP.In, ch.ARP.IP) }},
 	{name: "route", fields: []string{"in", "to", "via", "dev", "src"}, read: readRoute,
@@ -31,7 +33,18 @@ var checkKinds = []checkKind{
 		title: func(ch *Check) string { return fmt.Sprintf("sysctl %s %s", ch.Sysctl.In, ch.Sysctl.Key) }},
 }
 
-var connFields = []string{"from", "to", "listen", "timeout", "payload", "reply"}
+var (
+	connFields = []string{"from", "to", "listen", "timeout", "payload", "reply"}
+	udpFields  = append(append([]string(nil), connFields...), "size", "df")
+)
+
+// Probe size bounds (bytes of the whole IP packet): the smallest still
+// carries the IP and ICMP or UDP headers and the probe's tag; the largest
+// is the most an IPv4 total length can say.
+const (
+	MinProbeSize = 64
+	MaxProbeSize = 65535
+)
 
 // arpStates are the neighbor states an arp check may ask for.
 var arpStates = []string{"reachable", "stale", "permanent", "any"}
@@ -59,6 +72,24 @@ func readPing(r *checkReader, ch *Check) {
 			c.MaxLoss = loss
 		}
 	}
+	c.Size, c.Fragment = r.sizeAndDF()
+}
+
+// sizeAndDF reads size and df of a ping or udp check: the size of the
+// request's IP packet, 0 when not given, and whether df: false lets it be
+// fragmented.
+func (r *checkReader) sizeAndDF() (size int, fragment bool) {
+	if n := r.get("size", false); n != nil {
+		if v, ok := r.p.integer(n, r.field+".size", MinProbeSize, MaxProbeSize); ok {
+			size = int(v)
+		}
+	}
+	if n := r.get("df", false); n != nil {
+		if b, ok := r.p.boolean(n, r.field+".df"); ok {
+			fragment = !b
+		}
+	}
+	return size, fragment
 }
 
 // target reads where a ping goes: an address, or NS/IF for the first
@@ -178,6 +209,9 @@ func readConn(r *checkReader, ch *Check) {
 			c.Reply = s
 		}
 	}
+	if c.Proto == "udp" {
+		c.Size, c.Fragment = r.sizeAndDF()
+	}
 }
 
 // maxServicePayload bounds a udp check's payload and expected reply.
@@ -204,6 +238,19 @@ func connTitle(ch *Check) string {
 	s := fmt.Sprintf("%s %s -> %s", c.Proto, c.From, c.To)
 	if c.ListenNS != "" {
 		s += fmt.Sprintf(" (listen %s:%d)", c.ListenNS, c.ListenPort)
+	}
+	return s + sizeTitle(c.Size, c.Fragment)
+}
+
+// sizeTitle is what a derived check name says about size and df:
+// " size 1500", " size 1500 df off"; nothing for the defaults.
+func sizeTitle(size int, fragment bool) string {
+	s := ""
+	if size > 0 {
+		s += fmt.Sprintf(" size %d", size)
+	}
+	if fragment {
+		s += " df off"
 	}
 	return s
 }

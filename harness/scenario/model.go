@@ -84,9 +84,12 @@ type Namespace struct {
 	// when the file does not declare it.
 	Interfaces []*Interface
 	Routes     []Route
-	Sysctls    []Sysctl
-	IPTables   []IPTablesCommand
-	Neighbors  []Neighbor
+	// Rules are the policy routing rules, in file order, added after
+	// the routes.
+	Rules     []Rule
+	Sysctls   []Sysctl
+	IPTables  []IPTablesCommand
+	Neighbors []Neighbor
 }
 
 // Interface returns the interface called name, or nil.
@@ -190,7 +193,8 @@ type Route struct {
 	// Src is the preferred source address, invalid when unset.
 	Src    netip.Addr
 	Metric int
-	// Table is 0 for the main table.
+	// Table is 0 for the main table (also written 254); default is 253,
+	// local 255.
 	Table int
 }
 
@@ -289,6 +293,14 @@ type PingCheck struct {
 	// MaxLoss is the largest fraction of lost replies that still passes,
 	// 0 to 1; default 0.
 	MaxLoss float64
+	// Size is the size of each echo request's IP packet in bytes, headers
+	// included (`ping -s N` sends N+28 for IPv4, N+48 for IPv6); 0 means
+	// the default, ping(8)'s 56 data bytes.
+	Size int
+	// Fragment is `df: false`: the requests may be fragmented. By default
+	// they carry DF (IPv4) or may not be fragmented by the sender (IPv6),
+	// like `ping -M do`, so that a link with a smaller MTU shows.
+	Fragment bool
 }
 
 // ConnCheck is a tcp or udp round trip from a namespace to a listener that
@@ -308,6 +320,10 @@ type ConnCheck struct {
 	// completed handshake, udp on any answer (containing Reply).
 	Payload []byte
 	Reply   string
+	// Size and Fragment are as for PingCheck, for the request datagram of
+	// a udp check (0 and false for tcp).
+	Size     int
+	Fragment bool
 }
 
 // ARPCheck asserts an entry in a namespace's neighbor table.

@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var namespaceKeys = []string{"interfaces", "routes", "sysctls", "iptables", "neighbors", "lo"}
+var namespaceKeys = []string{"interfaces", "routes", "rules", "sysctls", "iptables", "neighbors", "lo"}
 
 var interfaceKeys = []string{
 	"type", "addresses", "up", "master", "mtu", "mac",
@@ -61,6 +61,8 @@ type nsSource struct {
 	// routeFields and neighborFields are the field paths of ns.Routes and
 	// ns.Neighbors, which skip entries that did not parse.
 	routeFields, neighborFields []string
+	// ruleFields are the field paths of ns.Rules.
+	ruleFields []string
 }
 
 // ifaceSource is a declared interface and the nodes of its fields.
@@ -153,6 +155,12 @@ func (p *parser) namespace(t *topo, src *nsSource, n *yaml.Node) {
 				r.Pos = pos
 				src.ns.Routes = append(src.ns.Routes, r)
 				src.routeFields = append(src.routeFields, f)
+			})
+		case "rules":
+			parseLines(p, e.v, field, ParseRule, func(r Rule, pos Pos, f string) {
+				r.Pos = pos
+				src.ns.Rules = append(src.ns.Rules, r)
+				src.ruleFields = append(src.ruleFields, f)
 			})
 		case "neighbors":
 			parseLines(p, e.v, field, ParseNeighbor, func(nb Neighbor, pos Pos, f string) {
@@ -504,6 +512,7 @@ func nsNames(s *Scenario) []string {
 // checkNamespaceRefs checks what in a namespace refers to its interfaces.
 func (p *parser) checkNamespaceRefs(ns *nsSource) {
 	p.checkRoutes(ns)
+	p.checkRules(ns)
 	p.checkNeighbors(ns)
 	p.checkSysctls(ns)
 }

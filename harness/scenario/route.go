@@ -20,7 +20,7 @@ const (
 // The options may come in any order, each once. A bare address as PREFIX
 // means a host route (/32 or /128), as with ip route. "default" is
 // 0.0.0.0/0, or ::/0 when the gateway or source is IPv6. Table "main" or
-// 254 is stored as 0. The result's Pos is left for the caller to set.
+// 254 is stored as 0; "default" and "local" are 253 and 255. The result's Pos is left for the caller to set.
 func ParseRoute(raw string) (Route, error) {
 	r := Route{Raw: raw}
 	fail := func(format string, args ...any) (Route, error) {
@@ -87,17 +87,11 @@ func ParseRoute(raw string) (Route, error) {
 			}
 			r.Metric = int(n)
 		case "table":
-			if val == "main" {
-				r.Table = 0
-				continue
+			t, err := parseTable(val)
+			if err != nil {
+				return fail("%v", err)
 			}
-			n, err := strconv.ParseUint(val, 10, 32)
-			if err != nil || n == 0 {
-				return fail("table %q is not \"main\" or a number from 1 to %d", val, uint32(tableMax))
-			}
-			if n != tableMain {
-				r.Table = int(n)
-			}
+			r.Table = t
 		}
 	}
 	if isDefault {

@@ -32,7 +32,7 @@ func TestParseRoute(t *testing.T) {
 		{raw: "default via 10.0.0.1 via 10.0.0.2", err: `route "default via 10.0.0.1 via 10.0.0.2": via is given twice`},
 		{raw: "default via 10.0.0.300", err: `route "default via 10.0.0.300": via "10.0.0.300" is not an IP address`},
 		{raw: "default via 10.0.0.1 onlink", err: `route "default via 10.0.0.1 onlink": unknown word "onlink"; after the destination come via GW, dev IF, src IP, metric N, table N`},
-		{raw: "default via 10.0.0.1 table 0", err: `route "default via 10.0.0.1 table 0": table "0" is not "main" or a number from 1 to 4294967295`},
+		{raw: "default via 10.0.0.1 table 0", err: `route "default via 10.0.0.1 table 0": table "0" is not main, default, local or a number from 1 to 4294967295`},
 		{raw: "default via 10.0.0.1 metric -1", err: `route "default via 10.0.0.1 metric -1": metric "-1" is not a number from 0 to 4294967295`},
 		{raw: "10.0.0.0/8 via 2001:db8::1", err: `route "10.0.0.0/8 via 2001:db8::1": gateway 2001:db8::1 is not of the destination's IP family`},
 		{raw: "10.0.0.0/8 dev eth0 src 2001:db8::1", err: `route "10.0.0.0/8 dev eth0 src 2001:db8::1": source 2001:db8::1 is not of the destination's IP family`},
@@ -386,7 +386,7 @@ func TestDidYouMean(t *testing.T) {
 
 func TestCauseCodes(t *testing.T) {
 	codes := CauseCodes()
-	if len(codes) != 14 || codes[0] != "no-route" || codes[len(codes)-1] != "unknown" {
+	if len(codes) != 15 || codes[0] != "no-route" || codes[len(codes)-1] != "unknown" {
 		t.Errorf("CauseCodes() = %v", codes)
 	}
 	codes[0] = "changed"
