@@ -247,7 +247,7 @@ func (c *correlation) finish(arps []*record) Trace {
 	t.ICMPErrors = c.errs
 	t.ReplyArrived = c.replyArrived
 	t.ARP = c.arpExchanges(arps, t)
-	t.Translations = translations(t.Request)
+	t.Translations = append(sourceTranslations(c.probe, t.Request), translations(t.Request)...)
 
 	t0, ok := c.origin(t)
 	if !ok {
@@ -299,6 +299,33 @@ func (c *correlation) origin(t Trace) (time.Duration, bool) {
 		return 0, false
 	}
 	return slices.Min(times), true
+}
+
+// sourceTranslations names the address changes made before the request's
+// first hop: NAT in the source namespace's own output path (nat/OUTPUT,
+// or POSTROUTING for its own packets), which the first hop already shows
+// done. They are the difference between the addresses the prober used and
+// those of the first hop.
+func sourceTranslations(p Probe, hops []Hop) []Translation {
+	if len(hops) == 0 {
+		return nil
+	}
+	first := hops[0]
+	var out []Translation
+	if src := unmap(p.Src); specified(src.Addr()) && !sameEnd(src, first.Src) {
+		out = append(out, Translation{Kind: SNAT, From: src, To: first.Src, NS: first.NS, If: first.If, Dir: first.Dir, T: first.T})
+	}
+	if dst := unmap(p.Dst); specified(dst.Addr()) && !sameEnd(dst, first.Dst) {
+		out = append(out, Translation{Kind: DNAT, From: dst, To: first.Dst, NS: first.NS, If: first.If, Dir: first.Dir, T: first.T})
+	}
+	return out
+}
+
+// sameEnd reports whether a hop's address and port are the prober's: the
+// same address, and the same port where the prober knew one (a ping's
+// addresses have none).
+func sameEnd(prober, hop netip.AddrPort) bool {
+	return prober.Addr().WithZone("") == hop.Addr().WithZone("") && (prober.Port() == 0 || prober.Port() == hop.Port())
 }
 
 // translations names every address change between consecutive request
@@ -518,6 +545,23 @@ func newTCPMatcher(p Probe, recs []*record) *tcpMatcher {
 		if v := r.view; isProbeSYN(p, r.ev.NS, r.ev.Kind, r.ev.Dir, v) {
 			m.found, m.isn = true, v.TCP.Seq
 			return m
+		}
+	}
+	// None to Dst: nat/OUTPUT may have translated the destination before
+	// the first hop. Then the first SYN leaving from the address and port
+	// the prober bound is its own.
+	if p.Src.Port() != 0 {
+		q := p
+		for _, r := range recs {
+			v := r.view
+			if v.TCP == nil {
+				continue
+			}
+			q.Dst = v.DstAddrPort()
+			if isProbeSYN(q, r.ev.NS, r.ev.Kind, r.ev.Dir, v) {
+				m.found, m.isn = true, v.TCP.Seq
+				return m
+			}
 		}
 	}
 	return m

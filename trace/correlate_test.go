@@ -402,3 +402,37 @@ func BenchmarkCorrelate(b *testing.B) {
 		}
 	}
 }
+
+// TestCorrelateSourceNAT: NAT in the prober's own output path (nat/OUTPUT
+// DNAT, POSTROUTING SNAT of its own packets) is done before the first hop,
+// which already shows the new addresses; the translation is named there,
+// against the addresses the prober used. Addresses the prober did not fix
+// (a ping's source) and a zone on the destination are no translation.
+func TestCorrelateSourceNAT(t *testing.T) {
+	const public, pod = "198.51.100.2", "10.0.0.7"
+	events := concatEvents(
+		crossing(100, ethFrame(echoPacket(t, "10.0.0.2", pod, false, 7, 1, tagA)), "ns1/veth_1 out", "pod/eth0 in"),
+		crossing(140, ethFrame(echoPacket(t, pod, "10.0.0.2", true, 7, 1, tagA)), "pod/eth0 out", "ns1/veth_1 in"),
+	)
+	for _, tc := range []struct {
+		name string
+		dst  string
+		want []string
+	}{
+		{"DNAT in nat/OUTPUT", public, []string{"DNAT " + public + " -> " + pod + " at ns1/veth_1"}},
+		{"no NAT", pod, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Probe{Tag: tagA, Proto: ProtoICMP, SrcNS: "ns1", Start: ktime(0),
+				Dst: netip.AddrPortFrom(netip.MustParseAddr(tc.dst), 0)}
+			tr := Correlate(p, events)
+			var got []string
+			for _, x := range tr.Translations {
+				got = append(got, x.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("translations %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
