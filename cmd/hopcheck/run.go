@@ -142,6 +142,7 @@ func runLocal(cmd *cobra.Command, f runFlags, paths []string) error {
 		PcapDir:  reports.pcapDir(),
 		Store:    runs.Open(),
 		Observer: text,
+		Progress: newProgressLine().callback(),
 	})
 	res.Shard = f.shard
 	res = withInvalid(res, loaded)

@@ -50,7 +50,11 @@ func buildKept(cmd *cobra.Command, sc *scenario.Scenario) (*runs.Record, error) 
 	if err != nil {
 		return nil, err
 	}
-	topo, err := build.Up(cmd.Context(), sc, build.Options{RunID: rec.RunID})
+	bopts := build.Options{RunID: rec.RunID}
+	if progress := newProgressLine().callback(); progress != nil {
+		bopts.Progress = func(phase string, done, total int) { progress(sc.Name, phase, done, total) }
+	}
+	topo, err := build.Up(cmd.Context(), sc, bopts)
 	if err != nil {
 		// Up tore down what it made; a record stays only if that failed.
 		if gone, _ := store.RemoveIfGone(rec); !gone {

@@ -26,6 +26,11 @@ type Options struct {
 	// means a fresh netns.NewRunID(). Callers that record runs before
 	// building (so `hopcheck clean` knows the run is alive) pass their own.
 	RunID string
+	// Progress, when set, is told of every build step done and, at
+	// Down, of every namespace deleted: phase is PhaseBuild or
+	// PhaseTeardown. Calls are serialised; a large topology makes
+	// thousands, so the callee should be cheap (throttle what it prints).
+	Progress func(phase string, done, total int)
 }
 
 // Up builds sc in fresh namespaces of one run and returns the topology,
@@ -54,6 +59,7 @@ func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, 
 	}
 
 	t := newTopology(runID, sc)
+	t.progress = opts.Progress
 	built := false
 	defer func() {
 		if built {
@@ -65,8 +71,8 @@ func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, 
 		}
 	}()
 
-	b := &builder{t: t}
 	steps := p.Steps
+	b := &builder{t: t, progress: newProgress(opts.Progress, PhaseBuild, len(steps))}
 	// The plan starts with every namespace; they are made concurrently.
 	first := 0
 	for first < len(steps) && steps[first].Kind == plan.CreateNamespace {
@@ -82,6 +88,7 @@ func Up(ctx context.Context, sc *scenario.Scenario, opts Options) (_ *Topology, 
 		if serr := b.do(s); serr != nil {
 			return nil, &StepError{Pos: s.Pos, Field: s.Field, Step: s, Err: serr}
 		}
+		b.progress.step()
 	}
 	pending, err := t.collect()
 	if err == nil {
@@ -111,6 +118,8 @@ type builder struct {
 	// restore holds the previous values of the BuildOnly sysctls, in the
 	// order they were written.
 	restore []sysctlValue
+	// progress counts steps done for Options.Progress; nil without it.
+	progress *progress
 }
 
 // sysctlValue is a sysctl's value in one namespace.
@@ -206,6 +215,9 @@ func (b *builder) createNamespaces(ctx context.Context, steps []plan.Step) error
 					errs[i] = fmt.Errorf("build interrupted: %w", context.Cause(ctx))
 				} else {
 					errs[i] = b.createNamespace(steps[i].NS)
+				}
+				if errs[i] == nil {
+					b.progress.step()
 				}
 				if errs[i] != nil {
 					failed.Store(true)

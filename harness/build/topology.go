@@ -29,6 +29,8 @@ type Topology struct {
 	nss    []*namespace
 	byName map[string]*namespace
 	ifaces []Interface
+	// progress is Options.Progress, told of namespaces deleted by Down.
+	progress func(phase string, done, total int)
 }
 
 // namespace is one namespace of a topology.
@@ -119,12 +121,14 @@ func (t *Topology) Down(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
+	p := newProgress(t.progress, PhaseTeardown, len(t.nss))
 	for i := len(t.nss) - 1; i >= 0; i-- {
 		ns := t.nss[i]
 		ns.close()
 		if err := netns.Delete(ns.kernel); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ns.name, err))
 		}
+		p.step()
 	}
 	t.forget()
 	return errors.Join(errs...)

@@ -53,6 +53,11 @@ type Options struct {
 	Store runs.Store
 	// Observer receives results as they happen; nil means none.
 	Observer Observer
+	// Progress, when set, is told of each scenario's build steps and
+	// namespaces torn down as they happen (see build.Options.Progress);
+	// calls for one scenario are serialised, those of scenarios running
+	// at once are not.
+	Progress func(scenario, phase string, done, total int)
 }
 
 // Observer is told about progress as it happens. Calls are serialised.
@@ -185,7 +190,11 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 		return rep, tracing
 	}
 
-	topo, err := build.Up(ctx, sc, build.Options{RunID: runID})
+	bopts := build.Options{RunID: runID}
+	if opts.Progress != nil {
+		bopts.Progress = func(phase string, done, total int) { opts.Progress(sc.Name, phase, done, total) }
+	}
+	topo, err := build.Up(ctx, sc, bopts)
 	if err != nil {
 		rep.Error = err.Error()
 		// Interrupted (SIGINT, SIGTERM) is not bad input.

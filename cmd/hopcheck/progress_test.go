@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProgressLine(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Unix(0, 0)
+	p := &progressLine{w: &out, now: func() time.Time { return now }}
+
+	p.update("small", "building", 1, progressMinSteps-1) // too small to show
+	if out.Len() != 0 {
+		t.Fatalf("a small topology drew %q", out.String())
+	}
+	p.update("big", "building", 1, 1000)
+	p.update("big", "building", 2, 1000) // within progressEvery: not redrawn
+	now = now.Add(progressEvery)
+	p.update("big", "building", 300, 1000)
+	p.update("big", "building", 1000, 1000) // done: erased
+	now = now.Add(progressEvery)
+	p.update("big", "tearing down", 10, 1001)
+
+	want := "\r\x1b[Kbuilding big: 1/1000 steps" +
+		"\r\x1b[Kbuilding big: 300/1000 steps" +
+		"\r\x1b[K" +
+		"\r\x1b[Ktearing down big: 10/1001 namespaces"
+	if got := out.String(); got != want {
+		t.Errorf("drew %q\nwant %q", got, want)
+	}
+	var none *progressLine
+	if none.callback() != nil {
+		t.Error("no terminal: a callback")
+	}
+	none.update("big", "building", 1, 1000) // must not panic
+	if strings.Contains(out.String(), "\n") {
+		t.Error("the progress line ended a line")
+	}
+}
