@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/internal/nl"
 )
 
 // AttachMode says how the tc programs are attached to interfaces.
@@ -279,4 +280,68 @@ func attachClsact(ns *namespace, ifs []iface, progs tcPrograms) ([]attachment, e
 		done = append(done, a)
 	}
 	return done, nil
+}
+
+// DetachStale removes what a hopcheck tracer that was killed left attached
+// with clsact in namespace ns: the filters of hopcheck's identity
+// (priority 1, handle 0x4843) on ingress and egress of every interface,
+// and the clsact qdiscs of ownQdiscs, the interfaces where that tracer
+// added them, when they hold no other filter. `hopcheck clean` calls it;
+// nothing else of anyone's is touched.
+func DetachStale(ns netns.Handle, ownQdiscs []string) error {
+	h, err := nl.HandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	links, err := nl.Dump(h.LinkList)
+	if err != nil {
+		return fmt.Errorf("list links: %w", err)
+	}
+	own := map[string]bool{}
+	for _, n := range ownQdiscs {
+		own[n] = true
+	}
+	var errs []error
+	for _, l := range links {
+		a := &clsactAttachment{where: l.Attrs().Name, nl: h, ifindex: l.Attrs().Index, ingress: true, egress: true}
+		if err := a.detach(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !own[l.Attrs().Name] {
+			continue
+		}
+		left := 0
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			fs, err := h.FilterList(l, parent)
+			if err != nil && !gone(err) {
+				errs = append(errs, fmt.Errorf("%s: list filters: %w", l.Attrs().Name, err))
+				left++ // unknown: keep the qdisc
+			}
+			left += len(fs)
+		}
+		if left == 0 {
+			if err := h.QdiscDel(clsactQdisc(l.Attrs().Index)); err != nil && !gone(err) {
+				errs = append(errs, fmt.Errorf("%s: delete clsact qdisc: %w", l.Attrs().Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// OwnQdiscs returns, for each traced namespace, the interfaces whose
+// clsact qdisc this tracer added (empty with TCX).
+func (t *Tracer) OwnQdiscs() map[string][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string][]string{}
+	for k, a := range t.attached {
+		if c, ok := a.(*clsactAttachment); ok && c.ownQdisc {
+			if n := t.namespaces[k.ns]; n != nil {
+				out[k.ns] = append(out[k.ns], n.ifs[uint32(k.ifindex)].name)
+			}
+		}
+	}
+	return out
 }

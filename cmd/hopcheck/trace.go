@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hopcheck/hopcheck/harness/runs"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/trace"
 	"github.com/spf13/cobra"
@@ -82,36 +83,73 @@ func traceLive(ctx context.Context, w io.Writer, nsList []string, node bool, f t
 	if err != nil {
 		return err
 	}
-	defer tr.Close()
-	others := nsList
+	// clsact filters outlive a killed process: where they go is recorded
+	// before attaching (rec), so that `hopcheck clean` can remove them,
+	// and the record goes once Close has detached them.
+	var rec *runs.Attached
+	store := runs.Open()
+	defer func() {
+		if err := tr.Close(); err == nil && rec != nil {
+			store.RemoveAttached(rec)
+		}
+	}()
+	type traced struct {
+		name, path string // path: how clean finds it again
+		h          netns.Handle
+	}
+	var nss []traced
+	defer func() {
+		for _, n := range nss {
+			n.h.Close()
+		}
+	}()
 	if node {
 		h, err := openNode(nsList)
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
 		}
-		err = tr.AddNamespace(nodeName, h)
-		h.Close()
-		if err != nil {
-			return err
-		}
-		if err := tr.AttachAll(nodeName); err != nil {
-			return err
-		}
-		nsList = append([]string{nodeName}, nsList...)
+		nss = append(nss, traced{nodeName, "/proc/self/ns/net", h})
 	}
-	for _, name := range others {
+	for _, name := range nsList {
 		h, err := openNamespace(name)
 		if err != nil {
 			return &exitError{code: exitBadInput, err: err}
 		}
-		err = tr.AddNamespace(name, h)
-		h.Close() // the tracer keeps its own handle
-		if err != nil {
+		nss = append(nss, traced{name, name, h})
+	}
+	if tr.Mode() == trace.AttachClsact {
+		rec = runs.NewAttached()
+		for _, n := range nss {
+			ino, err := netns.Inode(n.h)
+			if err != nil {
+				return err
+			}
+			rec.Namespaces = append(rec.Namespaces, runs.AttachedNS{Name: n.path, Inode: ino})
+		}
+		if err := store.SaveAttached(rec); err != nil {
+			rec = nil
 			return err
 		}
-		if err := tr.AttachAll(name); err != nil {
+	}
+	for _, n := range nss {
+		if err := tr.AddNamespace(n.name, n.h); err != nil {
 			return err
 		}
+		if err := tr.AttachAll(n.name); err != nil {
+			return err
+		}
+	}
+	if rec != nil {
+		own := tr.OwnQdiscs()
+		for i, n := range nss {
+			rec.Namespaces[i].OwnQdiscs = own[n.name]
+		}
+		if err := store.SaveAttached(rec); err != nil {
+			return err
+		}
+	}
+	if node {
+		nsList = append([]string{nodeName}, nsList...)
 	}
 	if err := tr.Start(ctx); err != nil {
 		return err
