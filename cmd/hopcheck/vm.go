@@ -41,21 +41,11 @@ func addSpecFlags(fl *pflag.FlagSet, s *vm.Spec) {
 func runInVM(cmd *cobra.Command, f runFlags, paths []string) error {
 	spec := f.vm.spec
 	spec.Name = f.vm.name
-	var args []string
-	if f.parallel > 0 {
-		args = append(args, fmt.Sprintf("--parallel=%d", f.parallel))
-	}
-	if f.verbose {
-		args = append(args, "--verbose")
-	}
-	if f.shard != "" {
-		args = append(args, "--shard="+f.shard)
-	}
+	args := guestRunFlags(f)
 	if f.keep {
 		// Topologies left up in the guest; useful with --keep-vm.
 		args = append(args, "--keep")
 	}
-	args = append(args, "--trace="+f.traceMode, "--tc-attach="+f.tcAttach)
 	// A hopcheck cross-compiled for the guest lives only as long as the
 	// run: a fixed name in the shared temporary directory would be left
 	// behind and raced for by concurrent runs.
