@@ -428,7 +428,7 @@ func (c *Capture) writePackets() error {
 			opts.Comments = []string{ann.dropComment(at, drops[f.seq])}
 		} else {
 			opts.Flags = frameFlags(f.info)
-			if len(anns) > 0 {
+			if len(anns) > 0 && mayBeProbe(f.data) {
 				if pkt, err := Decode(Event{Layer: LayerEthernet, Data: f.data}); err == nil {
 					if cm := ann.comment(at, nsOf[f.iface], f.info.out, &pkt); cm != "" {
 						opts.Comments = []string{cm}
@@ -443,6 +443,21 @@ func (c *Capture) writePackets() error {
 		return nil
 	})
 	return errors.Join(append(errs, err)...)
+}
+
+// mayBeProbe reports whether an Ethernet frame can be a probe's packet: an
+// IPv4 or IPv6 one, or one behind a VLAN tag. Decoding costs microseconds, and most frames of a
+// large capture are ARP broadcasts flooded to every port.
+func mayBeProbe(frame []byte) bool {
+	if len(frame) < 14 {
+		return false
+	}
+	t := uint16(frame[12])<<8 | uint16(frame[13])
+	switch layers.EthernetType(t) {
+	case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ:
+		return true
+	}
+	return false
 }
 
 // dropFrame returns a drop event's bytes as an Ethernet frame: a drop
