@@ -24,10 +24,7 @@ import (
 // container namespace behind a veth, the way Docker wires one.
 func TestNodeFromInsideASandbox(t *testing.T) {
 	privtest.Require(t)
-	ipBin, err := exec.LookPath("ip")
-	if err != nil {
-		privtest.Unavailable(t, "ip (iproute2)")
-	}
+	ipBin := tool(t, "ip", "iproute2")
 	runID, err := netns.NewRunID()
 	if err != nil {
 		t.Fatal(err)

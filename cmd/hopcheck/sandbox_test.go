@@ -1,12 +1,16 @@
 package main
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/nl"
+	"github.com/hopcheck/hopcheck/internal/privtest"
 )
 
 // sandboxEnd is one end of a sandbox pair: a namespace (by its kernel
@@ -67,4 +71,32 @@ func sandboxPair(t *testing.T, a, b sandboxEnd) ([2]netns.Handle, [2]*netlink.Ha
 		}
 	}
 	return hs, nls
+}
+
+// tool returns the path of a program the test needs, or marks it
+// unavailable (skipped locally, failed under CI=true) naming pkg, the
+// Debian package that brings it.
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		privtest.Unavailable(t, name+" (apt-get install "+pkg+")")
+	}
+	return path
+}
+
+// startTrace starts `hopcheck trace` with args and waits until it says it
+// is tracing, failing the test if it exits or takes over 30 s first.
+func (e *env) startTrace(args ...string) *proc {
+	e.t.Helper()
+	p := e.start(append([]string{"trace"}, args...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stdoutSoFar(), "tracing ") {
+		if p.exited() || time.Now().After(deadline) {
+			r := p.wait()
+			e.t.Fatalf("trace did not start: %s%s", r.stdout, r.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -50,21 +49,7 @@ func TestCleanAfterKilledClsactTrace(t *testing.T) {
 		return filters, qdiscs
 	}
 	e := newEnv(t)
-	startTrace := func() *proc {
-		t.Helper()
-		p := e.start("trace", "--tc-attach", "clsact", "--netns", names[0]+","+names[1])
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(p.stdoutSoFar(), "tracing ") {
-			if p.exited() || time.Now().After(deadline) {
-				r := p.wait()
-				t.Fatalf("trace did not start: %s%s", r.stdout, r.stderr)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return p
-	}
-
-	p := startTrace()
+	p := e.startTrace("--tc-attach", "clsact", "--netns", names[0]+","+names[1])
 	if f, q := attached(); f != 4 || q != 2 {
 		t.Fatalf("while tracing: %d filters and %d clsact qdiscs, want 4 and 2", f, q)
 	}
@@ -82,7 +67,7 @@ func TestCleanAfterKilledClsactTrace(t *testing.T) {
 	}
 
 	// Ended normally, a trace detaches itself and leaves no record.
-	p = startTrace()
+	p = e.startTrace("--tc-attach", "clsact", "--netns", names[0]+","+names[1])
 	p.signal(t, syscall.SIGINT)
 	if r := p.wait(); r.code != 0 {
 		t.Fatalf("trace: exit %d\n%s%s", r.code, r.stdout, r.stderr)

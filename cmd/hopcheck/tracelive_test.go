@@ -20,14 +20,8 @@ import (
 // packet got where it went: the trace must show them and no drop.
 func TestTraceShowsNoFalseDrops(t *testing.T) {
 	privtest.Require(t)
-	ping, err := exec.LookPath("ping")
-	if err != nil {
-		privtest.Unavailable(t, "iputils ping (apt-get install iputils-ping)")
-	}
-	ipBin, err := exec.LookPath("ip")
-	if err != nil {
-		privtest.Unavailable(t, "ip (iproute2)")
-	}
+	ping := tool(t, "ping", "iputils-ping")
+	ipBin := tool(t, "ip", "iproute2")
 	runID, err := netns.NewRunID()
 	if err != nil {
 		t.Fatal(err)
@@ -36,15 +30,7 @@ func TestTraceShowsNoFalseDrops(t *testing.T) {
 	hs, _ := sandboxPair(t, sandboxEnd{names[0], "eth0", "10.68.0.1/24"}, sandboxEnd{names[1], "eth0", "10.68.0.2/24"})
 
 	e := newEnv(t)
-	p := e.start("trace", "--netns", names[0]+","+names[1])
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.stdoutSoFar(), "tracing ") {
-		if p.exited() || time.Now().After(deadline) {
-			r := p.wait()
-			t.Fatalf("trace did not start: %s%s", r.stdout, r.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p := e.startTrace("--netns", names[0]+","+names[1])
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
