@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -49,7 +50,13 @@ type frameInfo struct {
 	pktType uint8
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons returns v in network byte order, as a sockaddr_ll's protocol
+// wants it, on any host byte order.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
 
 // openPacketSocket opens a capture socket on interface ifName of the
 // calling thread's namespace, which it stays in: call it inside netns.Do.

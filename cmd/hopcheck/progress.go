@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/harness/build"
 )
 
 // progressMinSteps is the size below which a topology's build or teardown
@@ -62,7 +64,7 @@ func (p *progressLine) update(scenario, phase string, done, total int) {
 	}
 	p.last = now
 	unit := "steps"
-	if phase != "building" {
+	if phase != build.PhaseBuild {
 		unit = "namespaces"
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s %s: %d/%d %s", phase, scenario, done, total, unit)

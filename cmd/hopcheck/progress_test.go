@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hopcheck/hopcheck/harness/build"
 )
 
 func TestProgressLine(t *testing.T) {
@@ -12,17 +14,17 @@ func TestProgressLine(t *testing.T) {
 	now := time.Unix(0, 0)
 	p := &progressLine{w: &out, now: func() time.Time { return now }}
 
-	p.update("small", "building", 1, progressMinSteps-1) // too small to show
+	p.update("small", build.PhaseBuild, 1, progressMinSteps-1) // too small to show
 	if out.Len() != 0 {
 		t.Fatalf("a small topology drew %q", out.String())
 	}
-	p.update("big", "building", 1, 1000)
-	p.update("big", "building", 2, 1000) // within progressEvery: not redrawn
+	p.update("big", build.PhaseBuild, 1, 1000)
+	p.update("big", build.PhaseBuild, 2, 1000) // within progressEvery: not redrawn
 	now = now.Add(progressEvery)
-	p.update("big", "building", 300, 1000)
-	p.update("big", "building", 1000, 1000) // done: erased
+	p.update("big", build.PhaseBuild, 300, 1000)
+	p.update("big", build.PhaseBuild, 1000, 1000) // done: erased
 	now = now.Add(progressEvery)
-	p.update("big", "tearing down", 10, 1001)
+	p.update("big", build.PhaseTeardown, 10, 1001)
 
 	want := "\r\x1b[Kbuilding big: 1/1000 steps" +
 		"\r\x1b[Kbuilding big: 300/1000 steps" +
@@ -35,7 +37,7 @@ func TestProgressLine(t *testing.T) {
 	if none.callback() != nil {
 		t.Error("no terminal: a callback")
 	}
-	none.update("big", "building", 1, 1000) // must not panic
+	none.update("big", build.PhaseBuild, 1, 1000) // must not panic
 	if strings.Contains(out.String(), "\n") {
 		t.Error("the progress line ended a line")
 	}

@@ -448,11 +448,12 @@ func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tra
 func traceIncomplete(flushErr error, lost uint64, reached, replyArrived bool, srcNS string) string {
 	switch {
 	case flushErr != nil:
-		return "the tracer had not read the probe's events after " + traceWait.String() + " (" + flushErr.Error() + ")"
+		return "the tracer had not read the probe's events after " + traceWait.String() + " (" + flushErr.Error() +
+			"); if it happens again on an idle machine, report it with `uname -r`"
 	case lost > 0:
-		return fmt.Sprintf("%d trace events lost while the probe ran", lost)
+		return fmt.Sprintf("%d trace events lost while the probe ran: the machine was too busy for the tracer to keep up; run again with fewer scenarios at once (--parallel)", lost)
 	case reached && !replyArrived:
-		return "the probe got its answer, but the answer's arrival in " + srcNS + " is not in the trace"
+		return "the probe got its answer, but the answer's arrival in " + srcNS + " is not in the trace: an interface it crossed has no tracing programs (made after tracing began?)"
 	}
 	return ""
 }
