@@ -380,8 +380,8 @@ func (t *Tracer) putAddrs(n *namespace) error {
 	}
 	for _, a := range addrs {
 		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
+		if !ok || ip.Unmap().IsLoopback() {
+			continue // loopback addresses are never resolved
 		}
 		if err := t.addrs.Put(addrKey{Netns: n.cookie, Addr: ip.As16()}, uint8(1)); err != nil {
 			return fmt.Errorf("add %s to local_addrs: %w", ip, err)
