@@ -416,7 +416,10 @@ func (c *Capture) writePackets() error {
 	nsOf := make([]string, len(spools))
 	for i, ci := range c.ifs {
 		ifIDs[i] = ci.id
-		nsOf[i], _, _ = strings.Cut(ci.name, "/")
+		// "ns/if": interface names hold no "/", namespace paths do.
+		if j := strings.LastIndex(ci.name, "/"); j >= 0 {
+			nsOf[i] = ci.name[:j]
+		}
 	}
 	if dropIf >= 0 {
 		ifIDs[dropIf] = dropID

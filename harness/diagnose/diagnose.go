@@ -127,6 +127,13 @@ func Diagnose(in Input) *Diagnosis {
 	tf := fromTrace(in.Trace, in.Probe, finalDst)
 
 	var ev []string
+	if f != nil && f.Cause == Unknown && tf != nil && tf.Cause != Unknown {
+		// The state could not tell (the path left the view, say); the
+		// trace saw the cause.
+		ev = append(ev, f.Summary)
+		ev = append(ev, f.Evidence...)
+		f = nil
+	}
 	switch {
 	case f != nil:
 		if tf != nil && f.If == "" && tf.Cause == f.Cause && tf.NS == f.NS {

@@ -100,11 +100,18 @@ func parseRule(spec string) parsedRule {
 	return pr
 }
 
-// matchRule decides whether rule r matches p. Only the options hopcheck
-// scenarios and tutorials use are modelled: addresses, interfaces,
-// protocol, ports, icmp type, conntrack state; anything else makes the
-// answer mayMatch unless a modelled option already excludes p.
-func matchRule(r parsedRule, p packet) match {
+// matchRule decides whether rule r matches p, where no namespace's
+// addresses are known (addrtype matches may match).
+func matchRule(r parsedRule, p packet) match { return matchRuleIn(r, p, nil) }
+
+// matchRuleIn decides whether rule r matches p in namespace ns (nil when
+// unknown). Only the options scenarios, tutorials and container runtimes
+// use are modelled: addresses, interfaces, protocol, ports, icmp type,
+// conntrack state, addrtype (Docker, netavark and CNI portmap DNAT only
+// what is addressed to the node itself: `-m addrtype --dst-type LOCAL`);
+// anything else makes the answer mayMatch unless a modelled option
+// already excludes p.
+func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 	res := matches
 	w := r.words
 	neg := false
@@ -166,6 +173,12 @@ func matchRule(r parsedRule, p packet) match {
 			i++
 		case "--syn":
 			m = boolMatch(p.Proto == "tcp" && !p.Reply)
+		case "--dst-type":
+			m = addrTypeMatch(ns, p.Dst, val)
+			i++
+		case "--src-type":
+			m = addrTypeMatch(ns, p.Src, val)
+			i++
 		default:
 			// An option we do not model; skip its values.
 			m = mayMatch
@@ -185,6 +198,38 @@ func matchRule(r parsedRule, p packet) match {
 		}
 	}
 	return res
+}
+
+// addrTypeMatch matches an addrtype list ("LOCAL", "UNICAST,LOCAL")
+// against the type of a in ns, as the kernel's route lookup classifies
+// it: LOCAL for an address of ns, BROADCAST and MULTICAST by their
+// routes and range, UNICAST otherwise. Without ns, or for a type not
+// modelled, it may match.
+func addrTypeMatch(ns *NSState, a netip.Addr, val string) match {
+	if ns == nil || !a.IsValid() {
+		return mayMatch
+	}
+	typ := "UNICAST"
+	switch r, ok := ns.RouteGet(a); {
+	case a.IsMulticast():
+		typ = "MULTICAST"
+	case ok && r.Type == RouteLocal:
+		typ = "LOCAL"
+	case ok && r.Type == RouteBroadcast, a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		typ = "BROADCAST"
+	case ok && (r.Type == "unreachable" || r.Type == "prohibit" || r.Type == "blackhole"):
+		typ = strings.ToUpper(r.Type)
+	}
+	for _, t := range strings.Split(val, ",") {
+		switch strings.ToUpper(t) {
+		case typ:
+			return matches
+		case "LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "UNREACHABLE", "PROHIBIT", "BLACKHOLE":
+		default:
+			return mayMatch // ANYCAST, NAT, XRESOLVE, THROW, UNSPEC: not modelled
+		}
+	}
+	return noMatch
 }
 
 func boolMatch(b bool) match {

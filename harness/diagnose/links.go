@@ -31,6 +31,9 @@ type segment struct {
 	// led there.
 	receivers map[endpoint][]segmentStep
 	order     []endpoint
+	// exits are the interfaces through which frames leave the namespaces
+	// of the snapshot (outside.go); only the real state has them.
+	exits []exit
 }
 
 // flood follows a frame sent out of ns/dev to every interface that would
@@ -68,6 +71,8 @@ func (w *walker) flood(start endpoint, ideal bool) segment {
 		default:
 			if peer, ok := w.peer(e); ok {
 				arrive(peer, path)
+			} else if x, ok := w.exitAt(e, l); ok && !ideal {
+				seg.exits = append(seg.exits, x)
 			}
 		}
 	}
@@ -187,8 +192,9 @@ func (w *walker) ports(ns, br string, ideal bool) []string {
 // could tell, else from the scenario's links.
 func (w *walker) peer(e endpoint) (endpoint, bool) {
 	if l := w.st.NS(e.ns).Link(e.ifname); l != nil && l.Peer != "" {
-		if ns, ifname, ok := strings.Cut(l.Peer, "/"); ok {
-			return endpoint{ns, ifname}, true
+		// Interface names hold no "/"; namespace names may (a path).
+		if i := strings.LastIndex(l.Peer, "/"); i > 0 {
+			return endpoint{l.Peer[:i], l.Peer[i+1:]}, true
 		}
 	}
 	if w.sc == nil {

@@ -20,7 +20,7 @@ func natHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) *
 	if t == nil {
 		return nil
 	}
-	e := chainEval{ns: ns.Name, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
+	e := chainEval{ns: ns.Name, nsState: ns, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
 	v := e.run(hook, p, 0)
 	switch v.Target {
 	case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":

@@ -63,6 +63,12 @@ func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
 			return endpoint{}, w.blockageFinding(ns, r, nh, e, &blockage{cause: LinkDown, at: e, why: fmt.Sprintf("%s is administratively down", e)})
 		}
 	}
+	if len(seg.exits) > 0 {
+		if f := w.leaveView(ns, r, nh, p, seg); f != nil {
+			return endpoint{}, f
+		}
+		return endpoint{}, nil
+	}
 	return endpoint{}, w.nobodyHolds(ns, r, nh, gateway, p, seg, ask)
 }
 

@@ -65,8 +65,11 @@ const maxChainDepth = 16
 
 // chainEval evaluates the chains of one table of one namespace.
 type chainEval struct {
-	ns    string
-	table *Table
+	ns string
+	// nsState is the namespace, for matches that depend on its
+	// addresses (addrtype); nil when unknown.
+	nsState *NSState
+	table   *Table
 	// v6 is set for an ip6tables table.
 	v6 bool
 	// moved are the counters of this namespace that moved during the
@@ -90,7 +93,7 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 	var maybe []string
 	for i, r := range c.Rules {
 		pr := parseRule(r.Spec)
-		m := matchRule(pr, p)
+		m := matchRuleIn(pr, p, e.nsState)
 		if m == noMatch {
 			continue
 		}
@@ -176,7 +179,7 @@ func filterHook(ns *NSState, hook string, p packet, moved []Moved, counters bool
 		if t == nil || !contains(hookChains[tn], hook) {
 			continue
 		}
-		e := chainEval{ns: ns.Name, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
+		e := chainEval{ns: ns.Name, nsState: ns, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
 		v := e.run(hook, p, 0)
 		maybe = append(maybe, v.Maybe...)
 		if v.drops() {

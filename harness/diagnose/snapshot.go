@@ -167,10 +167,22 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 		byIndex[l.Attrs().Index] = l.Attrs().Name
 	}
 	nsids := peerNamespaces(h, name, handles)
+	var outside map[int]outsideNS
 	for _, l := range links {
 		link, err := readLink(h, l, byIndex, nsids, name)
 		if err != nil {
 			fail("addresses of "+l.Attrs().Name, err)
+		}
+		if id := l.Attrs().NetNsID; link.Kind == "veth" && link.Peer == "" && id >= 0 {
+			if outside == nil {
+				outside = findOutside(ctx, h, handles)
+			}
+			link.PeerOutside, link.PeerOutsideWho = outside[id].path, outside[id].who
+		}
+		if link.Master != "" && link.Peer == "" && link.Kind != "vxlan" {
+			if link.LearnedMACs, err = learnedMACs(h, link.Index); err != nil {
+				fail("fdb of "+link.Name, err)
+			}
 		}
 		n.Links = append(n.Links, link)
 	}
@@ -277,6 +289,22 @@ func readFDB(h *netlink.Handle, index int) ([]FDBEntry, error) {
 		}
 		if dst := addrOf(n.IP); dst.IsValid() {
 			out = append(out, FDBEntry{MAC: n.HardwareAddr.String(), Dst: dst})
+		}
+	}
+	return out, nil
+}
+
+// learnedMACs dumps the MACs a bridge learned behind port index (bridge
+// fdb show brport X, leaving out the port's own permanent entries).
+func learnedMACs(h *netlink.Handle, index int) ([]string, error) {
+	ns, err := nl.Dump(func() ([]netlink.Neigh, error) { return h.NeighList(index, unix.AF_BRIDGE) })
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range ns {
+		if n.LinkIndex == index && n.State&netlink.NUD_PERMANENT == 0 && len(n.HardwareAddr) > 0 {
+			out = append(out, n.HardwareAddr.String())
 		}
 	}
 	return out, nil

@@ -94,6 +94,18 @@ type Link struct {
 	// could tell; PeerIndex is its ifindex.
 	Peer      string `json:"peer,omitempty"`
 	PeerIndex int    `json:"peer_index,omitempty"`
+	// PeerOutside names, for a veth whose peer is in a namespace outside
+	// the snapshot, how a user names that namespace to hopcheck: a name
+	// from `ip netns list`, or /proc/PID/ns/net of a process in it; ""
+	// when it could not be found (or the peer is in the snapshot).
+	PeerOutside string `json:"peer_outside,omitempty"`
+	// PeerOutsideWho says what lives there when known: "process 4242
+	// (httpd)".
+	PeerOutsideWho string `json:"peer_outside_who,omitempty"`
+	// LearnedMACs are the MACs the bridge learned behind this port, read
+	// for ports whose far side is outside the snapshot (to tell which of
+	// them a neighbor lives behind).
+	LearnedMACs []string `json:"learned_macs,omitempty"`
 	// VXLAN holds a vxlan device's settings; nil for other kinds.
 	VXLAN *VXLAN `json:"vxlan,omitempty"`
 }

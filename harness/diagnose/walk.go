@@ -64,6 +64,9 @@ type walker struct {
 	request, reply []crossing
 	// lookup is the walk's latest route lookup (routeFor).
 	lookup Lookup
+	// exited is set by resolve when the packet leaves the snapshot's
+	// namespaces (outside.go); the leg ends there.
+	exited *exit
 }
 
 // counted reports whether the counters of namespace ns were taken before
@@ -76,6 +79,9 @@ type legEnd struct {
 	at endpoint // the namespace and the interface the packet came in on
 	p  packet   // the packet as delivered
 	f  *finding
+	// out is set when the packet left the snapshot's namespaces there,
+	// p as it left.
+	out *exit
 }
 
 func (w *walker) note(format string, args ...any) {
@@ -95,6 +101,9 @@ func (w *walker) run() (*finding, netip.Addr) {
 		p.Proto = "icmp"
 	}
 	req := w.leg(pr.From, p)
+	if req.out != nil {
+		return w.beyondView(req), req.p.Dst
+	}
 	if req.f != nil {
 		// The walk stopped before it knew the packet as delivered; the
 		// destination is the one probed, or the last DNAT's.
@@ -120,6 +129,9 @@ func (w *walker) run() (*finding, netip.Addr) {
 		reply.Size = pr.Size
 	}
 	rep := w.leg(req.at.ns, reply)
+	if rep.out != nil {
+		return w.replyLeavesView(req, rep), req.p.Dst
+	}
 	if rep.f != nil {
 		return rep.f, req.p.Dst
 	}
@@ -137,8 +149,12 @@ func (w *walker) run() (*finding, netip.Addr) {
 // leg walks p from namespace start, where it is generated, to the
 // namespace that delivers it to its own stack, or to the first thing
 // that stops it.
-func (w *walker) leg(start string, p packet) legEnd {
-	cur, in := start, ""
+func (w *walker) leg(start string, p packet) legEnd { return w.legAt(start, "", p) }
+
+// legAt walks p from namespace start, arriving on interface in ("" when
+// start generates it).
+func (w *walker) legAt(start, in string, p packet) legEnd {
+	cur := start
 	for range maxHops {
 		ns := w.st.NS(cur)
 		if ns == nil {
@@ -156,6 +172,10 @@ func (w *walker) leg(start string, p packet) legEnd {
 		next, p2, f := w.leave(ns, in, st.r, st.p)
 		if f != nil {
 			return legEnd{f: f}
+		}
+		if x := w.exited; x != nil {
+			w.exited = nil
+			return legEnd{out: x, p: p2}
 		}
 		p = p2
 		cur, in = next.ns, next.ifname
@@ -266,7 +286,7 @@ func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, pac
 	}
 	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev, lookup: w.lookup})
 	next, f := w.resolve(ns, r, p)
-	if f == nil {
+	if f == nil && w.exited == nil {
 		f = w.linkPathMTU(ns, r.Dev, next, p)
 	}
 	return next, p, f

@@ -1,0 +1,268 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/internal/netns"
+)
+
+// Finding the namespaces a path leaves into: a veth whose peer is in a
+// namespace hopcheck was not given names that namespace only by a netns
+// id (IFLA_LINK_NETNSID), which means nothing to a user. findOutside maps
+// those ids to a name the user can pass back to hopcheck: an `ip netns`
+// name, else /proc/PID/ns/net of a process living there (a container's).
+
+// outsideNS is a namespace outside the snapshot, as a user names it.
+type outsideNS struct {
+	path string // "hcdockinet" (ip netns) or "/proc/4242/ns/net"
+	who  string // "process 4242 (httpd)", or ""
+}
+
+// maxOutsideProcs bounds how many processes findOutside looks at: a node
+// with more processes than that is searched only this far.
+const maxOutsideProcs = 20000
+
+// findOutside returns, for every netns id that h's namespace has assigned,
+// how a user names that namespace. Namespaces in handles are skipped
+// (they are in the snapshot already). Named namespaces come first; a
+// process is taken for a namespace without a name, the oldest (lowest
+// PID) first, which is a container's init rather than a passing exec.
+func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netns.Handle) map[int]outsideNS {
+	out := map[int]outsideNS{}
+	seen := map[uint64]bool{}
+	for _, hd := range handles {
+		if ino, ok := nsInode(int(hd)); ok {
+			seen[ino] = true
+		}
+	}
+	try := func(path, name, who string) {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(fd)
+		ino, ok := nsInode(fd)
+		if !ok || seen[ino] {
+			return
+		}
+		seen[ino] = true
+		id, err := h.GetNetNsIdByFd(fd)
+		if err != nil || id < 0 {
+			return
+		}
+		if _, ok := out[id]; !ok {
+			out[id] = outsideNS{path: name, who: who}
+		}
+	}
+	names, _ := filepath.Glob("/run/netns/*")
+	sort.Strings(names)
+	for _, p := range names {
+		try(p, filepath.Base(p), "")
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	var pids []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	for i, pid := range pids {
+		if i >= maxOutsideProcs || ctx.Err() != nil {
+			break
+		}
+		p := "/proc/" + strconv.Itoa(pid) + "/ns/net"
+		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		who := "process " + strconv.Itoa(pid)
+		if c := strings.TrimSpace(string(comm)); c != "" {
+			who += " (" + c + ")"
+		}
+		try(p, p, who)
+	}
+	return out
+}
+
+// nsInode returns the inode of the namespace file fd.
+func nsInode(fd int) (uint64, bool) {
+	var st unix.Stat_t
+	if fd < 0 || unix.Fstat(fd, &st) != nil {
+		return 0, false
+	}
+	return st.Ino, true
+}
+
+// exit is an interface through which frames leave the snapshot's
+// namespaces: a veth whose peer lives in a namespace hopcheck was not
+// given, or a device whose other side is not a namespace at all (a NIC,
+// a tunnel).
+type exit struct {
+	at endpoint
+	// recv is where frames coming back through the exit are received:
+	// its bridge, or the exit itself.
+	recv endpoint
+	// veth is set for a veth (its peer's namespace could be given);
+	// kind is the device's kind otherwise.
+	veth bool
+	kind string
+	// peerNS and who name the peer's namespace for the user, when found.
+	peerNS, who string
+	// neighbor is the next hop the walk sent the packet to through the
+	// exit.
+	neighbor netip.Addr
+}
+
+// exitAt reports whether a frame sent out of e (link l) leaves the
+// snapshot: a veth whose peer is not in it, or a device of a kind that
+// has no peer in a namespace (anything but a veth, bridge, vxlan or lo).
+func (w *walker) exitAt(e endpoint, l *Link) (exit, bool) {
+	x := exit{at: e, recv: e, kind: l.Kind}
+	if m := w.master(e, false); m != "" {
+		x.recv = endpoint{e.ns, m}
+	}
+	switch l.Kind {
+	case "veth":
+		if l.Peer != "" {
+			return exit{}, false
+		}
+		x.veth, x.peerNS, x.who = true, l.PeerOutside, l.PeerOutsideWho
+		return x, true
+	case "bridge", "vxlan", "loopback":
+		return exit{}, false
+	}
+	return x, true
+}
+
+// include says how to bring the far side of x into view.
+func (x exit) include() string {
+	switch {
+	case x.veth && x.peerNS == "":
+		return fmt.Sprintf("the peer of %s is in a namespace hopcheck could not name; pass it with --netns PATH or --container NAME", x.at)
+	case x.veth:
+		who := ""
+		if x.who != "" {
+			who = ", " + x.who
+		}
+		return fmt.Sprintf("the peer of %s is in namespace %s%s; add --netns %s (or --container NAME for a container)", x.at, x.peerNS, who, x.peerNS)
+	}
+	kind := x.kind
+	if kind == "" || kind == "device" {
+		kind = "a network device"
+	}
+	return fmt.Sprintf("%s is %s whose far side is not a namespace of this machine; run hopcheck there to see further", x.at, kind)
+}
+
+// leaveView is called when no interface of the snapshot on seg answers
+// for the next hop nh, and seg leaves the snapshot: the holder may be out
+// there. When the sender's neighbor entry says that nobody answered
+// (FAILED, INCOMPLETE), that is the finding; otherwise the packet leaves
+// the view through the exit whose bridge port learned the neighbor's MAC
+// (or the only one), and the walk records it in w.exited.
+func (w *walker) leaveView(ns *NSState, r Route, nh netip.Addr, p packet, seg segment) *finding {
+	nb := ns.Neighbor(nh, r.Dev)
+	if nb != nil && (nb.State == "FAILED" || nb.State == "INCOMPLETE") {
+		proto := "ARP"
+		if nh.Is6() {
+			proto = "neighbor discovery"
+		}
+		ev := []string{
+			fmt.Sprintf("%s: ip route get %s -> %s", ns.Name, p.Dst, r),
+			fmt.Sprintf("%s: neighbor %s dev %s %s", ns.Name, nh, r.Dev, nb.State),
+		}
+		for _, x := range seg.exits {
+			ev = append(ev, "out of view: "+x.include())
+		}
+		return &finding{Cause: ARPFailed, NS: ns.Name, If: r.Dev, Evidence: ev,
+			Summary: fmt.Sprintf("%s sends the packet to %s on %s, but %s for %s got no answer (the neighbor entry is %s), in view or beyond it",
+				ns.Name, nh, r.Dev, proto, nh, nb.State)}
+	}
+	x := seg.exits[0]
+	if nb != nil && nb.MAC != "" {
+		for _, c := range seg.exits {
+			if l := w.st.NS(c.at.ns).Link(c.at.ifname); l != nil && contains(l.LearnedMACs, nb.MAC) {
+				x = c
+				break
+			}
+		}
+	}
+	x.neighbor = nh
+	w.note("%s: %s is not held in view; the packet leaves through %s (%s)", ns.Name, nh, x.at, x.include())
+	w.exited = &x
+	return nil
+}
+
+// beyondView concludes a walk whose request left the snapshot's
+// namespaces. The reply is walked back in from the exit; a cause found
+// on that way is the finding. Otherwise the way is open as far as
+// hopcheck sees: a request that leaves for the outside with a private
+// source nothing translated cannot be answered (the MASQUERADE is
+// missing); anything else is out of view, and the finding says so and
+// how to bring the far side in.
+func (w *walker) beyondView(req legEnd) *finding {
+	x, p := req.out, req.p
+	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto, Reply: true}
+	rep := w.legAt(x.recv.ns, x.recv.ifname, reply)
+	if rep.f != nil {
+		return rep.f
+	}
+	ev := []string{"out of view: " + x.include()}
+	ns := w.st.NS(x.at.ns)
+	if f := w.unmasqueraded(ns, x, p); f != nil {
+		f.Evidence = append(f.Evidence, ev...)
+		return f
+	}
+	s := fmt.Sprintf("the request leaves the namespaces hopcheck sees through %s, toward %s; the way there and back is open as far as hopcheck sees, and what happens beyond is out of view", x.at, x.neighbor)
+	if w.probe.Outcome == OutcomeRefused && p.Proto != "icmp" {
+		s += fmt.Sprintf("; it was refused there: something beyond answered, most likely nothing listens on %s port %d", p.Proto, p.DPort)
+	}
+	return &finding{Cause: Unknown, NS: x.at.ns, If: x.at.ifname, Evidence: ev, Summary: s + ": " + x.include()}
+}
+
+// replyLeavesView concludes a walk whose reply left the snapshot's
+// namespaces on its way back: the request was delivered; where the reply
+// went is out of view.
+func (w *walker) replyLeavesView(req, rep legEnd) *finding {
+	x := rep.out
+	return &finding{Cause: Unknown, NS: x.at.ns, If: x.at.ifname,
+		Evidence: []string{"out of view: " + x.include()},
+		Summary: fmt.Sprintf("the request reaches %s, but its reply to %s leaves the namespaces hopcheck sees through %s, toward %s: %s",
+			req.at.ns, rep.p.Dst, x.at, x.neighbor, x.include())}
+}
+
+// unmasqueraded explains a request that leaves the view toward the
+// outside (a public or documentation address, or out of a link that faces
+// one) with a private source address that is not the exiting namespace's
+// own and that no SNAT translated: the outside rarely routes a private
+// network back to a node, and runtimes masquerade their bridges' subnets
+// for that reason.
+func (w *walker) unmasqueraded(ns *NSState, x *exit, p packet) *finding {
+	if ns == nil || !p.Src.IsPrivate() || ns.isLocal(p.Src) || w.translated("SNAT") {
+		return nil
+	}
+	l := ns.Link(x.at.ifname)
+	if l == nil || onSubnet(l, p.Src) {
+		return nil
+	}
+	if p.Dst.IsPrivate() && !w.publicSide(ns, x.at.ifname) {
+		return nil
+	}
+	f := &finding{Cause: NoReturnRoute, NS: ns.Name, If: x.at.ifname,
+		Summary: fmt.Sprintf("the request leaves %s for %s with the private source %s untranslated, so the reply would have to find its way back to a private address from beyond %s, out of hopcheck's view (%s forwards it out of %s without MASQUERADE)",
+			x.at, p.Dst, p.Src, x.at, ns.Name, x.at.ifname),
+		Evidence: []string{fmt.Sprintf("the request kept its source %s on the way (no SNAT or MASQUERADE rule translated it)", p.Src)},
+		Fix:      fixIn(ns.Name, fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", iptablesCmd(p.v6()), w.sourceNet(p.Src), x.at.ifname)),
+	}
+	return f
+}
