@@ -224,12 +224,33 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -R %s %d %s", v.command(), v.Table, v.Chain, nm.rule, nm.fixed))
 		return f
 	}
-	if v.Rule > 0 {
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule))
-	} else {
-		f.Fix = fixIn(ns.Name, v.command()+" -t "+v.Table+" -I "+v.Chain+" "+acceptSpec(hook, p))
+	fix := fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule)
+	if v.Rule == 0 {
+		fix = v.command() + " -t " + v.Table + " -I " + v.Chain + " " + acceptSpec(hook, p)
 	}
+	if back := w.replyAlsoDropped(ns, hook, p); back != "" {
+		fix += " && " + back
+	}
+	f.Fix = fixIn(ns.Name, fix)
 	return f
+}
+
+// replyAlsoDropped returns, for a request dropped at FORWARD, the command
+// that lets its reply through as well when the same hook would drop the
+// reply by a policy (a FORWARD policy of DROP with the runtime's accept
+// rules gone): a fix for one direction only would move the drop to the
+// reply. It returns "" when the reply passes.
+func (w *walker) replyAlsoDropped(ns *NSState, hook string, p packet) string {
+	if hook != "FORWARD" || p.Reply {
+		return ""
+	}
+	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto,
+		In: p.Out, Out: p.In, Reply: true, Size: p.Size}
+	v, _ := filterHook(ns, hook, reply, nil, false)
+	if v == nil || v.Rule != 0 {
+		return ""
+	}
+	return v.command() + " -t " + v.Table + " -I " + v.Chain + " " + acceptSpec(hook, reply)
 }
 
 // acceptSpec is a rule that accepts p (and its reply leg) at hook.

@@ -47,6 +47,17 @@ type NamedNS struct {
 	Exec []string
 }
 
+// Enter returns how a user runs a command in the namespace called name
+// (its Exec), for fixes printed as commands that work when typed.
+func (n Named) Enter(name string) ([]string, bool) {
+	for _, ns := range n {
+		if ns.Name == name {
+			return ns.Exec, true
+		}
+	}
+	return nil, false
+}
+
 // Namespaces returns the names, in order.
 func (n Named) Namespaces() []string {
 	out := make([]string, len(n))

@@ -82,6 +82,9 @@ func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scena
 		return
 	}
 	d := diagnose.Explain(ctx, env, diagnose.Input{Scenario: sc, Probe: p, Trace: t, Before: before})
+	if en, ok := env.(enterer); ok {
+		d.Fix = diagnose.RunnableFix(d.Fix, en.Enter)
+	}
 	rc.Diagnosis = &report.Diagnosis{
 		Cause: d.Cause, NS: d.NS, If: d.If, Summary: d.Summary,
 		Evidence: d.Evidence, Fix: d.Fix, FromStateOnly: d.FromStateOnly,
@@ -90,4 +93,11 @@ func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scena
 		rc.Passed = false
 		rc.Error = joinMsg(rc.Error, fmt.Sprintf("probe failed as expected, but diagnosed as %s, not %s", d.Cause, c.Cause))
 	}
+}
+
+// enterer is an Env of namespaces hopcheck did not build, which knows how a
+// user runs a command in each (diagnose.Named): its fixes are printed as
+// command lines that work when typed.
+type enterer interface {
+	Enter(ns string) (argv []string, ok bool)
 }
