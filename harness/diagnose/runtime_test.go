@@ -1,0 +1,156 @@
+package diagnose
+
+import (
+	"strings"
+	"testing"
+)
+
+// dockerSave is `iptables-save` of a Docker 20.10 node (docker.io, one
+// container "web" at 172.17.0.2 publishing 8080->80), read off a real
+// dockerd run inside a sandbox namespace.
+const dockerSave = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-ISOLATION-STAGE-1 - [0:0]
+:DOCKER-ISOLATION-STAGE-2 - [0:0]
+:DOCKER-USER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -o docker0 -j DOCKER
+-A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+-A FORWARD -i docker0 -o docker0 -j ACCEPT
+-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
+-A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -j DOCKER-ISOLATION-STAGE-2
+-A DOCKER-ISOLATION-STAGE-1 -j RETURN
+-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP
+-A DOCKER-ISOLATION-STAGE-2 -j RETURN
+-A DOCKER-USER -j RETURN
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A DOCKER -i docker0 -j RETURN
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+COMMIT
+`
+
+// dockerNode is that node as hopcheck sees it from inside with --node:
+// the container web in view, the uplink eth0's far side out of view
+// (its gateway answered ARP), docker-proxy listening on 0.0.0.0:8080.
+// edit changes the rule set or the state before it is built.
+func dockerNode(t *testing.T, save string, withWeb bool, edit func(f *fx)) *State {
+	f := newFx(t)
+	node := f.ns("node").
+		bridge("docker0", "172.17.0.1/16").mac("docker0", "02:42:ff:04:90:d6").
+		port("vethf1b634e", "docker0", "").
+		veth("eth0", "", "198.51.100.2/24").
+		route("default via 198.51.100.1 dev eth0").
+		sysctl("net.ipv4.ip_forward", "1").
+		neighMAC("198.51.100.1", "12:88:3e:c9:6f:c5", "eth0", "REACHABLE").
+		neighMAC("172.17.0.2", "02:42:ac:11:00:02", "docker0", "REACHABLE").
+		listen("tcp", "0.0.0.0:8080").
+		ipt(save)
+	node.link("eth0").PeerOutside = "hcinet"
+	if withWeb {
+		node.link("vethf1b634e").Peer = "web/eth0"
+		f.ns("web").veth("eth0", "node/vethf1b634e", "172.17.0.2/16").mac("eth0", "02:42:ac:11:00:02").
+			route("default via 172.17.0.1 dev eth0").
+			neighMAC("172.17.0.1", "02:42:ff:04:90:d6", "eth0", "REACHABLE")
+	} else {
+		l := node.link("vethf1b634e")
+		l.PeerOutside, l.PeerOutsideWho = "/proc/4242/ns/net", "process 4242 (httpd)"
+		l.LearnedMACs = []string{"02:42:ac:11:00:02"}
+	}
+	if edit != nil {
+		edit(f)
+	}
+	return f.build()
+}
+
+// TestDockerNode diagnoses the breakages of a Docker node with Docker's
+// own rule set: its chains, its addrtype DNAT, and a view that ends at the
+// node's uplink.
+func TestDockerNode(t *testing.T) {
+	noMasq := strings.Replace(dockerSave, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE\n", "", 1)
+	var flushed []string
+	for _, l := range strings.Split(dockerSave, "\n") {
+		if !strings.HasPrefix(l, "-A FORWARD ") {
+			flushed = append(flushed, l)
+		}
+	}
+	userDrop := strings.Replace(dockerSave, "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j DROP\n-A DOCKER-USER -j RETURN", 1)
+	for _, tc := range []struct {
+		name    string
+		save    string
+		withWeb bool
+		edit    func(f *fx)
+		probe   Probe
+		cause   string
+		place   string
+		fix     string
+		summary string // a part of the summary
+	}{{
+		name: "masquerade removed", save: noMasq, withWeb: true, probe: ping("web", "203.0.113.8"),
+		cause: NoReturnRoute, place: "node/eth0",
+		fix:     "iptables -t nat -A POSTROUTING -s 172.17.0.0/16 -o eth0 -j MASQUERADE  # in node",
+		summary: "private source 172.17.0.2 untranslated",
+	}, {
+		name: "FORWARD policy DROP with Docker's rules flushed", save: strings.Join(flushed, "\n"), withWeb: true, probe: ping("web", "203.0.113.8"),
+		cause: NetfilterDrop, place: "node/docker0",
+		fix: "iptables -t filter -I FORWARD -i docker0 -o eth0 -j ACCEPT && " +
+			"iptables -t filter -I FORWARD -i eth0 -o docker0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT  # in node",
+	}, {
+		name: "DROP in DOCKER-USER", save: userDrop, withWeb: true, probe: ping("web", "203.0.113.8"),
+		cause: NetfilterDrop, place: "node/docker0", fix: "iptables -t filter -D DOCKER-USER 1  # in node",
+	}, {
+		name: "ip_forward off", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit:  func(f *fx) { f.ns("node").sysctl("net.ipv4.ip_forward", "0") },
+		cause: ForwardingDisabled, place: "node/docker0", fix: "sysctl -w net.ipv4.ip_forward=1  # in node",
+	}, {
+		// The node's own connection to its published port is DNATed in
+		// OUTPUT (addrtype LOCAL) to the container: docker-proxy's
+		// socket on the node is not the service.
+		name: "published port without a listener", save: dockerSave, withWeb: true, probe: conn("tcp", "node", "198.51.100.2:8080", ""),
+		cause: NoListener, place: "web/eth0", summary: "172.17.0.2:80",
+	}, {
+		name: "the uplink's gateway does not answer", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit: func(f *fx) {
+			n := f.ns("node").n
+			for i := range n.Neighbors {
+				if n.Neighbors[i].IP.String() == "198.51.100.1" {
+					n.Neighbors[i].State, n.Neighbors[i].MAC = "FAILED", ""
+				}
+			}
+		},
+		cause: ARPFailed, place: "node/eth0", summary: "FAILED",
+	}, {
+		// All open as far as hopcheck sees: the answer lies beyond the
+		// uplink, and the finding says how to look there.
+		name: "healthy in view, lost beyond", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		cause: Unknown, place: "node/eth0", summary: "add --netns hcinet",
+	}, {
+		// Without the container: the published port's DNAT leads out of
+		// view through the port the container's MAC was learned on.
+		name: "container not given", save: dockerSave, probe: conn("tcp", "node", "198.51.100.2:8080", ""),
+		cause: Unknown, place: "node/vethf1b634e", summary: "add --netns /proc/4242/ns/net",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := dockerNode(t, tc.save, tc.withWeb, tc.edit)
+			d := Diagnose(Input{Probe: tc.probe, After: st})
+			if d.Cause != tc.cause || d.Place() != tc.place || (tc.fix != "" && d.Fix != tc.fix) || !strings.Contains(d.Summary, tc.summary) {
+				t.Errorf("got %s at %s\n  summary: %s\n  fix: %s\n  evidence:\n    %s\nwant %s at %s, fix %q, summary with %q",
+					d.Cause, d.Place(), d.Summary, d.Fix, strings.Join(d.Evidence, "\n    "), tc.cause, tc.place, tc.fix, tc.summary)
+			}
+		})
+	}
+}
