@@ -29,6 +29,11 @@ type packet struct {
 	Size int
 	// DF is set when the packet may not be fragmented on the way.
 	DF bool
+	// mark is the packet's netfilter mark inside the namespace it is in
+	// (MARK sets it, -m mark reads it; runtimes mark published-port
+	// traffic in nat PREROUTING to masquerade it in POSTROUTING); shared
+	// by the copies of the packet in that namespace, nil when unknown.
+	mark *uint32
 }
 
 // v6 reports whether p is an IPv6 packet.
@@ -173,6 +178,9 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 			i++
 		case "--syn":
 			m = boolMatch(p.Proto == "tcp" && !p.Reply)
+		case "--mark":
+			m = markMatch(p.mark, val)
+			i++
 		case "--dst-type":
 			m = addrTypeMatch(ns, p.Dst, val)
 			i++
@@ -198,6 +206,61 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 		}
 	}
 	return res
+}
+
+// markMatch matches -m mark --mark VALUE[/MASK] against the packet's mark.
+func markMatch(mark *uint32, val string) match {
+	v, m, ok := markValue(val)
+	if mark == nil || !ok {
+		return mayMatch
+	}
+	return boolMatch(*mark&m == v)
+}
+
+// markValue parses VALUE[/MASK] (hex or decimal); the mask defaults to
+// all bits.
+func markValue(val string) (v, mask uint32, ok bool) {
+	vs, ms, hasMask := strings.Cut(val, "/")
+	a, err := strconv.ParseUint(vs, 0, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	mask = 0xffffffff
+	if hasMask {
+		b, err := strconv.ParseUint(ms, 0, 32)
+		if err != nil {
+			return 0, 0, false
+		}
+		mask = uint32(b)
+	}
+	return uint32(a), mask, true
+}
+
+// setMark applies a MARK target's options to mark: --set-xmark V/M
+// (iptables-save writes every form so) clears M and xors V; --set-mark,
+// --and-mark, --or-mark and --xor-mark as iptables-extensions(8) says.
+func setMark(mark *uint32, opts map[string]string) {
+	if mark == nil {
+		return
+	}
+	for opt, val := range opts {
+		v, m, ok := markValue(val)
+		if !ok {
+			continue
+		}
+		switch opt {
+		case "--set-xmark":
+			*mark = *mark&^m ^ v
+		case "--set-mark":
+			*mark = *mark&^m | v
+		case "--and-mark":
+			*mark &= v
+		case "--or-mark":
+			*mark |= v
+		case "--xor-mark":
+			*mark ^= v
+		}
+	}
 }
 
 // addrTypeMatch matches an addrtype list ("LOCAL", "UNICAST,LOCAL")

@@ -120,7 +120,12 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 				return verdict{Maybe: maybe}
 			}
 			return e.policy(c, maybe)
-		case "", "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "CHECKSUM", "TCPMSS", "TTL", "TOS", "DSCP", "CLASSIFY":
+		case "MARK":
+			if m == matches {
+				setMark(p.mark, pr.opts)
+			}
+			continue
+		case "", "LOG", "NFLOG", "CONNMARK", "CT", "NOTRACK", "TRACE", "CHECKSUM", "TCPMSS", "TTL", "TOS", "DSCP", "CLASSIFY":
 			continue
 		default:
 			if e.table.Chain(pr.target) == nil {

@@ -154,3 +154,94 @@ func TestDockerNode(t *testing.T) {
 		})
 	}
 }
+
+// netavarkSave is `iptables-save` of a Podman 4.3 node (netavark 1.4, one
+// container at 10.88.0.6 publishing 8080->80), read off a real podman run
+// inside a sandbox namespace.
+const netavarkSave = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:NETAVARK_FORWARD - [0:0]
+-A FORWARD -m comment --comment "netavark firewall plugin rules" -j NETAVARK_FORWARD
+-A NETAVARK_FORWARD -d 10.88.0.0/16 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A NETAVARK_FORWARD -s 10.88.0.0/16 -j ACCEPT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:NETAVARK-1D8721804F16F - [0:0]
+:NETAVARK-DN-1D8721804F16F - [0:0]
+:NETAVARK-HOSTPORT-DNAT - [0:0]
+:NETAVARK-HOSTPORT-MASQ - [0:0]
+:NETAVARK-HOSTPORT-SETMARK - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j NETAVARK-HOSTPORT-DNAT
+-A POSTROUTING -j NETAVARK-HOSTPORT-MASQ
+-A POSTROUTING -s 10.88.0.0/16 -j NETAVARK-1D8721804F16F
+-A NETAVARK-1D8721804F16F -d 10.88.0.0/16 -j ACCEPT
+-A NETAVARK-1D8721804F16F ! -d 224.0.0.0/4 -j MASQUERADE
+-A NETAVARK-DN-1D8721804F16F -s 10.88.0.0/16 -p tcp -m tcp --dport 8080 -j NETAVARK-HOSTPORT-SETMARK
+-A NETAVARK-DN-1D8721804F16F -s 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j NETAVARK-HOSTPORT-SETMARK
+-A NETAVARK-DN-1D8721804F16F -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.6:80
+-A NETAVARK-HOSTPORT-DNAT -p tcp -m tcp --dport 8080 -m comment --comment "dnat name: podman id: 9db06fbd11f8bfc4404ce5e0180fba0dbe122e7489ab6d73643adb54f6e69213" -j NETAVARK-DN-1D8721804F16F
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment "netavark portfw masq mark" -m mark --mark 0x2000/0x2000 -j MASQUERADE
+-A NETAVARK-HOSTPORT-SETMARK -j MARK --set-xmark 0x2000/0x2000
+COMMIT
+`
+
+// TestNetavarkMarks walks a Podman node's published port and egress
+// through netavark's rules: the mark set in nat PREROUTING for a
+// container's own connection to a published port (hairpin) makes
+// POSTROUTING masquerade it; nothing else is marked, so other traffic
+// takes the subnet's MASQUERADE or none.
+func TestNetavarkMarks(t *testing.T) {
+	build := func() *State {
+		f := newFx(t)
+		node := f.ns("node").
+			bridge("podman0", "10.88.0.1/16").mac("podman0", "ca:32:17:35:4a:23").
+			port("veth0", "podman0", "web/eth0").
+			veth("eth0", "internet/eth0", "198.51.100.2/24").
+			route("default via 198.51.100.1 dev eth0").
+			sysctl("net.ipv4.ip_forward", "1").
+			ipt(netavarkSave)
+		_ = node
+		f.ns("web").veth("eth0", "node/veth0", "10.88.0.6/16").mac("eth0", "02:42:0a:58:00:06").
+			route("default via 10.88.0.1 dev eth0").listen("tcp", "0.0.0.0:80")
+		f.ns("internet").veth("eth0", "node/eth0", "198.51.100.1/24").addr("lo", "203.0.113.8/32").
+			listen("tcp", "0.0.0.0:80")
+		return f.build()
+	}
+	for _, tc := range []struct {
+		name  string
+		probe Probe
+		want  []string // the translations the walk applies, in order
+	}{
+		{"egress", ping("web", "203.0.113.8"), []string{"SNAT 10.88.0.6 -> 198.51.100.2"}},
+		{"published port from outside", conn("tcp", "internet", "198.51.100.2:8080", ""), []string{"DNAT 198.51.100.2:8080 -> 10.88.0.6:80"}},
+		{"hairpin to its own published port", conn("tcp", "web", "198.51.100.2:8080", ""),
+			[]string{"DNAT 198.51.100.2:8080 -> 10.88.0.6:80", "SNAT 10.88.0.6 -> 10.88.0.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.probe.Outcome = ""
+			w := &walker{st: build(), probe: tc.probe}
+			f, _ := w.run()
+			if f != nil {
+				t.Fatalf("the walk stops: %s at %s: %s\n  %s", f.Cause, place(f.NS, f.If), f.Summary, strings.Join(w.trail, "\n  "))
+			}
+			var got []string
+			for _, n := range w.nats {
+				from, to := n.from.String(), n.to.String()
+				if n.kind == "SNAT" {
+					from, to = n.from.Addr().String(), n.to.Addr().String()
+				}
+				got = append(got, n.kind+" "+from+" -> "+to)
+			}
+			if strings.Join(got, "; ") != strings.Join(tc.want, "; ") {
+				t.Errorf("translations %q, want %q\n  %s", got, tc.want, strings.Join(w.trail, "\n  "))
+			}
+		})
+	}
+}
