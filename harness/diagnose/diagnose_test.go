@@ -132,7 +132,7 @@ COMMIT
 		counters: true,
 		probe:    ping("ns1", "203.0.113.8"),
 		cause:    NetfilterDrop, ns: "host", ifname: "br0",
-		fix:      "iptables -t filter -I FORWARD -i br0 -o eth0 -j ACCEPT  # in host",
+		fix:      "iptables -t filter -I FORWARD -i br0 -o eth0 -j ACCEPT && iptables -t filter -I FORWARD -i eth0 -o br0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT  # in host",
 		evidence: []string{"host: filter/FORWARD policy DROP: 3 packets during the probe"},
 	}, {
 		name: "a DROP rule in FORWARD",
