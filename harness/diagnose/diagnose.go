@@ -92,6 +92,11 @@ type Diagnosis struct {
 	// FromStateOnly is set when there was no trace: the diagnosis rests on
 	// the namespaces' state alone.
 	FromStateOnly bool `json:"from_state_only"`
+	// Beyond names the namespace the probe's path left the snapshot
+	// into, as a user names it (an `ip netns` name or /proc/PID/ns/net),
+	// when it is one hopcheck could follow; "" otherwise. Explain follows
+	// it when its Env can take namespaces in (Follower).
+	Beyond string `json:"beyond,omitempty"`
 }
 
 // Place returns "ns/if", or "ns" when If is empty.
@@ -159,6 +164,12 @@ func Diagnose(in Input) *Diagnosis {
 		ev = append(ev, w.trail...)
 	}
 	d.Cause, d.NS, d.If, d.Summary, d.Fix = f.Cause, f.NS, f.If, f.Summary, f.Fix
+	for _, x := range w.exits {
+		if x.veth && x.peerNS != "" && x.who != homeNS {
+			d.Beyond = x.peerNS
+			break
+		}
+	}
 	d.Evidence = dedupe(ev)
 	return d
 }

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 
 	"github.com/hopcheck/hopcheck/harness/check"
@@ -94,6 +95,17 @@ func outcomeOf(r check.Result) Outcome {
 	return OutcomeTimeout
 }
 
+// Follower is an Env that can take in a namespace the diagnosis found the
+// path leads into: Follow opens the namespace a user names s (an `ip netns`
+// name or a path) and returns the name it goes by, or an error.
+type Follower interface {
+	Env
+	Follow(s string) (name string, err error)
+}
+
+// maxFollow bounds how many namespaces Explain takes in for one probe.
+const maxFollow = 8
+
 // Explain diagnoses a failed probe of a running topology: it takes the
 // full snapshot of env (in.After, unless the caller took it) and runs
 // Diagnose. Parts of the snapshot that could not be read are named in the
@@ -104,12 +116,35 @@ func outcomeOf(r check.Result) Outcome {
 //	res := check.Run(ctx, topo, c)            // the probe
 //	p, _ := diagnose.ProbeOf(c, res)
 //	d := diagnose.Explain(ctx, topo, diagnose.Input{Scenario: sc, Probe: p, Trace: t, Before: before})
+//
+// When the path leaves the namespaces of env into one hopcheck can name
+// (Diagnosis.Beyond) and env is a Follower, that namespace is taken in and
+// the diagnosis made again, up to maxFollow times: the user gives the
+// namespaces they know, hopcheck finds the ones the path crosses.
 func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
 	var takeErr error
+	given := in.After
 	if in.After == nil {
 		in.After, takeErr = Take(ctx, env)
 	}
 	d := Diagnose(in)
+	var followed []string
+	if fl, ok := env.(Follower); ok && given == nil {
+		for range maxFollow {
+			if d.Beyond == "" || ctx.Err() != nil {
+				break
+			}
+			name, err := fl.Follow(d.Beyond)
+			if err != nil {
+				followed = append(followed, fmt.Sprintf("could not follow the path into %s: %v", d.Beyond, err))
+				break
+			}
+			followed = append(followed, fmt.Sprintf("followed the path into %s, which was not given", name))
+			in.After, takeErr = Take(ctx, env)
+			d = Diagnose(in)
+		}
+	}
+	d.Evidence = append(d.Evidence, followed...)
 	if takeErr != nil {
 		d.Evidence = append(d.Evidence, "snapshot incomplete: "+takeErr.Error())
 	}

@@ -28,6 +28,9 @@ type outsideNS struct {
 	who  string // "process 4242 (httpd)", or ""
 }
 
+// homeNS is outsideNS.who for the namespace hopcheck runs in.
+const homeNS = "the namespace hopcheck runs in"
+
 // maxOutsideProcs bounds how many processes findOutside looks at: a node
 // with more processes than that is searched only this far.
 const maxOutsideProcs = 20000
@@ -64,6 +67,8 @@ func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netn
 			out[id] = outsideNS{path: name, who: who}
 		}
 	}
+	// hopcheck's own namespace first: it takes part only with --node.
+	try("/proc/self/ns/net", "", homeNS)
 	names, _ := filepath.Glob("/run/netns/*")
 	sort.Strings(names)
 	for _, p := range names {
@@ -148,6 +153,8 @@ func (w *walker) exitAt(e endpoint, l *Link) (exit, bool) {
 // include says how to bring the far side of x into view.
 func (x exit) include() string {
 	switch {
+	case x.veth && x.who == homeNS:
+		return fmt.Sprintf("the peer of %s is in the namespace hopcheck runs in; add --node", x.at)
 	case x.veth && x.peerNS == "":
 		return fmt.Sprintf("the peer of %s is in a namespace hopcheck could not name; pass it with --netns PATH or --container NAME", x.at)
 	case x.veth:
@@ -198,6 +205,7 @@ func (w *walker) leaveView(ns *NSState, r Route, nh netip.Addr, p packet, seg se
 		}
 	}
 	x.neighbor = nh
+	w.exits = append(w.exits, x)
 	w.note("%s: %s is not held in view; the packet leaves through %s (%s)", ns.Name, nh, x.at, x.include())
 	w.exited = &x
 	return nil

@@ -47,6 +47,32 @@ type NamedNS struct {
 	Exec []string
 }
 
+// Follow takes in the namespace a user names s (an `ip netns` name, or a
+// path such as /proc/PID/ns/net) under that name, unless it is one of n
+// already: the namespaces a probe's path crosses beyond those given.
+func (n *Named) Follow(s string) (string, error) {
+	var (
+		h   netns.Handle
+		err error
+	)
+	if strings.ContainsRune(s, '/') {
+		h, err = netns.OpenPath(s)
+	} else {
+		h, err = netns.Open(s)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, o := range *n {
+		if o.Handle.IsOpen() && o.Handle.Equal(h) {
+			h.Close()
+			return "", fmt.Errorf("%s is %s, already taken part", s, o.Name)
+		}
+	}
+	*n = append(*n, NamedNS{Name: s, Handle: h, Exec: netns.ExecPrefix(s)})
+	return s, nil
+}
+
 // Enter returns how a user runs a command in the namespace called name
 // (its Exec), for fixes printed as commands that work when typed.
 func (n Named) Enter(name string) ([]string, bool) {

@@ -65,8 +65,10 @@ type walker struct {
 	// lookup is the walk's latest route lookup (routeFor).
 	lookup Lookup
 	// exited is set by resolve when the packet leaves the snapshot's
-	// namespaces (outside.go); the leg ends there.
+	// namespaces (outside.go); the leg ends there. exits lists every
+	// exit the walk took.
 	exited *exit
+	exits  []exit
 }
 
 // counted reports whether the counters of namespace ns were taken before
