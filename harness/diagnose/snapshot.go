@@ -39,6 +39,12 @@ type Named []NamedNS
 type NamedNS struct {
 	Name   string
 	Handle netns.Handle
+	// Exec is the argv prefix that runs a command in this namespace when
+	// a user types it (netns.ExecPrefix, container.Exec): empty for the
+	// namespace hopcheck runs in, "ip netns exec NAME" for a name from
+	// 'ip netns list', "nsenter --net=PATH" for a path, "nsenter -t PID
+	// -n" for a container. netns.Command renders a fix with it.
+	Exec []string
 }
 
 // Namespaces returns the names, in order.
