@@ -209,7 +209,7 @@ func TestTake(t *testing.T) {
 	t.Run("without the scenario", func(t *testing.T) {
 		// As `hopcheck why --netns` sees namespaces it did not build: the
 		// veth peers and bridge ports come from the kernel alone.
-		named := Named{{"ns2", topo.NS("ns2")}, {"ns1", topo.NS("ns1")}, {"host", topo.NS("host")}}
+		named := Named{{Name: "ns2", Handle: topo.NS("ns2")}, {Name: "ns1", Handle: topo.NS("ns1")}, {Name: "host", Handle: topo.NS("host")}}
 		if got := named.Namespaces(); !slices.Equal(got, []string{"ns2", "ns1", "host"}) {
 			t.Errorf("Namespaces() = %v", got)
 		}
