@@ -17,28 +17,34 @@ import (
 
 func newTraceCmd() *cobra.Command {
 	var (
-		nsList   []string
-		node     bool
+		pf       participantFlags
 		host     string
 		proto    string
 		tcAttach string
 	)
 	cmd := &cobra.Command{
-		Use:   "trace --netns A,B,... [--host IP] [--proto icmp|tcp|udp]",
+		Use:   "trace --netns A,B,... [--container C] [--node] [--host IP] [--proto icmp|tcp|udp]",
 		Short: "Trace packets live in existing namespaces, hop by hop, with drops",
 		Long: `trace attaches hopcheck's tc programs to every interface of the given
 network namespaces (made with 'ip netns add', by 'hopcheck up', by a container
 runtime: any name in /var/run/netns, or a path such as /proc/PID/ns/net) and
 prints every packet crossing them, and every packet the kernel drops in them
-with the drop reason, until interrupted. Then it detaches everything.`,
+with the drop reason, until interrupted. Then it detaches everything.
+
+--container adds a running container's namespace, called by the container's
+name (web/eth0): NAME is looked up with every runtime CLI on PATH (docker,
+podman, crictl), and exactly one must know it; docker:NAME, podman:NAME or
+cri:NAME asks one. The CLI reads DOCKER_HOST, CONTAINER_HOST,
+CONTAINERS_STORAGE_CONF and CONTAINER_RUNTIME_ENDPOINT as usual.`,
 		Example: `  hopcheck trace --netns ns1,ns2 --host 10.0.0.3 --proto icmp
-  hopcheck trace --netns $(ip netns list | awk '{print $1}' | paste -sd,)`,
+  hopcheck trace --netns $(ip netns list | awk '{print $1}' | paste -sd,)
+  hopcheck trace --node --container web,podman:db --proto tcp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(nsList) == 0 && !node {
-				return &exitError{code: exitBadInput, err: errors.New("--netns: name at least one namespace")}
+			if pf.empty() && !pf.node {
+				return &exitError{code: exitBadInput, err: errors.New("--netns, --container: name at least one namespace")}
 			}
-			if err := checkNetnsList(nsList); err != nil {
+			if err := checkParticipantFlags(pf); err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}
 			var f trace.Filter
@@ -61,14 +67,15 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 			if err := requireRoot("trace"); err != nil {
 				return err
 			}
-			if node {
+			if pf.node {
 				mode = nodeAttach(mode)
 			}
-			return traceLive(cmd.Context(), cmd.OutOrStdout(), nsList, node, f, mode)
+			return traceLive(cmd.Context(), cmd.OutOrStdout(), pf, f, mode)
 		},
 	}
-	cmd.Flags().StringSliceVar(&nsList, "netns", nil, "namespaces to trace: names from 'ip netns list' or paths, comma-separated")
-	cmd.Flags().BoolVar(&node, "node", false, nodeHelp)
+	cmd.Flags().StringSliceVar(&pf.netns, "netns", nil, "namespaces to trace: names from 'ip netns list' or paths, comma-separated")
+	cmd.Flags().StringSliceVar(&pf.containers, "container", nil, containerHelp)
+	cmd.Flags().BoolVar(&pf.node, "node", false, nodeHelp)
 	cmd.Flags().StringVar(&host, "host", "", "show only packets to or from `IP`")
 	cmd.Flags().StringVar(&proto, "proto", "", "show only icmp, tcp or udp")
 	cmd.Flags().StringVar(&tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
@@ -77,7 +84,7 @@ with the drop reason, until interrupted. Then it detaches everything.`,
 
 // traceLive attaches to every interface of the namespaces and prints
 // events until ctx ends.
-func traceLive(ctx context.Context, w io.Writer, nsList []string, node bool, f trace.Filter, mode trace.AttachMode) error {
+func traceLive(ctx context.Context, w io.Writer, pf participantFlags, f trace.Filter, mode trace.AttachMode) error {
 	// A live trace shows every packet, the user's own pings included.
 	tr, err := trace.New(trace.Options{Attach: mode, AllPackets: true})
 	if err != nil {
@@ -93,30 +100,11 @@ func traceLive(ctx context.Context, w io.Writer, nsList []string, node bool, f t
 			store.RemoveAttached(rec)
 		}
 	}()
-	type traced struct {
-		name, path string // path: how clean finds it again
-		h          netns.Handle
+	nss, err := openParticipants(ctx, pf)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
 	}
-	var nss []traced
-	defer func() {
-		for _, n := range nss {
-			n.h.Close()
-		}
-	}()
-	if node {
-		h, err := openNode(nsList)
-		if err != nil {
-			return &exitError{code: exitBadInput, err: err}
-		}
-		nss = append(nss, traced{nodeName, "/proc/self/ns/net", h})
-	}
-	for _, name := range nsList {
-		h, err := openNamespace(name)
-		if err != nil {
-			return &exitError{code: exitBadInput, err: err}
-		}
-		nss = append(nss, traced{name, name, h})
-	}
+	defer closeParticipants(nss)
 	if tr.Mode() == trace.AttachClsact {
 		rec = runs.NewAttached()
 		for _, n := range nss {
@@ -148,13 +136,10 @@ func traceLive(ctx context.Context, w io.Writer, nsList []string, node bool, f t
 			return err
 		}
 	}
-	if node {
-		nsList = append([]string{nodeName}, nsList...)
-	}
 	if err := tr.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "tracing %s (%s); Ctrl-C to stop\n", strings.Join(nsList, ", "), tr.Mode())
+	fmt.Fprintf(w, "tracing %s (%s); Ctrl-C to stop\n", participantNames(nss), tr.Mode())
 
 	var origin time.Duration
 	tick := time.NewTicker(100 * time.Millisecond)

@@ -22,17 +22,16 @@ import (
 type whyFlags struct {
 	from, to, listen string
 	tcp, udp         bool
-	netns            []string
-	timeout          time.Duration
-	tcAttach         string
-	traceOff         bool
-	node             bool
+	participantFlags
+	timeout  time.Duration
+	tcAttach string
+	traceOff bool
 }
 
 func newWhyCmd() *cobra.Command {
 	var f whyFlags
 	cmd := &cobra.Command{
-		Use:   "why [FILE] --from NS --to IP[:PORT] [--tcp|--udp]",
+		Use:   "why [FILE] --from NS --to IP[:PORT] [--tcp|--udp] [--netns A,B] [--container C] [--node]",
 		Short: "Send one probe, show its hops, and say why it fails",
 		Long: `why sends one probe (ICMP echo by default, or a TCP/UDP round trip) from
 namespace NS to the destination, traces it hop by hop, and, when it does not
@@ -41,22 +40,31 @@ a command that fixes it.
 
 With FILE, the scenario is built for the probe and torn down afterwards (or,
 if it is up with 'hopcheck up', used as it is). With --netns instead, the
-probe runs in existing namespaces that hopcheck did not build.
+probe runs in existing namespaces that hopcheck did not build. With
+--container, a running container's namespace takes part under the
+container's name (--from web, output web/eth0): NAME is looked up with
+every runtime CLI on PATH (docker, podman, crictl), and exactly one must
+know it; docker:NAME, podman:NAME or cri:NAME asks one. The CLI is run as
+you would run it, so DOCKER_HOST, CONTAINER_HOST, CONTAINERS_STORAGE_CONF
+and CONTAINER_RUNTIME_ENDPOINT choose the daemon or storage as usual.
+--node adds the namespace hopcheck runs in: the host of those containers.
 
 Exit code: 0 when the probe got through, 1 when it did not.`,
 		Example: `  hopcheck why scenarios/broken/no-masquerade.yaml --from ns1 --to 203.0.113.8
   hopcheck why scenarios/dnat-ingress.yaml --from internet --to 198.51.100.2:8080 --tcp --listen ns1:80
   hopcheck why --netns red,blue --from red --to 10.0.0.3
-  hopcheck why --node --netns /proc/4242/ns/net --from /proc/4242/ns/net --to 203.0.113.8`,
+  hopcheck why --node --netns /proc/4242/ns/net --from /proc/4242/ns/net --to 203.0.113.8
+  hopcheck why --node --container web --from web --to 203.0.113.8
+  hopcheck why --node --container podman:web,docker:db --from node --to 10.88.0.2:80 --tcp`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (len(f.netns) > 0) {
-				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns, one of the two")}
+			if (len(args) == 1) == !f.empty() {
+				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns/--container, one of the two")}
 			}
 			if f.node && len(args) == 1 {
-				return &exitError{code: exitBadInput, err: errors.New("--node goes with --netns: a scenario's host is a namespace of its own")}
+				return &exitError{code: exitBadInput, err: errors.New("--node goes with --netns or --container: a scenario's host is a namespace of its own")}
 			}
-			if err := checkNetnsList(f.netns); err != nil {
+			if err := checkParticipantFlags(f.participantFlags); err != nil {
 				return &exitError{code: exitBadInput, err: err}
 			}
 			c, err := whyCheck(f)
@@ -77,7 +85,7 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 			if len(args) == 1 {
 				return whyScenario(cmd, args[0], c, opts)
 			}
-			return whyNetns(cmd, f.netns, f.node, c, opts)
+			return whyNetns(cmd, f.participantFlags, c, opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -86,7 +94,8 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
 	fl.BoolVar(&f.tcp, "tcp", false, "probe with a TCP connection")
 	fl.BoolVar(&f.udp, "udp", false, "probe with a UDP round trip")
 	fl.StringVar(&f.listen, "listen", "", "with --tcp/--udp: serve the probe at `NS:PORT` (as a check's listen field)")
-	fl.StringSliceVar(&f.netns, "netns", nil, "probe existing namespaces (names from 'ip netns list') instead of a scenario")
+	fl.StringSliceVar(&f.netns, "netns", nil, "probe existing namespaces (names from 'ip netns list', or paths) instead of a scenario")
+	fl.StringSliceVar(&f.containers, "container", nil, containerHelp)
 	fl.DurationVar(&f.timeout, "timeout", time.Second, "how long to wait for the reply")
 	fl.StringVar(&f.tcAttach, "tc-attach", "auto", "tc attach method: auto, tcx, clsact")
 	fl.BoolVar(&f.traceOff, "trace-off", false, "diagnose from namespace state alone, without tracing")
@@ -221,40 +230,37 @@ func checkFrom(c *scenario.Check) string {
 	return c.Conn.From
 }
 
-// whyNetns probes in namespaces hopcheck did not build.
-func whyNetns(cmd *cobra.Command, names []string, node bool, c *scenario.Check, opts runner.Options) error {
+// whyNetns probes in namespaces hopcheck did not build: the node,
+// --netns namespaces and containers.
+func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts runner.Options) error {
 	if err := requireRoot("why"); err != nil {
 		return err
 	}
-	var env diagnose.Named
-	defer func() {
-		for _, n := range env {
-			n.Handle.Close()
-		}
-	}()
-	if node {
-		h, err := openNode(names)
-		if err != nil {
-			return &exitError{code: exitBadInput, err: err}
-		}
-		env = append(env, diagnose.NamedNS{Name: nodeName, Handle: h})
+	ps, err := openParticipants(cmd.Context(), f)
+	if err != nil {
+		return &exitError{code: exitBadInput, err: err}
 	}
-	for _, name := range names {
-		h, err := openNamespace(name)
-		if err != nil {
-			return &exitError{code: exitBadInput, err: err}
-		}
-		env = append(env, diagnose.NamedNS{Name: name, Handle: h})
+	defer closeParticipants(ps)
+	var env diagnose.Named
+	for _, p := range ps {
+		env = append(env, diagnose.NamedNS{Name: p.name, Handle: p.h, Exec: p.exec})
 	}
 	from := checkFrom(c)
 	if !env.NS(from).IsOpen() {
 		hint := ""
-		if from == nodeName && !node {
+		if from == nodeName && !f.node {
 			hint = " (probes start in the namespace hopcheck runs in only with --node)"
 		}
-		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of --netns %s%s", from, strings.Join(names, ","), hint)}
+		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of the namespaces given (%s)%s", from, participantNames(ps), hint)}
 	}
-	rc, tracing := runner.Probe(cmd.Context(), env, nil, c, opts)
+	// The diagnosis may take in namespaces the path crosses beyond those
+	// given (diagnose.Named.Follow); they are closed here with the rest.
+	defer func() {
+		for _, n := range env[len(ps):] {
+			n.Handle.Close()
+		}
+	}()
+	rc, tracing := runner.Probe(cmd.Context(), &env, nil, c, opts)
 	return printWhy(cmd, "why", rc, tracing)
 }
 
