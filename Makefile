@@ -8,7 +8,7 @@ PKGS     := ./...
 VM       ?= hopcheck
 IMAGE    ?= 24.04
 
-.PHONY: all build deps test unit library bench soak lint generate vm vm-shell vm-destroy vm-test kernel-matrix clean
+.PHONY: all build deps cni-plugins test unit library bench soak lint generate vm vm-shell vm-destroy vm-test kernel-matrix clean
 
 all: build
 
@@ -34,10 +34,16 @@ ifeq ($(origin VM),command line)
 test: build
 	$(BIN) run --vm $(VM) --keep-vm scenarios/
 else
-test: deps build
+test: deps build cni-plugins
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(BIN) run scenarios/
 endif
+
+# cni-plugins: the CNI reference plugins (pinned in internal/realnode) that
+# the real-runtime tests drive, built once into the user's cache directory
+# (or $HOPCHECK_CNI_PLUGINS); tests build them themselves when missing.
+cni-plugins:
+	$(GO) run ./internal/realnode/cniplugins
 
 # unit: the tests that need no root.
 unit:

@@ -18,6 +18,9 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/inconshreveable/mousetrap v1.1.0 // indirect
+require (
+	github.com/containernetworking/cni v1.3.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+)
 
 tool github.com/cilium/ebpf/cmd/bpf2go
