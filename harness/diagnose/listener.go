@@ -41,16 +41,25 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 			p.Proto, at.ns, netip.AddrPortFrom(p.Dst, p.DPort), at.ifname, p.Proto, p.DPort),
 		Evidence: []string{fmt.Sprintf("%s: %s sockets listening: %s", at.ns, p.Proto, strings.Join(socks, ", "))},
 	}
+	dnat := false
 	for _, n := range w.nats {
 		if n.kind != "DNAT" {
 			continue
 		}
+		dnat = true
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: DNAT %s -> %s sent the request there", n.ns, n.from, n.to))
 		if w.probe.ListenNS == at.ns && w.probe.ListenPort != 0 && n.to.Port() == p.DPort {
 			if v := w.dnatRule(n); v != nil {
 				spec := strings.Replace(v.Spec, v.Opts["--to-destination"], netip.AddrPortFrom(n.to.Addr(), w.probe.ListenPort).String(), 1)
 				f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", v.command(), v.Chain, v.Rule, spec))
 			}
+		}
+	}
+	if f.Fix == "" {
+		// No command starts someone's service: say what would.
+		f.Summary += "; start the service there"
+		if dnat {
+			f.Summary += ", or point the DNAT at the port it listens on"
 		}
 	}
 	if w.probe.ListenNS != "" && w.probe.ListenNS != at.ns {

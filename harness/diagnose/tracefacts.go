@@ -42,6 +42,9 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 			}
 		case "PKT_TOO_BIG":
 			f.Cause = MTU
+		case "NEIGH_FAILED":
+			// The packet waited for a neighbor that never answered.
+			f.Cause = ARPFailed
 		}
 		if f.Cause != "" {
 			return f
