@@ -1,8 +1,10 @@
 package diagnose
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -44,7 +46,12 @@ func readNFT(ns netns.Handle) ([]NFTTable, error) {
 				return out, fmt.Errorf("nftables: elements of set %s in table %s %s: %w", s.Name, nt.Family, t.Name, err)
 			}
 			for _, e := range elems {
-				ns.Elems = append(ns.Elems, NFTElem{Key: e.Key, KeyEnd: e.KeyEnd, IntervalEnd: e.IntervalEnd, Val: e.Val, Verdict: e.VerdictData})
+				el := NFTElem{Key: e.Key, KeyEnd: e.KeyEnd, IntervalEnd: e.IntervalEnd, Val: e.Val, Verdict: e.VerdictData}
+				if el.Verdict == nil && s.IsMap && isVerdictMap(s) {
+					// The library leaves a verdict map's data undecoded.
+					el.Verdict, el.Val = decodeVerdict(e.Val), nil
+				}
+				ns.Elems = append(ns.Elems, el)
 			}
 			nt.Sets = append(nt.Sets, ns)
 		}
@@ -66,6 +73,40 @@ func readNFT(ns netns.Handle) ([]NFTTable, error) {
 		out = append(out, nt)
 	}
 	return out, nil
+}
+
+// isVerdictMap reports whether s maps to verdicts. google/nftables v0.3.0
+// records a verdict data type as the set's key type (it writes KeyType
+// where it means DataType), so both are looked at.
+func isVerdictMap(s *nftables.Set) bool {
+	return s.DataType.Name == nftables.TypeVerdict.Name || s.KeyType.Name == nftables.TypeVerdict.Name
+}
+
+// decodeVerdict decodes the attributes of an NFTA_DATA_VERDICT: the code
+// (NFTA_VERDICT_CODE, big endian) and, for jump and goto, the chain
+// (NFTA_VERDICT_CHAIN). It returns nil when b holds no code.
+func decodeVerdict(b []byte) *expr.Verdict {
+	var v *expr.Verdict
+	chain := ""
+	for len(b) >= 4 {
+		n := int(binary.LittleEndian.Uint16(b))
+		typ := binary.LittleEndian.Uint16(b[2:]) & 0x3fff
+		if n < 4 || n > len(b) {
+			break
+		}
+		data := b[4:n]
+		switch {
+		case typ == unix.NFTA_VERDICT_CODE && len(data) == 4:
+			v = &expr.Verdict{Kind: expr.VerdictKind(int32(binary.BigEndian.Uint32(data)))}
+		case typ == unix.NFTA_VERDICT_CHAIN:
+			chain = strings.TrimRight(string(data), "\x00")
+		}
+		b = b[min((n+3)&^3, len(b)):]
+	}
+	if v != nil {
+		v.Chain = chain
+	}
+	return v
 }
 
 // nftRule makes a rule of its handle and expressions: its counter and its

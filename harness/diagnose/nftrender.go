@@ -273,6 +273,11 @@ func payloadSel(e *expr.Payload) (string, string) {
 			return "ip saddr", "addr"
 		case e.Offset == 16 && e.Len == 4:
 			return "ip daddr", "addr"
+		case (e.Offset == 12 || e.Offset == 16) && e.Len < 4:
+			// nft loads only the bytes of a prefix on a byte boundary.
+			return map[uint32]string{12: "ip saddr", 16: "ip daddr"}[e.Offset], "addr4/" + strconv.Itoa(int(e.Len))
+		case (e.Offset == 8 || e.Offset == 24) && e.Len < 16:
+			return map[uint32]string{8: "ip6 saddr", 24: "ip6 daddr"}[e.Offset], "addr16/" + strconv.Itoa(int(e.Len))
 		case e.Offset == 9 && e.Len == 1:
 			return "ip protocol", "proto"
 		case e.Offset == 8 && e.Len == 16:
@@ -297,6 +302,13 @@ func payloadSel(e *expr.Payload) (string, string) {
 
 // formatValue writes a compared value for the selector that loaded it.
 func formatValue(l loaded, b []byte) string {
+	if full, n, ok := strings.Cut(l.kind, "/"); ok && strings.HasPrefix(full, "addr") {
+		size, _ := strconv.Atoi(strings.TrimPrefix(full, "addr"))
+		if n, _ := strconv.Atoi(n); n == len(b) && size > n {
+			a, _ := netip.AddrFromSlice(append(append([]byte(nil), b...), make([]byte, size-n)...))
+			return netip.PrefixFrom(a, 8*n).String()
+		}
+	}
 	switch l.kind {
 	case "addr":
 		if a, ok := netip.AddrFromSlice(b); ok {
