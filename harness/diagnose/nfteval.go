@@ -144,9 +144,6 @@ func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
 			}
 			b, known := ev.ct(e.Key, p)
 			rs.set(e.Register, b, known)
-			if !known {
-				rs.set(e.Register, b, false)
-			}
 		case *expr.Fib:
 			b, known := ev.fib(e, p)
 			rs.set(e.Register, b, known)
