@@ -147,6 +147,8 @@ func (b *builder) do(s plan.Step) error {
 		return writeSysctl(ns, s.Sysctl.Key, s.Sysctl.Value)
 	case plan.RunIPTables:
 		return b.iptables(ns, s.IPTables)
+	case plan.RunNFT:
+		return loadNFT(ns.h, s.NFT)
 	case plan.AddRoute:
 		return b.addRoute(ns, s.Route)
 	case plan.AddRule:

@@ -16,15 +16,15 @@ func natHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) *
 	if p.Reply {
 		return nil // conntrack translates replies; nat chains see only the first packet
 	}
-	t := ns.TableFor("nat", p.v6())
-	if t == nil {
-		return nil
-	}
-	e := chainEval{ns: ns.Name, nsState: ns, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
-	v := e.run(hook, p, 0)
-	switch v.Target {
-	case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
-		return &v
+	// The first nat chain, by priority, that translates the packet
+	// decides (an nft nat chain may also drop it, which filter already
+	// judged where it matters).
+	for _, s := range hookSteps(ns, hook, p.v6(), true) {
+		v := s.eval(ns, hook, p, moved, counters)
+		switch v.Target {
+		case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
+			return &v
+		}
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ type verdict struct {
 	// Maybe lists rules that may have matched before the decision, which
 	// makes the decision uncertain.
 	Maybe []string
+	// NFT locates the decision in a native nftables chain; nil for
+	// iptables.
+	NFT *nftPlace
 }
 
 // drops reports whether v drops the packet.
@@ -39,6 +42,9 @@ func (v verdict) drops() bool { return v.Target == "DROP" || v.Target == "REJECT
 // describe names the decision: "the DROP policy of filter/FORWARD" or
 // "rule 2 of filter/FORWARD `-i br0 -j DROP`".
 func (v verdict) describe() string {
+	if v.NFT != nil {
+		return v.NFT.String()
+	}
 	table := v.Table
 	if v.IPv6 {
 		table = "ip6 " + table
@@ -179,13 +185,8 @@ var hookChains = map[string][]string{
 // first verdict that drops, or ok with the notes of rules that may have
 // matched.
 func filterHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) (drop *verdict, maybe []string) {
-	for _, tn := range filterTables {
-		t := ns.TableFor(tn, p.v6())
-		if t == nil || !contains(hookChains[tn], hook) {
-			continue
-		}
-		e := chainEval{ns: ns.Name, nsState: ns, table: t, v6: p.v6(), moved: movedIn(moved, ns.Name, p.v6()), counters: counters}
-		v := e.run(hook, p, 0)
+	for _, s := range hookSteps(ns, hook, p.v6(), false) {
+		v := s.eval(ns, hook, p, moved, counters)
 		maybe = append(maybe, v.Maybe...)
 		if v.drops() {
 			return &v, maybe
@@ -219,6 +220,14 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: the counter of the %s did not move during the probe", ns.Name, v.describe()))
 	}
 	f.Evidence = append(f.Evidence, maybe...)
+	if v.NFT != nil {
+		fix := nftFix(v, hook, p)
+		if back := w.replyAlsoDropped(ns, hook, p); back != "" {
+			fix += " && " + back
+		}
+		f.Fix = fixIn(ns.Name, fix)
+		return f
+	}
 	if nm := w.nearMiss(ns, v, p); nm != nil {
 		// A rule meant to accept the packet misses it on one or two
 		// options: the fix is that rule, corrected.
@@ -252,7 +261,15 @@ func (w *walker) replyAlsoDropped(ns *NSState, hook string, p packet) string {
 	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto,
 		In: p.Out, Out: p.In, Reply: true, Size: p.Size}
 	v, _ := filterHook(ns, hook, reply, nil, false)
-	if v == nil || v.Rule != 0 {
+	switch {
+	case v == nil:
+		return ""
+	case v.NFT != nil:
+		if v.NFT.Handle != 0 {
+			return ""
+		}
+		return nftFix(v, hook, reply)
+	case v.Rule != 0:
 		return ""
 	}
 	return v.command() + " -t " + v.Table + " -I " + v.Chain + " " + acceptSpec(hook, reply)
@@ -277,7 +294,7 @@ func acceptSpec(hook string, p packet) string {
 func movedIn(moved []Moved, ns string, v6 bool) []Moved {
 	var out []Moved
 	for _, m := range moved {
-		if m.NS == ns && m.IPv6 == v6 {
+		if m.NS == ns && m.IPv6 == v6 && m.Family == "" {
 			out = append(out, m)
 		}
 	}

@@ -270,7 +270,7 @@ func (w *walker) unmasqueraded(ns *NSState, x *exit, p packet) *finding {
 		Summary: fmt.Sprintf("the request leaves %s for %s with the private source %s untranslated, so the reply would have to find its way back to a private address from beyond %s, out of hopcheck's view (%s forwards it out of %s without MASQUERADE)",
 			x.at, p.Dst, p.Src, x.at, ns.Name, x.at.ifname),
 		Evidence: []string{fmt.Sprintf("the request kept its source %s on the way (no SNAT or MASQUERADE rule translated it)", p.Src)},
-		Fix:      fixIn(ns.Name, fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", iptablesCmd(p.v6()), w.sourceNet(p.Src), x.at.ifname)),
+		Fix:      fixIn(ns.Name, masqueradeFix(ns, p.v6(), w.sourceNet(p.Src).String(), x.at.ifname)),
 	}
 	return f
 }

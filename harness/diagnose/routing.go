@@ -240,7 +240,7 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 	fwd := w.st.NS(from.ns)
 	if p.Dst.IsPrivate() && w.publicSide(fwd, from.out) {
 		f.Summary += fmt.Sprintf(" (a private address: %s forwards it to %s without MASQUERADE)", from.ns, from.out)
-		f.Fix = fixIn(from.ns, fmt.Sprintf("%s -t nat -A POSTROUTING -s %s -o %s -j MASQUERADE", iptablesCmd(p.v6()), w.sourceNet(p.Dst), from.out))
+		f.Fix = fixIn(from.ns, masqueradeFix(fwd, p.v6(), w.sourceNet(p.Dst).String(), from.out))
 		return f
 	}
 	if gw := w.addrOnSegment(fwd, from.out, ns, f.If, !p.v6()); gw.IsValid() {

@@ -114,7 +114,7 @@ var ErrNoIP6TablesSave = errors.New("ip6tables-save not found in PATH")
 // Take reads the state of every namespace of env: links (with vxlan
 // settings and FDB), IPv4 and IPv6 addresses and routes of every table,
 // ARP and NDP neighbors, the sysctls the diagnosis reads, iptables and
-// ip6tables with counters, and listening sockets. A part that cannot be read is named in
+// ip6tables with counters, nftables (nftread.go), and listening sockets. A part that cannot be read is named in
 // its namespace's Errors and the rest is still taken; the error returned
 // joins what could not be read at all (a namespace that cannot be entered,
 // ctx done). The State is returned in every case.
@@ -159,8 +159,8 @@ func Take(ctx context.Context, env Env) (*State, error) {
 // snapshotWorkers bounds how many namespaces Take reads at once.
 const snapshotWorkers = 4
 
-// TakeCounters reads only the iptables rules and counters of every
-// namespace of env: what Delta needs from before a probe, and cheap
+// TakeCounters reads only the iptables and nftables rules and counters of
+// every namespace of env: what Delta needs from before a probe, and cheap
 // enough to take before every probe check (one iptables-save per
 // namespace).
 func TakeCounters(ctx context.Context, env Env) (*State, error) {
@@ -180,6 +180,10 @@ func TakeCounters(ctx context.Context, env Env) (*State, error) {
 			n.Errors = append(n.Errors, err.Error())
 		}
 		n.IP6Tables = tables6
+		if n.NFT, err = readNFT(env.NS(name)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			n.Errors = append(n.Errors, err.Error())
+		}
 		st.Namespaces = append(st.Namespaces, n)
 	}
 	return st, errors.Join(errs...)
@@ -249,6 +253,9 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	}
 	if n.IP6Tables, err = ip6tablesSave(ctx, ns); err != nil {
 		fail("ip6tables", err)
+	}
+	if n.NFT, err = readNFT(ns); err != nil {
+		fail("nftables", err)
 	}
 	return n, nil
 }

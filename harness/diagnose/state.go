@@ -66,7 +66,9 @@ type NSState struct {
 	Sysctls  map[string]string `json:"sysctls,omitempty"`
 	IPTables []Table           `json:"iptables,omitempty"`
 	// IP6Tables are the ip6tables tables, as ip6tables-save prints them.
-	IP6Tables []Table    `json:"ip6tables,omitempty"`
+	IP6Tables []Table `json:"ip6tables,omitempty"`
+	// NFT are the namespace's nftables tables, read through netlink.
+	NFT       []NFTTable `json:"nft,omitempty"`
 	Listeners []Listener `json:"listeners,omitempty"`
 	// Errors name the parts of the snapshot that could not be read; the
 	// other parts are still valid.
@@ -371,9 +373,13 @@ func (n *NSState) Neighbor(ip netip.Addr, dev string) *Neighbor {
 type Moved struct {
 	NS string `json:"ns"`
 	// IPv6 is set for an ip6tables counter.
-	IPv6  bool   `json:"ipv6,omitempty"`
-	Table string `json:"table"`
-	Chain string `json:"chain"`
+	IPv6 bool `json:"ipv6,omitempty"`
+	// Family is the nft table's family for an nftables rule's counter,
+	// "" for iptables; Handle is then the rule's handle.
+	Family string `json:"family,omitempty"`
+	Handle uint64 `json:"handle,omitempty"`
+	Table  string `json:"table"`
+	Chain  string `json:"chain"`
 	// Rule is the rule's position in its chain, from 1; 0 for the policy.
 	Rule int `json:"rule"`
 	// Spec is the rule as iptables-save prints it; empty for the policy.
@@ -390,6 +396,9 @@ func (m Moved) Drops() bool { return m.Target == "DROP" || m.Target == "REJECT" 
 // 3 packets during the probe" or "host: filter/FORWARD rule 2 `-i br0 -j
 // DROP`: 1 packet during the probe".
 func (m Moved) String() string {
+	if m.Family != "" {
+		return fmt.Sprintf("%s: nft %s %s/%s handle %d `%s`: %s during the probe", m.NS, m.Family, m.Table, m.Chain, m.Handle, m.Spec, plural(m.Packets, "packet"))
+	}
 	what := "policy " + m.Target
 	if m.Rule > 0 {
 		what = fmt.Sprintf("rule %d `%s`", m.Rule, m.Spec)
@@ -424,6 +433,7 @@ func Delta(before, after *State) []Moved {
 				out = append(out, deltaTable(an.Name, v6, bn.TableFor(at.Name, v6), at)...)
 			}
 		}
+		out = append(out, nftDelta(an.Name, bn, an)...)
 	}
 	return out
 }

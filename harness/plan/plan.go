@@ -39,6 +39,8 @@ const (
 	AddRule Kind = "add-rule"
 	// RunIPTables applies the iptables command IPTables inside NS.
 	RunIPTables Kind = "iptables"
+	// RunNFT loads the nftables ruleset NFT inside NS (nft -f).
+	RunNFT Kind = "nft"
 )
 
 // Step is one action of a build. It is plain data: the builder executes
@@ -77,6 +79,8 @@ type Step struct {
 	Route    *scenario.Route
 	Rule     *scenario.Rule
 	IPTables *scenario.IPTablesCommand
+	// NFT is the ruleset RunNFT loads.
+	NFT string
 
 	// BuildOnly marks a SetSysctl step that the scenario did not ask for
 	// and that only speeds the build up (IPv6 duplicate address
@@ -116,6 +120,8 @@ func (s Step) String() string {
 		return "add rule " + s.Rule.Raw
 	case RunIPTables:
 		return "iptables " + s.IPTables.Raw
+	case RunNFT:
+		return "load nft ruleset"
 	}
 	return string(s.Kind)
 }
@@ -149,6 +155,7 @@ func New(sc *scenario.Scenario) (*Plan, error) {
 	pl.routes()
 	pl.rules()
 	pl.iptables()
+	pl.nft()
 
 	if len(pl.errs) > 0 {
 		return nil, pl.errs
@@ -522,6 +529,17 @@ func (p *planner) iptables() {
 				continue
 			}
 			p.add(Step{Kind: RunIPTables, NS: ns.Name, Pos: c.Pos, Field: field, IPTables: c})
+		}
+	}
+}
+
+// nft loads each namespace's nftables ruleset, after its iptables
+// commands: a ruleset may refer to nothing iptables makes, and iptables-nft
+// tables are separate tables.
+func (p *planner) nft() {
+	for _, ns := range p.sc.Namespaces {
+		if ns.NFT != "" {
+			p.add(Step{Kind: RunNFT, NS: ns.Name, Pos: ns.NFTPos, Field: nsField(ns.Name) + ".nft", NFT: ns.NFT})
 		}
 	}
 }

@@ -50,6 +50,9 @@ func (s Step) Argv(nsName func(string) string) []string {
 		}
 		argv = append(argv, c.Op, c.Chain)
 		return append(argv, c.Args...)
+	case RunNFT:
+		// nft reads a whole ruleset from one argument as from a file.
+		return []string{"ip", "netns", "exec", ns, "nft", s.NFT}
 	}
 	return nil
 }

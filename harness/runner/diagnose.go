@@ -54,7 +54,7 @@ func (s counterScope) Namespaces() []string {
 	}
 	var out []string
 	for _, name := range s.Env.Namespaces() {
-		if ns := s.sc.Namespace(name); ns != nil && len(ns.IPTables) > 0 {
+		if ns := s.sc.Namespace(name); ns != nil && (len(ns.IPTables) > 0 || ns.NFT != "") {
 			out = append(out, name)
 		}
 	}

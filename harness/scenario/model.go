@@ -90,6 +90,10 @@ type Namespace struct {
 	Sysctls   []Sysctl
 	IPTables  []IPTablesCommand
 	Neighbors []Neighbor
+	// NFT is an nftables ruleset in `nft -f` syntax, loaded after the
+	// iptables commands; "" for none. NFTPos is where it is written.
+	NFT    string `json:",omitempty"`
+	NFTPos Pos    `json:",omitzero"`
 }
 
 // Interface returns the interface called name, or nil.

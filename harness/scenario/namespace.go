@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var namespaceKeys = []string{"interfaces", "routes", "rules", "sysctls", "iptables", "neighbors", "lo"}
+var namespaceKeys = []string{"interfaces", "routes", "rules", "sysctls", "iptables", "nft", "neighbors", "lo"}
 
 var interfaceKeys = []string{
 	"type", "addresses", "up", "master", "mtu", "mac",
@@ -170,6 +170,13 @@ func (p *parser) namespace(t *topo, src *nsSource, n *yaml.Node) {
 			})
 		case "iptables":
 			p.iptables(src, e.v, field)
+		case "nft":
+			if s, ok := p.str(e.v, field); ok {
+				if strings.TrimSpace(s) == "" {
+					p.errorf(e.v, field, "the nft ruleset is empty (leave the key out for none)")
+				}
+				src.ns.NFT, src.ns.NFTPos = s, p.pos(e.v)
+			}
 		case "sysctls":
 			kvs, _ := p.pairs(e.v, field, nil)
 			for _, s := range kvs {
