@@ -58,7 +58,7 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 	if f.Fix == "" {
 		// No command starts someone's service: say what would.
 		f.Summary += "; start the service there"
-		if dnat {
+		if dnat && socks[0] != "none" {
 			f.Summary += ", or point the DNAT at the port it listens on"
 		}
 	}
