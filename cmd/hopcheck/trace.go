@@ -192,15 +192,7 @@ func checkNetnsList(names []string) error {
 // refuses hopcheck's own namespace: attaching programs there or probing
 // from it would change or use the caller's root namespace.
 func openNamespace(s string) (netns.Handle, error) {
-	var (
-		h   netns.Handle
-		err error
-	)
-	if strings.ContainsRune(s, '/') {
-		h, err = netns.OpenPath(s)
-	} else {
-		h, err = netns.Open(s)
-	}
+	h, err := netns.OpenArg(s)
 	if err != nil {
 		return h, err
 	}

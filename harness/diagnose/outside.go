@@ -44,7 +44,7 @@ func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netn
 	out := map[int]outsideNS{}
 	seen := map[uint64]bool{}
 	for _, hd := range handles {
-		if ino, ok := nsInode(int(hd)); ok {
+		if ino, err := netns.Inode(hd); err == nil {
 			seen[ino] = true
 		}
 	}
@@ -54,8 +54,8 @@ func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netn
 			return
 		}
 		defer unix.Close(fd)
-		ino, ok := nsInode(fd)
-		if !ok || seen[ino] {
+		ino, err := netns.Inode(netns.Handle(fd))
+		if err != nil || seen[ino] {
 			return
 		}
 		seen[ino] = true
@@ -98,15 +98,6 @@ func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netn
 		try(p, p, who)
 	}
 	return out
-}
-
-// nsInode returns the inode of the namespace file fd.
-func nsInode(fd int) (uint64, bool) {
-	var st unix.Stat_t
-	if fd < 0 || unix.Fstat(fd, &st) != nil {
-		return 0, false
-	}
-	return st.Ino, true
 }
 
 // exit is an interface through which frames leave the snapshot's

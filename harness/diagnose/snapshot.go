@@ -51,15 +51,7 @@ type NamedNS struct {
 // path such as /proc/PID/ns/net) under that name, unless it is one of n
 // already: the namespaces a probe's path crosses beyond those given.
 func (n *Named) Follow(s string) (string, error) {
-	var (
-		h   netns.Handle
-		err error
-	)
-	if strings.ContainsRune(s, '/') {
-		h, err = netns.OpenPath(s)
-	} else {
-		h, err = netns.Open(s)
-	}
+	h, err := netns.OpenArg(s)
 	if err != nil {
 		return "", err
 	}

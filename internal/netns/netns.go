@@ -171,6 +171,16 @@ func OpenPath(path string) (Handle, error) {
 	return Handle(fd), nil
 }
 
+// OpenArg opens a namespace as a user names it on the command line: a
+// name from `ip netns list`, or a path (anything holding a '/'), such as
+// /proc/PID/ns/net. ExecPrefix is its runnable form.
+func OpenArg(s string) (Handle, error) {
+	if strings.ContainsRune(s, '/') {
+		return OpenPath(s)
+	}
+	return Open(s)
+}
+
 // Current returns a handle to the namespace of the calling thread. On a
 // thread that no Do switched (every thread outside Do) that is the
 // process's own namespace.
