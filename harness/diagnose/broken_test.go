@@ -53,6 +53,9 @@ var brokenPlaces = map[string]map[string]string{
 		"the rule sends the first LAN to table 100, which has no route to the second": "router/lan1",
 		"the router's replies from its first-LAN address take table 100 too":          "router",
 	},
+	"nft-docker-distro-forward-drop": {
+		"the distribution's forward policy drops what Docker accepts": "host/docker0",
+	},
 	"mtu-router-link": {
 		"a full-size packet with DF does not fit the router's link to the server": "router/eth1",
 		"without DF the full-size reply is dropped by the router's smaller end":   "router/eth1",

@@ -32,6 +32,12 @@ type nftEval struct {
 	// rules that set marks in hooks the walk does not follow.
 	mark      uint32
 	markKnown bool
+	// hook is the base chain's hook ("forward"), for what conntrack
+	// has done to the packet by then.
+	hook string
+	// skip is a rule the evaluation leaves out, to see whether deleting
+	// it would let the packet through.
+	skip *nftPlace
 }
 
 // ruleOutcome is what one rule does to a packet.
@@ -459,8 +465,62 @@ func (ev *nftEval) ct(k expr.CtKey, p packet) ([]byte, bool) {
 		return []byte{l4proto(p)}, true
 	case expr.CtKeyMARK:
 		return binary.NativeEndian.AppendUint32(nil, 0), ev.markKnown
+	case expr.CtKeySTATUS:
+		// The request's first packet, at forward or input: not yet
+		// confirmed, no reply seen, destination NAT done (the binding
+		// set up in prerouting), its DNAT bit set only if it was
+		// translated: known when no rule of the namespace translates
+		// destinations. Elsewhere, and for the reply, the bits depend
+		// on what the walk does not follow.
+		if p.Reply || ev.hook != "forward" && ev.hook != "input" || mayDNAT(ev.ns) {
+			return make([]byte, 4), false
+		}
+		return binary.NativeEndian.AppendUint32(nil, ipsDstNATDone), true
 	}
 	return make([]byte, 16), false
+}
+
+// Conntrack status bits (IPS_*) as ct status loads them.
+const (
+	ipsDstNAT     = 0x20
+	ipsDstNATDone = 0x100
+)
+
+// mayDNAT reports whether any rule of ns may translate a destination:
+// an nft dnat or redirect, or an iptables DNAT or REDIRECT target.
+func mayDNAT(ns *NSState) bool {
+	for _, t := range ns.NFT {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, e := range r.Exprs {
+					switch e := e.(type) {
+					case *expr.NAT:
+						if e.Type == expr.NATTypeDestNAT {
+							return true
+						}
+					case *expr.Redir:
+						return true
+					case *expr.Target:
+						if e.Name == "DNAT" || e.Name == "REDIRECT" {
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, ts := range [][]Table{ns.IPTables, ns.IP6Tables} {
+		for _, t := range ts {
+			for _, c := range t.Chains {
+				if slices.ContainsFunc(c.Rules, func(r Rule) bool {
+					return strings.Contains(r.Spec, "-j DNAT") || strings.Contains(r.Spec, "-j REDIRECT")
+				}) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // Route types as fib ... type loads them (RTN_*).

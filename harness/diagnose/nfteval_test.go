@@ -3,6 +3,7 @@ package diagnose
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -218,5 +219,84 @@ func TestMadeByIPTables(t *testing.T) {
 		if got := madeByIPTables(&tc.t); got != tc.want {
 			t.Errorf("%s %s %v: got %v", tc.t.Family, tc.t.Name, tc.t.Chains, got)
 		}
+	}
+}
+
+// TestNFTRealShapes covers what the real rulesets of netavark, Docker and
+// firewalld (scenarios/broken/nft-*.yaml) need from the evaluator.
+func TestNFTRealShapes(t *testing.T) {
+	addr := netip.MustParseAddr
+	req := packet{Src: addr("10.88.0.2"), Dst: addr("203.0.113.8"), Proto: "icmp", In: "br0", Out: "eth0"}
+	reject := []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_ADMIN_PROHIBITED}}
+	// firewalld's filter_FORWARD: ct status dnat accept.
+	ctDNAT := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binary.NativeEndian.AppendUint32(nil, ipsDstNAT), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)},
+	}
+	dnat := []expr.Any{
+		&expr.Immediate{Register: 1, Data: addr("10.88.0.2").AsSlice()},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}
+	// firewalld's zone-pair dispatch: the ingress zone's chain, then the
+	// pair's reject, then the ingress interface's catch-all and its
+	// reject.
+	firewalld := []NFTChain{
+		{Name: "filter_FORWARD", Hook: "forward", Type: "filter", Priority: 10, Policy: "accept", Rules: []NFTRule{
+			nfRule(2, ctDNAT, v(expr.VerdictAccept, "")),
+			nfRule(3, v(expr.VerdictJump, "filter_FORWARD_POLICIES")),
+			nfRule(4, reject),
+		}},
+		{Name: "filter_FORWARD_POLICIES", Rules: []NFTRule{
+			nfRule(10, nfIfname(expr.MetaKeyIIFNAME, "br0"), nfIfname(expr.MetaKeyOIFNAME, "eth0"), v(expr.VerdictJump, "filter_FWD_internal")),
+			nfRule(11, nfIfname(expr.MetaKeyIIFNAME, "br0"), nfIfname(expr.MetaKeyOIFNAME, "eth0"), reject),
+			nfRule(12, nfIfname(expr.MetaKeyIIFNAME, "br0"), v(expr.VerdictJump, "filter_FWD_internal")),
+			nfRule(13, nfIfname(expr.MetaKeyIIFNAME, "br0"), reject),
+		}},
+		{Name: "filter_FWD_internal", Rules: []NFTRule{nfRule(20, nfIfname(expr.MetaKeyOIFNAME, "br0"), v(expr.VerdictAccept, ""))}},
+	}
+	for _, tc := range []struct {
+		name    string
+		chains  []NFTChain
+		p       packet
+		want    string // the fix
+		noMaybe string // a maybe note that must not be there
+		maybe   string // a maybe note that must be there
+	}{
+		{name: "ct status dnat is known for a request no rule translates", chains: firewalld, p: req,
+			want:    `nft insert rule inet filter filter_FORWARD_POLICIES position 11 iifname "br0" oifname "eth0" accept`,
+			noMaybe: "ct status"},
+		{name: "ct status is not known where a rule may translate", chains: append(slices.Clone(firewalld),
+			NFTChain{Name: "prerouting", Hook: "prerouting", Type: "nat", Priority: -100, Policy: "accept", Rules: []NFTRule{nfRule(30, nfDport(8080), dnat)}}),
+			p: req, maybe: "handle 2"},
+		{name: "ct status is not known for the reply", chains: []NFTChain{{Name: "fwd", Hook: "forward", Type: "filter", Policy: "accept",
+			Rules: []NFTRule{nfRule(2, ctDNAT, v(expr.VerdictDrop, ""))}}},
+			p: packet{Src: req.Dst, Dst: req.Src, Proto: "icmp", In: "eth0", Out: "br0", Reply: true}, maybe: "handle 2"},
+		{name: "a lone dropping rule is deleted", chains: []NFTChain{{Name: "fwd", Hook: "forward", Type: "filter", Policy: "accept",
+			Rules: []NFTRule{nfRule(5, nfIfname(expr.MetaKeyOIFNAME, "eth0"), v(expr.VerdictDrop, ""))}}},
+			p: req, want: "nft delete rule inet filter fwd handle 5"},
+		{name: "a rule before a drop policy gets an accept before it", chains: []NFTChain{{Name: "fwd", Hook: "forward", Type: "filter", Policy: "drop",
+			Rules: []NFTRule{nfRule(5, nfIfname(expr.MetaKeyOIFNAME, "eth0"), v(expr.VerdictDrop, ""))}}},
+			p: req, want: `nft insert rule inet filter fwd position 5 iifname "br0" oifname "eth0" accept`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := nftTestNS(NFTTable{Family: "inet", Name: "filter", Chains: tc.chains})
+			got, maybe := filterHook(ns, "FORWARD", tc.p, nil, false)
+			notes := strings.Join(maybe, "\n")
+			if tc.want != "" {
+				if got == nil || got.NFT == nil {
+					t.Fatalf("no nft drop (maybe %v)", maybe)
+				}
+				if fix := nftFix(got, "FORWARD", tc.p); fix != tc.want {
+					t.Errorf("fix %s\nwant %s", fix, tc.want)
+				}
+			}
+			if tc.noMaybe != "" && strings.Contains(notes, tc.noMaybe) {
+				t.Errorf("maybe notes mention %q: %s", tc.noMaybe, notes)
+			}
+			if tc.maybe != "" && !strings.Contains(notes, tc.maybe) {
+				t.Errorf("maybe notes %q do not mention %q", notes, tc.maybe)
+			}
+		})
 	}
 }

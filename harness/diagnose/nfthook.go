@@ -99,6 +99,25 @@ func nftMovedIn(moved []Moved, ns string) []Moved {
 // runBase evaluates a base chain: a packet that falls through it, or
 // returns from it, meets its policy.
 func (ev *nftEval) runBase(c *NFTChain, p packet) verdict {
+	ev.hook = c.Hook
+	mark, markKnown := ev.mark, ev.markKnown
+	v := ev.runOnce(c, p)
+	if v.NFT != nil && v.NFT.Handle != 0 && v.drops() {
+		// Would deleting the dropping rule let p through? Run the
+		// chain again without it.
+		ev.mark, ev.markKnown = mark, markKnown
+		ev.skip = v.NFT
+		again := ev.runOnce(c, p)
+		ev.skip = nil
+		if again.drops() {
+			v.NFT.Shadowed = true
+		}
+	}
+	return v
+}
+
+// runOnce evaluates base chain c, its policy included.
+func (ev *nftEval) runOnce(c *NFTChain, p packet) verdict {
 	v := ev.run(c, p, packetHeaders(p), 0)
 	if v.Target != "" {
 		return v
@@ -114,6 +133,9 @@ func (ev *nftEval) run(c *NFTChain, p packet, hd headers, depth int) verdict {
 	var maybe []string
 	for i := range c.Rules {
 		r := &c.Rules[i]
+		if ev.skip != nil && ev.skip.Chain == c.Name && ev.skip.Handle == r.Handle {
+			continue
+		}
 		o := ev.evalRule(r, p, hd)
 		if o.m == noMatch {
 			continue
@@ -173,12 +195,17 @@ func (ev *nftEval) movedRule(chain string, handle uint64) *Moved {
 }
 
 // nftFix is the command that lets p through where nft verdict v drops it:
-// delete the dropping rule, or, for a policy, insert an accept rule at the
-// top of the chain.
+// delete the dropping rule; insert an accept rule just before it when a
+// later rule would drop p as well; or, for a policy, insert an accept rule
+// at the top of the chain.
 func nftFix(v *verdict, hook string, p packet) string {
 	n := v.NFT
-	if n.Handle != 0 {
+	if n.Handle != 0 && !n.Shadowed {
 		return fmt.Sprintf("nft delete rule %s %s %s handle %d", n.Family, n.Table, n.Chain, n.Handle)
+	}
+	at := ""
+	if n.Handle != 0 {
+		at = fmt.Sprintf(" position %d", n.Handle)
 	}
 	var s []string
 	if p.In != "" && hook != "OUTPUT" && hook != "POSTROUTING" {
@@ -190,7 +217,7 @@ func nftFix(v *verdict, hook string, p packet) string {
 	if p.Reply {
 		s = append(s, "ct state established,related")
 	}
-	return fmt.Sprintf("nft insert rule %s %s %s %s accept", n.Family, n.Table, n.Chain, strings.Join(s, " "))
+	return fmt.Sprintf("nft insert rule %s %s %s%s %s accept", n.Family, n.Table, n.Chain, at, strings.Join(s, " "))
 }
 
 // masqueradeFix is the command that masquerades src leaving ns through

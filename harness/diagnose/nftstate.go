@@ -125,6 +125,11 @@ type nftPlace struct {
 	Family, Table, Chain string
 	Handle               uint64
 	Text                 string
+	// Shadowed is set for a dropping rule whose deletion would not let
+	// the packet through: a later rule of the same base chain's walk
+	// drops it too (firewalld rejects each zone pair's leftovers and
+	// then everything's), so the fix is an accept inserted before it.
+	Shadowed bool
 }
 
 // String names the place as evidence: "nft: table inet filter chain
