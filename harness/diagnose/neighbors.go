@@ -45,6 +45,9 @@ func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
 	ask := w.arpSender(ns, r.Dev, nh, p.Src)
 	seg := w.flood(out, false)
 	if e, how, ok := w.holder(seg, nh, false, ask); ok {
+		if f := w.unbridgedHolder(ns, r, nh, e, how); f != nil {
+			return endpoint{}, f
+		}
 		if f := w.wrongMAC(ns, r, nh, e, how, seg); f != nil {
 			return endpoint{}, f
 		}
@@ -70,6 +73,28 @@ func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
 		return endpoint{}, nil
 	}
 	return endpoint{}, w.nobodyHolds(ns, r, nh, gateway, p, seg, ask)
+}
+
+// unbridgedHolder explains a next hop answered only by the weak host
+// model on a veth end that should be a port of the bridge holding the
+// address (it has no address of its own, its peer's address is on the
+// bridge's subnet): the port was taken off its bridge, and the frames,
+// sent to the MAC the bridge had, die there as addressed to another host.
+func (w *walker) unbridgedHolder(ns *NSState, r Route, nh netip.Addr, e endpoint, how answer) *finding {
+	if how != weakHost {
+		return nil
+	}
+	br, inferred, ok := w.intendedMaster(e)
+	if !ok || !inferred {
+		return nil
+	}
+	if bl := w.st.NS(e.ns).Link(br); bl == nil || !bl.HasAddr(nh) {
+		return nil
+	}
+	return w.blockageFinding(ns, r, nh, endpoint{e.ns, br}, &blockage{
+		cause: NotBridged, at: e, bridge: br,
+		why: fmt.Sprintf("%s should be a port of bridge %s but is not enslaved", e, br),
+	})
 }
 
 func (a answer) text() string {
@@ -197,6 +222,21 @@ func sameSubnet(l *Link, a, sender netip.Addr) bool {
 	return false
 }
 
+// bridgeOwns reports whether a frame to mac reaches bridge e's own stack:
+// a bridge keeps a local FDB entry for the MAC of each of its ports, and
+// delivers frames to those MACs to itself as to its own.
+func (w *walker) bridgeOwns(e endpoint, bl *Link, mac string) bool {
+	if bl.Kind != "bridge" {
+		return false
+	}
+	for _, p := range w.ports(e.ns, e.ifname, false) {
+		if l := w.st.NS(e.ns).Link(p); l != nil && strings.EqualFold(l.MAC, mac) {
+			return true
+		}
+	}
+	return false
+}
+
 // wrongMAC checks the sender's neighbor entry for nh against the MAC of
 // the interface that answers for it, e: a permanent entry written with a
 // MAC that has since changed, or a learned one left from another holder,
@@ -209,7 +249,7 @@ func (w *walker) wrongMAC(ns *NSState, r Route, nh netip.Addr, e endpoint, how a
 		return nil
 	}
 	hl := w.st.NS(e.ns).Link(e.ifname)
-	if hl == nil || hl.MAC == "" || strings.EqualFold(hl.MAC, nb.MAC) {
+	if hl == nil || hl.MAC == "" || strings.EqualFold(hl.MAC, nb.MAC) || w.bridgeOwns(e, hl, nb.MAC) {
 		return nil
 	}
 	owner := "no interface on that segment has it"

@@ -239,14 +239,45 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 		return f
 	}
 	fix := fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule)
+	if open := w.openBothWays(ns, hook, p, v); open != "" {
+		// Another rule drops the reply: deleting this one would only
+		// move the drop (Docker's isolation chains drop each network's
+		// traffic to the other, one rule per direction).
+		f.Summary += "; another rule drops its reply, so both directions are opened ahead of them"
+		f.Fix = fixIn(ns.Name, open)
+		return f
+	}
 	if v.Rule == 0 {
-		fix = v.command() + " -t " + v.Table + " -I " + v.Chain + " " + acceptSpec(hook, p)
+		fix = v.command() + " -t " + v.Table + " -I " + v.Chain + " " + w.acceptSpec(ns, hook, p)
 	}
 	if back := w.replyAlsoDropped(ns, hook, p); back != "" {
 		fix += " && " + back
 	}
 	f.Fix = fixIn(ns.Name, fix)
 	return f
+}
+
+// openBothWays returns, for a request dropped at FORWARD by rule v whose
+// reply another rule of the hook drops too, the commands that accept both
+// ahead of every rule: in DOCKER-USER where Docker keeps it for the
+// user's own rules (FORWARD is rewritten by dockerd), else at the top of
+// FORWARD. It returns "" when deleting v would do.
+func (w *walker) openBothWays(ns *NSState, hook string, p packet, v *verdict) string {
+	if hook != "FORWARD" || p.Reply || v.Rule == 0 || v.NFT != nil || p.In == "" || p.Out == "" {
+		return ""
+	}
+	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto,
+		In: p.Out, Out: p.In, Reply: true, Size: p.Size}
+	rv, _ := filterHook(ns, hook, reply, nil, false)
+	if rv == nil || rv.NFT != nil || rv.Rule == 0 || (rv.Table == v.Table && rv.Chain == v.Chain && rv.Rule == v.Rule) {
+		return ""
+	}
+	chain := "FORWARD"
+	if t := ns.TableFor("filter", p.v6()); t != nil && t.Chain("DOCKER-USER") != nil {
+		chain = "DOCKER-USER"
+	}
+	cmd := v.command() + " -t filter -I " + chain + " "
+	return cmd + w.acceptSpec(ns, hook, p) + " && " + cmd + acceptSpec(hook, reply)
 }
 
 // replyAlsoDropped returns, for a request dropped at FORWARD, the command
@@ -273,6 +304,22 @@ func (w *walker) replyAlsoDropped(ns *NSState, hook string, p packet) string {
 		return ""
 	}
 	return v.command() + " -t " + v.Table + " -I " + v.Chain + " " + acceptSpec(hook, reply)
+}
+
+// acceptSpec is acceptSpec for a request that a DNAT of ns sent on: the
+// accept names the translated destination, protocol and port, as the
+// runtimes' own rules do, so that it opens the published service and not
+// every new connection between the two interfaces.
+func (w *walker) acceptSpec(ns *NSState, hook string, p packet) string {
+	spec := acceptSpec(hook, p)
+	if p.Reply || w.dnatIn(ns.Name) == nil {
+		return spec
+	}
+	pre := "-d " + hostPrefix(p.Dst) + " "
+	if p.Proto == "tcp" || p.Proto == "udp" {
+		pre += fmt.Sprintf("-p %s -m %s --dport %d ", p.Proto, p.Proto, p.DPort)
+	}
+	return pre + spec
 }
 
 // acceptSpec is a rule that accepts p (and its reply leg) at hook.
@@ -334,7 +381,7 @@ func (w *walker) nearMiss(ns *NSState, v *verdict, p packet) *miss {
 		if (&chainEval{table: &Table{Name: v.Table}, moved: moved}).movedRule(v.Chain, i+1, r.Spec) != nil {
 			continue // it matched other packets during the probe: it is right for them
 		}
-		words, missed, ok := correct(pr.words, p)
+		words, missed, ok := correct(pr.words, p, ns.hasLinkLike)
 		if !ok || len(missed) == 0 || len(missed) > 2 {
 			continue
 		}
@@ -350,7 +397,12 @@ func (w *walker) nearMiss(ns *NSState, v *verdict, p packet) *miss {
 // options that p does not match set to p's values, and those options as
 // written. ok is false when another option does not match, or a negated
 // one does not.
-func correct(words []string, p packet) (out, missed []string, ok bool) {
+//
+// A mismatched interface counts only when no interface of the namespace
+// matches what the rule names (a typo, a renamed link): a rule written for
+// another live interface serves that interface's traffic (another bridge's
+// containers), and rewriting it would cut them off.
+func correct(words []string, p packet, live func(pattern string) bool) (out, missed []string, ok bool) {
 	out = append([]string(nil), words...)
 	neg := false
 	for i := 0; i < len(out); i++ {
@@ -375,8 +427,14 @@ func correct(words []string, p packet) (out, missed []string, ok bool) {
 			good, repl = addrIn(p.Dst, val), hostPrefix(p.Dst)
 		case "-i", "--in-interface":
 			good, repl = ifMatch(p.In, val), p.In
+			if !good && live(val) {
+				return nil, nil, false
+			}
 		case "-o", "--out-interface":
 			good, repl = ifMatch(p.Out, val), p.Out
+			if !good && live(val) {
+				return nil, nil, false
+			}
 		case "--dport", "--destination-port":
 			good, repl = portIn(p.DPort, val), fmt.Sprint(p.DPort)
 		case "--sport", "--source-port":
@@ -409,6 +467,17 @@ func correct(words []string, p packet) (out, missed []string, ok bool) {
 		}
 	}
 	return out, missed, true
+}
+
+// hasLinkLike reports whether an interface of n matches an iptables
+// interface pattern ("eth0", "veth+").
+func (n *NSState) hasLinkLike(pattern string) bool {
+	for _, l := range n.Links {
+		if ifMatch(l.Name, pattern) {
+			return true
+		}
+	}
+	return false
 }
 
 // hostPrefix writes a as iptables-save does: 10.0.0.2/32.
