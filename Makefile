@@ -8,7 +8,7 @@ PKGS     := ./...
 VM       ?= hopcheck
 IMAGE    ?= 24.04
 
-.PHONY: all build deps cni-plugins test unit library bench soak lint generate vm vm-shell vm-destroy vm-test kernel-matrix clean
+.PHONY: all build deps cni-plugins crictl test unit library bench soak lint generate vm vm-shell vm-destroy vm-test kernel-matrix clean
 
 all: build
 
@@ -34,7 +34,7 @@ ifeq ($(origin VM),command line)
 test: build
 	$(BIN) run --vm $(VM) --keep-vm scenarios/
 else
-test: deps build cni-plugins
+test: deps build cni-plugins crictl
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(BIN) run scenarios/
 endif
@@ -44,6 +44,13 @@ endif
 # (or $HOPCHECK_CNI_PLUGINS); tests build them themselves when missing.
 cni-plugins:
 	$(GO) run ./internal/realnode/cniplugins
+
+# crictl: crictl from cri-tools (pinned in internal/realnode), which the
+# CRI node's tests run and hopcheck's cri:NAME is tested with, built once
+# into the user's cache directory (or $HOPCHECK_CRICTL); tests build it
+# themselves when missing.
+crictl:
+	$(GO) run ./internal/realnode/crictlbuild
 
 # unit: the tests that need no root.
 unit:

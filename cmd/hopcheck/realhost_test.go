@@ -38,8 +38,8 @@ func newRealHost(ctx context.Context, t *testing.T, kind realnode.Kind) *realHos
 }
 
 // webName is how hopcheck names the web container: its name, given by
-// --container (Docker, Podman); its namespace path under CNI, which has no
-// runtime CLI to ask.
+// --container (Docker, Podman, CRI through crictl); its namespace path
+// under CNI, which has no runtime CLI to ask.
 func (h *realHost) webName() string {
 	if h.node.Kind == realnode.CNI {
 		return h.web.NetNS
@@ -126,7 +126,8 @@ func TestParseWhy(t *testing.T) {
 }
 
 // TestRealRuntimes runs hopcheck inside a node that runs a real container
-// runtime (Podman with netavark, Docker, the CNI reference plugins; see
+// runtime (Podman with netavark, Docker, the CNI reference plugins,
+// containerd's CRI plugin driven by crictl; see
 // internal/realnode): healthy paths pass, and each realistic breakage,
 // made for real in the node, is diagnosed with its cause, and the fix that
 // hopcheck prints, typed in the node, makes the probe pass again.
@@ -227,7 +228,8 @@ func breakages(h *realHost) []breakage {
 		chain = "DOCKER-USER"
 	case realnode.Podman:
 		chain = "NETAVARK_FORWARD"
-	case realnode.CNI:
+	case realnode.CNI, realnode.CRI:
+		// The firewall plugin's, in the same conflist.
 		chain = "CNI-FORWARD"
 	}
 	dropRule := fmt.Sprintf("%s -s %s/32 -j DROP", chain, h.web.IP)

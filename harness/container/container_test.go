@@ -79,19 +79,65 @@ func TestParseEngineInspectBadOutput(t *testing.T) {
 }
 
 func TestParseCRIInspect(t *testing.T) {
-	got, err := ParseCRIInspect("busybox", readTestdata(t, "cri-running.json"))
-	want := Container{Runtime: "cri", Name: "busybox", ID: "0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05",
-		PID: 31415, NetNS: "/proc/31415/ns/net"}
+	got, err := ParseCRIInspect("web", readTestdata(t, "crictl-1.37-running.json"))
+	want := Container{Runtime: "cri", Name: "web", ID: "e6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4",
+		PID: 25298, NetNS: "/proc/25298/ns/net"}
 	if err != nil || got != want {
 		t.Errorf("running: %+v, %v; want %+v", got, err, want)
 	}
-	_, err = ParseCRIInspect("busybox", readTestdata(t, "cri-exited.json"))
-	if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), "state exited") {
-		t.Errorf("exited: %v, want ErrNotRunning saying state exited", err)
+	for _, tt := range []struct{ file, name, state string }{
+		{"crictl-1.37-exited.json", "exited", "state exited"},
+		{"crictl-1.37-created.json", "stopped", "state created"},
+	} {
+		_, err = ParseCRIInspect(tt.name, readTestdata(t, tt.file))
+		if !errors.Is(err, ErrNotRunning) || !strings.Contains(err.Error(), tt.state) {
+			t.Errorf("%s: %v, want ErrNotRunning saying %s", tt.file, err, tt.state)
+		}
 	}
 	for _, bad := range []string{"", "[]", `{"status":{}}`} {
 		if _, err := ParseCRIInspect("x", []byte(bad)); !errors.Is(err, ErrBadOutput) {
 			t.Errorf("ParseCRIInspect(%q): %v, want ErrBadOutput", bad, err)
+		}
+	}
+}
+
+// crictl 1.37's own stderr (testdata/crictl-1.37-*.stderr), through
+// CRI.Inspect: the kind of error, and the message hopcheck keeps, without
+// the config-file warning, klog's repeat or logrus's quoting.
+func TestCRIErrors(t *testing.T) {
+	for _, tt := range []struct {
+		file, argv string
+		err        error
+		want       []string
+		not        []string
+	}{
+		{"crictl-1.37-inspect-notfound.stderr", "crictl inspect -o json nope", ErrNotFound,
+			nil, []string{"does not exist, trying next", "remote_runtime.go"}},
+		{"crictl-1.37-unreachable.stderr", "crictl ps -a --name ^nope$ -q", ErrUnreachable,
+			[]string{`validate CRI v1 runtime API for endpoint "unix:///tmp/nope.sock"`, "dial unix /tmp/nope.sock: connect: no such file or directory"},
+			[]string{"does not exist, trying next", `level=`, `\"`}},
+		{"crictl-1.37-default-endpoints.stderr", "crictl ps -a --name ^nope$ -q", ErrUnreachable,
+			[]string{"unix:///run/containerd/containerd.sock", "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"},
+			[]string{"does not exist, trying next", "cri-dockerd.sock: connect: no such file or directory\" / "}},
+	} {
+		stderr := string(readTestdata(t, tt.file))
+		answers := map[string]fakeAnswer{"crictl ps -a --name ^nope$ -q": {stdout: ""}}
+		answers[tt.argv] = fakeAnswer{stderr: stderr}
+		cli := fakeCLIs{[]string{"crictl"}, answers}
+		_, err := CRI{}.Inspect(context.Background(), cli.resolver().Run, "nope")
+		if !errors.Is(err, tt.err) {
+			t.Errorf("%s: %v, want %v", tt.file, err, tt.err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not say %q", tt.file, err, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(err.Error(), n) {
+				t.Errorf("%s: %q says %q", tt.file, err, n)
+			}
 		}
 	}
 }
@@ -222,17 +268,18 @@ func TestResolve(t *testing.T) {
 	dockerWeb := string(readTestdata(t, "docker-20.10-running.json"))
 	podmanWeb := string(readTestdata(t, "podman-4.3-running.json"))
 	dockerExited := string(readTestdata(t, "docker-20.10-exited.json"))
-	criRunning := string(readTestdata(t, "cri-running.json"))
-	criExited := string(readTestdata(t, "cri-exited.json"))
-	criOther := strings.ReplaceAll(criRunning, "0a2c761303163", "ffff00000000f")
+	criRunning := string(readTestdata(t, "crictl-1.37-running.json"))
+	// An earlier attempt of web, exited.
+	criExited := strings.ReplaceAll(string(readTestdata(t, "crictl-1.37-exited.json")), `"name": "exited"`, `"name": "web"`)
+	criOther := strings.ReplaceAll(criRunning, "e6bab20bc25a1", "ffff00000000f")
 	const (
 		dockerIns   = "docker inspect --type container -- web"
 		podmanIns   = "podman inspect --type container -- web"
 		dockerGone  = "Error: No such container: web"
 		podmanGone  = "Error: inspecting object: no such container web"
 		dockerDown  = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
-		criPs       = "crictl ps -a --name ^busybox$ -q"
-		criIns      = "crictl inspect -o json 0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05"
+		criPs       = "crictl ps -a --name ^web$ -q"
+		criIns      = "crictl inspect -o json e6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4"
 		criInsOld   = "crictl inspect -o json 1111"
 		criInsOther = "crictl inspect -o json ffff"
 	)
@@ -309,35 +356,35 @@ func TestResolve(t *testing.T) {
 		{
 			name: "cri: the running attempt of a name",
 			cli: fakeCLIs{[]string{"crictl"}, map[string]fakeAnswer{
-				criPs:  {stdout: "1111\n0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05\n"},
+				criPs:  {stdout: "1111\ne6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4\n"},
 				criIns: {stdout: criRunning}, criInsOld: {stdout: criExited}}},
-			spec: "cri:busybox", want: Container{Runtime: "cri", Name: "busybox", ID: "0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05", PID: 31415, NetNS: "/proc/31415/ns/net"},
+			spec: "cri:web", want: Container{Runtime: "cri", Name: "web", ID: "e6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4", PID: 25298, NetNS: "/proc/25298/ns/net"},
 		},
 		{
 			name: "cri: a name running in two pods",
 			cli: fakeCLIs{[]string{"crictl"}, map[string]fakeAnswer{
-				criPs:  {stdout: "0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05\nffff\n"},
+				criPs:  {stdout: "e6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4\nffff\n"},
 				criIns: {stdout: criRunning}, criInsOther: {stdout: criOther}}},
-			spec: "busybox", err: ErrAmbiguous, message: []string{"cri:0a2c761303163", "cri:ffff00000000f"},
+			spec: "web", err: ErrAmbiguous, message: []string{"cri:e6bab20bc25a1", "cri:ffff00000000f"},
 		},
 		{
 			name: "cri: only exited attempts",
 			cli: fakeCLIs{[]string{"crictl"}, map[string]fakeAnswer{
 				criPs: {stdout: "1111\n"}, criInsOld: {stdout: criExited}}},
-			spec: "cri:busybox", err: ErrNotRunning,
+			spec: "cri:web", err: ErrNotRunning,
 		},
 		{
 			name: "cri: an ID",
 			cli: fakeCLIs{[]string{"crictl"}, map[string]fakeAnswer{
-				"crictl ps -a --name ^0a2c7$ -q": {stdout: "\n"},
-				"crictl inspect -o json 0a2c7":   {stdout: criRunning}}},
-			spec: "cri:0a2c7", want: Container{Runtime: "cri", Name: "busybox", ID: "0a2c761303163f2acaaeaee07d2ba143ee4cea7e3bde3d32190e2a36525c8a05", PID: 31415, NetNS: "/proc/31415/ns/net"},
+				"crictl ps -a --name ^e6bab$ -q": {stdout: "\n"},
+				"crictl inspect -o json e6bab":   {stdout: criRunning}}},
+			spec: "cri:e6bab", want: Container{Runtime: "cri", Name: "web", ID: "e6bab20bc25a1751a30d431ff3739c3227ed18892b4e8d5ae3bb9c563c51ddb4", PID: 25298, NetNS: "/proc/25298/ns/net"},
 		},
 		{
 			name: "cri: neither a name nor an ID",
 			cli: fakeCLIs{[]string{"crictl"}, map[string]fakeAnswer{
 				"crictl ps -a --name ^nope$ -q": {stdout: ""},
-				"crictl inspect -o json nope":   {stderr: `level=fatal msg="getting the status of the container \"nope\": rpc error: code = NotFound desc = not found"`}}},
+				"crictl inspect -o json nope":   {stderr: string(readTestdata(t, "crictl-1.37-inspect-notfound.stderr"))}}},
 			spec: "cri:nope", err: ErrNotFound, message: []string{"CONTAINER_RUNTIME_ENDPOINT"},
 		},
 	}

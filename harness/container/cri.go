@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func (c CRI) Inspect(ctx context.Context, run Run, name string) (Container, erro
 	// name only.
 	out, err := run(ctx, []string{"crictl", "ps", "-a", "--name", "^" + regexp.QuoteMeta(name) + "$", "-q"})
 	if err != nil {
-		return Container{}, classify(c.Name(), name, err, criHint)
+		return Container{}, classify(c.Name(), name, cleanCRIError(err), criHint)
 	}
 	ids := strings.Fields(string(out))
 	if len(ids) == 0 {
@@ -73,7 +74,7 @@ func (c CRI) Inspect(ctx context.Context, run Run, name string) (Container, erro
 func (c CRI) inspectID(ctx context.Context, run Run, name, id string) (Container, error) {
 	out, err := run(ctx, []string{"crictl", "inspect", "-o", "json", id})
 	if err != nil {
-		return Container{}, classify(c.Name(), name, err, criHint)
+		return Container{}, classify(c.Name(), name, cleanCRIError(err), criHint)
 	}
 	return ParseCRIInspect(name, out)
 }
@@ -106,4 +107,59 @@ func ParseCRIInspect(name string, out []byte) (Container, error) {
 	}
 	state := strings.ToLower(strings.TrimPrefix(c.Status.State, "CONTAINER_"))
 	return fromState("cri", c.Status.Metadata.Name, c.Status.ID, c.Info.Pid, c.Status.State == "CONTAINER_RUNNING", state)
+}
+
+// cleanCRIError returns err with crictl's stderr reduced by criStderr.
+func cleanCRIError(err error) error {
+	var cli *CLIError
+	if !errors.As(err, &cli) {
+		return err
+	}
+	clean := *cli
+	clean.Stderr = criStderr(cli.Stderr)
+	return &clean
+}
+
+var (
+	// crictl 1.37 logs with logrus's text format: time="..." level=error
+	// msg="...", the message quoted.
+	logrusLine = regexp.MustCompile(`^(?:time="[^"]*" )?level=(\w+) msg=("(?:[^"\\]|\\.)*")`)
+	// The CRI client library's klog lines repeat the error crictl logs
+	// (E1204 22:12:30.129363   25963 remote_runtime.go:657] ...).
+	klogLine = regexp.MustCompile(`^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ \S+:\d+\] `)
+)
+
+// criStderr keeps what crictl's stderr says went wrong: each logrus
+// line's message alone, unquoted, once; without the klog lines that repeat
+// it, or the warning, printed on every run without /etc/crictl.yaml, that
+// the file does not exist. Otherwise the message that matters is cut
+// short, or pushed out of the last three lines that an error keeps (an
+// unreachable endpoint is tried twice, each default endpoint once).
+func criStderr(s string) string {
+	var keep []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || klogLine.MatchString(l) {
+			continue
+		}
+		if m := logrusLine.FindStringSubmatch(l); m != nil {
+			msg, err := strconv.Unquote(m[2])
+			if err != nil {
+				msg = m[2]
+			}
+			if m[1] == "warning" && strings.HasPrefix(msg, "Config ") && strings.Contains(msg, "does not exist, trying next") {
+				continue
+			}
+			l = msg
+		}
+		if !seen[l] {
+			seen[l] = true
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		return s
+	}
+	return strings.Join(keep, "\n")
 }

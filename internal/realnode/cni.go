@@ -117,7 +117,29 @@ func (n *Node) startCNI(ctx context.Context) error {
 			return err
 		}
 	}
-	conflist := fmt.Sprintf(`{
+	conflist := cniConflist(filepath.Join(n.dir, "cni-ipam"))
+	list, err := libcni.NetworkConfFromBytes([]byte(conflist))
+	if err != nil {
+		return err
+	}
+	lo, err := libcni.NetworkConfFromBytes([]byte(`{"cniVersion": "1.0.0", "name": "hcrn-lo", "plugins": [{"type": "loopback"}]}`))
+	if err != nil {
+		return err
+	}
+	n.cni = &cniNet{
+		cfg:      libcni.NewCNIConfigWithCacheDir([]string{wrappers}, filepath.Join(n.dir, "cni-cache"), nil),
+		list:     list,
+		loopback: lo,
+	}
+	return nil
+}
+
+// cniConflist is the node's network: bridge cni0 10.22.0.0/16 with
+// masquerading and host-local addresses (kept in ipamDir), portmap for
+// published ports and the firewall plugin's forward chain (CNI-FORWARD).
+// The CNI kind runs it through libcni, the CRI kind through containerd.
+func cniConflist(ipamDir string) string {
+	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "hcrn",
   "plugins": [
@@ -137,21 +159,7 @@ func (n *Node) startCNI(ctx context.Context) error {
     {"type": "portmap", "capabilities": {"portMappings": true}},
     {"type": "firewall", "backend": "iptables"}
   ]
-}`, filepath.Join(n.dir, "cni-ipam"))
-	list, err := libcni.NetworkConfFromBytes([]byte(conflist))
-	if err != nil {
-		return err
-	}
-	lo, err := libcni.NetworkConfFromBytes([]byte(`{"cniVersion": "1.0.0", "name": "hcrn-lo", "plugins": [{"type": "loopback"}]}`))
-	if err != nil {
-		return err
-	}
-	n.cni = &cniNet{
-		cfg:      libcni.NewCNIConfigWithCacheDir([]string{wrappers}, filepath.Join(n.dir, "cni-cache"), nil),
-		list:     list,
-		loopback: lo,
-	}
-	return nil
+}`, ipamDir)
 }
 
 func (n *Node) cniRuntime(c *Container, ifName, publish string) (*libcni.RuntimeConf, error) {

@@ -1,5 +1,6 @@
 // Package realnode starts a real container runtime (Podman with netavark,
-// Docker, or the CNI reference plugins driven by libcni) inside a sandbox
+// Docker, the CNI reference plugins driven by libcni, or containerd's CRI
+// plugin driven by crictl, as on a Kubernetes node) inside a sandbox
 // network namespace that plays a container host ("the node"), so that
 // integration tests can break and diagnose real container networks without
 // ever touching the machine's own namespace.

@@ -57,9 +57,9 @@ func (n *Node) startDocker(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	n.dockerd = cmd
-	n.dockerdDone = make(chan error, 1)
-	go func() { n.dockerdDone <- cmd.Wait() }()
+	n.daemon = cmd
+	n.daemonDone = make(chan error, 1)
+	go func() { n.daemonDone <- cmd.Wait() }()
 
 	deadline := time.Now().Add(daemonTimeout)
 	for {
@@ -68,8 +68,8 @@ func (n *Node) startDocker(ctx context.Context) error {
 			break
 		}
 		select {
-		case err := <-n.dockerdDone:
-			n.dockerdDone <- err
+		case err := <-n.daemonDone:
+			n.daemonDone <- err
 			logText, _ := os.ReadFile(log.Name())
 			return fmt.Errorf("dockerd exited: %v\n%s", err, tail(logText))
 		default:
@@ -155,7 +155,7 @@ func (n *Node) runDocker(ctx context.Context, name, publish string, cmd []string
 // stopDocker stops dockerd (which stops its containerd) and removes the
 // cgroups its containers had.
 func (n *Node) stopDocker(ctx context.Context) error {
-	if n.dockerd == nil {
+	if n.daemon == nil {
 		return nil
 	}
 	var errs []error
@@ -166,20 +166,33 @@ func (n *Node) stopDocker(ctx context.Context) error {
 			}
 		}
 	}
-	// dockerd is the exec'd sh; it was started by us, so signal it by PID.
-	_ = n.dockerd.Process.Signal(syscall.SIGTERM)
+	errs = append(errs, n.stopDaemon("dockerd"), n.removeCgroupParent(ctx))
+	return errors.Join(errs...)
+}
+
+// stopDaemon stops the node's daemon (dockerd, containerd): SIGTERM, and
+// SIGKILL after 30 s.
+func (n *Node) stopDaemon(name string) error {
+	// The daemon is the exec'd sh; it was started by us, so signal it by PID.
+	_ = n.daemon.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-n.dockerdDone:
+	case err := <-n.daemonDone:
+		n.daemonDone <- err
 	case <-time.After(30 * time.Second):
-		_ = n.dockerd.Process.Kill()
-		<-n.dockerdDone
-		errs = append(errs, errors.New("dockerd did not stop within 30s of SIGTERM; killed"))
+		_ = n.daemon.Process.Kill()
+		n.daemonDone <- <-n.daemonDone
+		return fmt.Errorf("%s did not stop within 30s of SIGTERM; killed", name)
 	}
-	// The containers' cgroups (empty now) under the node's parent.
+	return nil
+}
+
+// removeCgroupParent removes the containers' cgroups (empty now) under the
+// node's parent, /NODE.
+func (n *Node) removeCgroupParent(ctx context.Context) error {
 	script := `mount -t cgroup2 none /sys/fs/cgroup && d=/sys/fs/cgroup/` + n.NS +
 		` && if [ -d "$d" ]; then find "$d" -depth -type d -exec rmdir {} + ; fi`
 	if out, err := n.run(ctx, nil, n.ip, "netns", "exec", n.NS, "sh", "-c", script); err != nil {
-		errs = append(errs, fmt.Errorf("remove cgroup %s: %v: %s", n.NS, err, out))
+		return fmt.Errorf("remove cgroup %s: %v: %s", n.NS, err, out)
 	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -30,10 +30,11 @@ const (
 	Podman Kind = "podman" // podman with netavark, bridge podman0
 	Docker Kind = "docker" // dockerd (docker.io), bridge docker0
 	CNI    Kind = "cni"    // the CNI reference plugins through libcni, bridge cni0
+	CRI    Kind = "cri"    // containerd's CRI plugin driven by crictl, with the same CNI network
 )
 
 // Kinds returns every Kind, in a fixed order.
-func Kinds() []Kind { return []Kind{Podman, Docker, CNI} }
+func Kinds() []Kind { return []Kind{Podman, Docker, CNI, CRI} }
 
 // The node's addresses. The internet namespace answers at RemoteAddr.
 const (
@@ -65,8 +66,10 @@ type Node struct {
 	storageConf          string
 	containersConf       string
 	dockerHost           string
-	dockerd              *exec.Cmd
-	dockerdDone          chan error
+	daemon               *exec.Cmd // dockerd, containerd
+	daemonDone           chan error
+	criSock              string // containerd's socket
+	crictlDir            string // the directory of the pinned crictl
 	cni                  *cniNet
 	podmanHold           *exec.Cmd
 
@@ -84,6 +87,8 @@ type Container struct {
 	HostVeth string // the node-side end of the container's eth0
 
 	sandboxKey string    // podman: /run/netns/netns-UUID
+	podID      string    // cri: the pod sandbox's ID
+	netLink    string    // cri: net:[INODE], for the sweep at cleanup
 	proc       *exec.Cmd // cni: the process started in the sandbox
 	cniNS      string    // cni: the sandbox namespace's name
 }
@@ -116,6 +121,11 @@ func New(ctx context.Context, t testing.TB, kind Kind) *Node {
 		lookTool(t, "containerd", "containerd")
 		lookTool(t, "runc", "runc")
 	case CNI:
+	case CRI:
+		lookTool(t, "containerd", "containerd")
+		lookTool(t, "ctr", "containerd")
+		lookTool(t, "containerd-shim-runc-v2", "containerd")
+		lookTool(t, "runc", "runc")
 	default:
 		t.Fatalf("realnode: unknown kind %q", kind)
 	}
@@ -139,6 +149,8 @@ func New(ctx context.Context, t testing.TB, kind Kind) *Node {
 		start = n.startDocker
 	case CNI:
 		start = n.startCNI
+	case CRI:
+		start = n.startCRI
 	}
 	if err := start(ctx); err != nil {
 		t.Fatalf("realnode: start %s in %s: %v", kind, n.NS, err)
@@ -255,9 +267,15 @@ func (n *Node) MustSh(ctx context.Context, script string) string {
 // Env returns the environment that points runtime CLIs at this node's
 // runtime: DOCKER_HOST for Docker; CONTAINERS_STORAGE_CONF and
 // CONTAINERS_CONF for Podman (so that a plain `podman inspect NAME` finds
-// the node's containers). Nothing for CNI, which has no CLI.
+// the node's containers); CONTAINER_RUNTIME_ENDPOINT and
+// IMAGE_SERVICE_ENDPOINT for CRI, with the pinned crictl first on PATH (so
+// that a plain `crictl ps` finds them). Nothing for CNI, which has no CLI.
 func (n *Node) Env() []string {
 	switch n.Kind {
+	case CRI:
+		ep := "unix://" + n.criSock
+		return []string{"CONTAINER_RUNTIME_ENDPOINT=" + ep, "IMAGE_SERVICE_ENDPOINT=" + ep,
+			"PATH=" + n.crictlDir + string(os.PathListSeparator) + os.Getenv("PATH")}
 	case Docker:
 		return []string{"DOCKER_HOST=" + n.dockerHost}
 	case Podman:
@@ -284,6 +302,8 @@ func (n *Node) RunContainer(ctx context.Context, name, publish string, cmd ...st
 		c, err = n.runDocker(ctx, name, publish, cmd)
 	case CNI:
 		c, err = n.runCNI(ctx, name, publish, cmd)
+	case CRI:
+		c, err = n.runCRI(ctx, name, publish, cmd)
 	}
 	if c != nil {
 		n.containers = append(n.containers, c)
@@ -347,6 +367,8 @@ func (n *Node) cleanup() {
 		errs = append(errs, n.stopDocker(ctx))
 	case Podman:
 		errs = append(errs, n.stopPodman(ctx))
+	case CRI:
+		errs = append(errs, n.stopCRI(ctx))
 	}
 	// Whatever still runs in the node's namespaces (conmon, shims,
 	// docker-proxy, a container's process) dies with them.
@@ -408,6 +430,8 @@ func (n *Node) removeContainer(ctx context.Context, c *Container) error {
 		}
 	case CNI:
 		return n.removeCNI(ctx, c)
+	case CRI:
+		return n.removeCRI(ctx, c)
 	}
 	return nil
 }
@@ -422,7 +446,13 @@ func killIn(path string) error {
 		}
 		return fmt.Errorf("stat %s: %w", path, err)
 	}
-	want := fmt.Sprintf("net:[%d]", st.Ino)
+	return killNet(fmt.Sprintf("net:[%d]", st.Ino), path)
+}
+
+// killNet kills every process whose /proc/PID/ns/net links to want
+// ("net:[INODE]"), and waits (bounded) until none is left; what names the
+// namespace in errors.
+func killNet(want, what string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		pids := pidsIn(want)
@@ -430,7 +460,7 @@ func killIn(path string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: processes %v still run after SIGKILL", path, pids)
+			return fmt.Errorf("%s: processes %v still run after SIGKILL", what, pids)
 		}
 		for _, pid := range pids {
 			_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -42,6 +42,15 @@ func TestNode(t *testing.T) {
 					if err != nil || strings.TrimSpace(string(b)) == "" {
 						t.Errorf("podman inspect with Env %v: %v: %s", node.Env(), err, b)
 					}
+				case CRI:
+					// Through Env's PATH and endpoint alone, as hopcheck's own
+					// crictl is found.
+					cmd := exec.CommandContext(ctx, "sh", "-c", "crictl inspect -o go-template --template '{{.info.pid}}' $(crictl ps --name '^web$' -q)")
+					cmd.Env = append(os.Environ(), node.Env()...)
+					b, err := cmd.Output()
+					if err != nil || strings.TrimSpace(string(b)) != itoa(web.PID) {
+						t.Errorf("crictl inspect with Env %v: %v: %s, want %d", node.Env(), err, b, web.PID)
+					}
 				case Docker:
 					cmd := exec.CommandContext(ctx, node.dockerBin, "inspect", "--format", "{{.State.Pid}}", "web")
 					cmd.Env = append(os.Environ(), node.Env()...)
