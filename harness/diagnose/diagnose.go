@@ -97,6 +97,8 @@ type Diagnosis struct {
 	// when it is one hopcheck could follow; "" otherwise. Explain follows
 	// it when its Env can take namespaces in (Follower).
 	Beyond string `json:"beyond,omitempty"`
+	// beyondIno is Beyond's inode when it was read (0 otherwise).
+	beyondIno uint64
 }
 
 // Place returns "ns/if", or "ns" when If is empty.
@@ -164,9 +166,13 @@ func Diagnose(in Input) *Diagnosis {
 		ev = append(ev, w.trail...)
 	}
 	d.Cause, d.NS, d.If, d.Summary, d.Fix = f.Cause, f.NS, f.If, f.Summary, f.Fix
+	if name := unsafeNameIn(in.After, d.Fix); name != "" {
+		ev = append(ev, fmt.Sprintf("no fix is printed: it would name %q, which holds characters a shell interprets", name))
+		d.Fix = ""
+	}
 	for _, x := range w.exits {
 		if x.veth && x.peerNS != "" && x.who != homeNS {
-			d.Beyond = x.peerNS
+			d.Beyond, d.beyondIno = x.peerNS, x.peerIno
 			break
 		}
 	}

@@ -100,7 +100,7 @@ func outcomeOf(r check.Result) Outcome {
 // name or a path) and returns the name it goes by, or an error.
 type Follower interface {
 	Env
-	Follow(s string) (name string, err error)
+	Follow(s string, ino uint64) (name string, err error)
 }
 
 // maxFollow bounds how many namespaces Explain takes in for one probe.
@@ -134,7 +134,7 @@ func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
 			if d.Beyond == "" || ctx.Err() != nil {
 				break
 			}
-			name, err := fl.Follow(d.Beyond)
+			name, err := fl.Follow(d.Beyond, d.beyondIno)
 			if err != nil {
 				followed = append(followed, fmt.Sprintf("could not follow the path into %s: %v", d.Beyond, err))
 				break

@@ -40,3 +40,54 @@ func RunnableFix(fix string, enter func(ns string) ([]string, bool)) string {
 	}
 	return netns.Command(prefix, cmd)
 }
+
+// shellSafe reports whether a name taken from the kernel (an interface,
+// a chain, an nft table) may stand in a printed command as it is: only
+// letters, digits and "_.@+=-". Interface and chain names may hold almost
+// anything, and a namespace's owner chooses them: `$(reboot)` is a valid
+// interface name.
+func shellSafe(name string) bool {
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.@+=-", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// unsafeNameIn returns a name of the snapshot that is not shellSafe and
+// that fix mentions, or "": a fix holding one is not printed, since typing
+// it would let whoever named the interface run commands as root.
+func unsafeNameIn(st *State, fix string) string {
+	if st == nil || fix == "" {
+		return ""
+	}
+	check := func(name string) bool { return name != "" && !shellSafe(name) && strings.Contains(fix, name) }
+	for _, n := range st.Namespaces {
+		for _, l := range n.Links {
+			if check(l.Name) {
+				return l.Name
+			}
+		}
+		for _, ts := range [][]Table{n.IPTables, n.IP6Tables} {
+			for _, t := range ts {
+				for _, c := range t.Chains {
+					if check(c.Name) {
+						return c.Name
+					}
+				}
+			}
+		}
+		for _, t := range n.NFT {
+			if check(t.Name) {
+				return t.Name
+			}
+			for _, c := range t.Chains {
+				if check(c.Name) {
+					return c.Name
+				}
+			}
+		}
+	}
+	return ""
+}

@@ -1,6 +1,9 @@
 package diagnose
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRunnableFix(t *testing.T) {
 	env := Named{
@@ -23,5 +26,28 @@ func TestRunnableFix(t *testing.T) {
 		if got := RunnableFix(tc.fix, env.Enter); got != tc.want {
 			t.Errorf("RunnableFix(%q):\n got %s\nwant %s", tc.fix, got, tc.want)
 		}
+	}
+}
+
+// TestHostileNamesWithholdTheFix: a namespace's owner names its
+// interfaces, and `$(id)` is a valid name; a fix that names one is not
+// printed, whatever the cause.
+func TestHostileNamesWithholdTheFix(t *testing.T) {
+	for _, name := range []string{"v$(id)", "v`id`", "v;id", "v'x", "v\"x", "v*"} {
+		t.Run(name, func(t *testing.T) {
+			f := newFx(t)
+			f.ns("node").bridge("br0", "10.0.0.1/24").port(name, "br0", "web/eth0").down(name)
+			f.ns("web").veth("eth0", "node/"+name, "10.0.0.2/24").route("default via 10.0.0.1 dev eth0")
+			d := Diagnose(Input{Probe: ping("web", "10.0.0.1"), After: f.build()})
+			if d.Cause != LinkDown || d.Fix != "" {
+				t.Errorf("got %s, fix %q; want link-down with no fix\n  %s", d.Cause, d.Fix, strings.Join(d.Evidence, "\n  "))
+			}
+		})
+	}
+	f := newFx(t)
+	f.ns("node").bridge("br0", "10.0.0.1/24").port("veth-1.a@b", "br0", "web/eth0").down("veth-1.a@b")
+	f.ns("web").veth("eth0", "node/veth-1.a@b", "10.0.0.2/24").route("default via 10.0.0.1 dev eth0")
+	if d := Diagnose(Input{Probe: ping("web", "10.0.0.1"), After: f.build()}); d.Fix != "ip link set veth-1.a@b up  # in node" {
+		t.Errorf("a plain name: fix %q", d.Fix)
 	}
 }

@@ -26,6 +26,7 @@ import (
 type outsideNS struct {
 	path string // "hcdockinet" (ip netns) or "/proc/4242/ns/net"
 	who  string // "process 4242 (httpd)", or ""
+	ino  uint64 // the namespace's inode, to check a later open of path
 }
 
 // homeNS is outsideNS.who for the namespace hopcheck runs in.
@@ -64,11 +65,11 @@ func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netn
 			return
 		}
 		if _, ok := out[id]; !ok {
-			out[id] = outsideNS{path: name, who: who}
+			out[id] = outsideNS{path: name, who: who, ino: ino}
 		}
 	}
 	// hopcheck's own namespace first: it takes part only with --node.
-	try("/proc/self/ns/net", "", homeNS)
+	try("/proc/thread-self/ns/net", "", homeNS)
 	names, _ := filepath.Glob("/run/netns/*")
 	sort.Strings(names)
 	for _, p := range names {
@@ -113,8 +114,10 @@ type exit struct {
 	// kind is the device's kind otherwise.
 	veth bool
 	kind string
-	// peerNS and who name the peer's namespace for the user, when found.
+	// peerNS and who name the peer's namespace for the user, when found;
+	// peerIno is its inode.
 	peerNS, who string
+	peerIno     uint64
 	// neighbor is the next hop the walk sent the packet to through the
 	// exit.
 	neighbor netip.Addr
@@ -133,7 +136,7 @@ func (w *walker) exitAt(e endpoint, l *Link) (exit, bool) {
 		if l.Peer != "" {
 			return exit{}, false
 		}
-		x.veth, x.peerNS, x.who = true, l.PeerOutside, l.PeerOutsideWho
+		x.veth, x.peerNS, x.who, x.peerIno = true, l.PeerOutside, l.PeerOutsideWho, l.PeerOutsideInode
 		return x, true
 	case "bridge", "vxlan", "loopback":
 		return exit{}, false

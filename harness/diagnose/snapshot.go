@@ -50,10 +50,14 @@ type NamedNS struct {
 // Follow takes in the namespace a user names s (an `ip netns` name, or a
 // path such as /proc/PID/ns/net) under that name, unless it is one of n
 // already: the namespaces a probe's path crosses beyond those given.
-func (n *Named) Follow(s string) (string, error) {
+func (n *Named) Follow(s string, ino uint64) (string, error) {
 	h, err := netns.OpenArg(s)
 	if err != nil {
 		return "", err
+	}
+	if got, err := netns.Inode(h); ino != 0 && (err != nil || got != ino) {
+		h.Close()
+		return "", fmt.Errorf("%s is no longer the namespace found on the path (its process is gone)", s)
 	}
 	for _, o := range *n {
 		if o.Handle.IsOpen() && o.Handle.Equal(h) {
@@ -216,7 +220,7 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 			if outside == nil {
 				outside = findOutside(ctx, h, handles)
 			}
-			link.PeerOutside, link.PeerOutsideWho = outside[id].path, outside[id].who
+			link.PeerOutside, link.PeerOutsideWho, link.PeerOutsideInode = outside[id].path, outside[id].who, outside[id].ino
 		}
 		if link.Master != "" && link.Peer == "" && link.Kind != "vxlan" {
 			if link.LearnedMACs, err = learnedMACs(h, link.Index); err != nil {

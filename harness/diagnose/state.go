@@ -104,6 +104,9 @@ type Link struct {
 	// PeerOutsideWho says what lives there when known: "process 4242
 	// (httpd)".
 	PeerOutsideWho string `json:"peer_outside_who,omitempty"`
+	// PeerOutsideInode is that namespace's inode: a path through a PID
+	// may name another namespace by the time it is opened again.
+	PeerOutsideInode uint64 `json:"peer_outside_inode,omitempty"`
 	// LearnedMACs are the MACs the bridge learned behind this port, read
 	// for ports whose far side is outside the snapshot (to tell which of
 	// them a neighbor lives behind).
