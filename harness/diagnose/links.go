@@ -354,3 +354,36 @@ func (w *walker) segmentText(seg segment, v6 bool) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// bridgedFilter runs p through the iptables FORWARD hook of every bridge
+// that forwards it from port to port on path, where br_netfilter hands
+// bridged IPv4 (IPv6) frames to iptables (ip6tables):
+// net.bridge.bridge-nf-call-iptables, 1 by default in every namespace once
+// the module is loaded. The rules see the bridge as both -i and -o
+// (Docker's inter-container rule `-i docker0 -o docker0` is one).
+func (w *walker) bridgedFilter(path []segmentStep, p packet) *finding {
+	key := "net.bridge.bridge-nf-call-iptables"
+	if p.v6() {
+		key = "net.bridge.bridge-nf-call-ip6tables"
+	}
+	for i, st := range path {
+		if st.out || i+1 >= len(path) {
+			continue // only a bridge that sends the frame on forwards it
+		}
+		ns := w.st.NS(st.at.ns)
+		l := ns.Link(st.at.ifname)
+		if l == nil || l.Kind != "bridge" {
+			continue
+		}
+		if v, _ := ns.Sysctl(key); v != "1" {
+			continue
+		}
+		q := p
+		q.In, q.Out, q.mark = st.at.ifname, st.at.ifname, nil
+		if f := w.filter(ns, "FORWARD", q, st.at.ifname); f != nil {
+			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %s = 1: bridged frames on %s go through iptables FORWARD (br_netfilter)", ns.Name, key, st.at.ifname))
+			return f
+		}
+	}
+	return nil
+}

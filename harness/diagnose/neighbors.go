@@ -51,6 +51,9 @@ func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
 		if f := w.wrongMAC(ns, r, nh, e, how, seg); f != nil {
 			return endpoint{}, f
 		}
+		if f := w.bridgedFilter(seg.receivers[e], p); f != nil {
+			return endpoint{}, f
+		}
 		w.note("%s: %s is held by %s%s", ns.Name, nh, e, how.text())
 		return e, nil
 	}

@@ -245,3 +245,39 @@ func TestNetavarkMarks(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgedFramesThroughIPTables: with br_netfilter, frames a bridge
+// forwards from port to port cross iptables FORWARD with the bridge as -i
+// and -o; Docker's icc=false is such a rule. Without the sysctl they do
+// not.
+func TestBridgedFramesThroughIPTables(t *testing.T) {
+	const save = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -i br-1 -o br-1 -j DROP
+COMMIT
+`
+	for _, tc := range []struct {
+		brnf  string
+		cause string
+		place string
+		fix   string
+	}{
+		{"1", NetfilterDrop, "node/br-1", "iptables -t filter -D FORWARD 1  # in node"},
+		{"0", Unknown, "a", ""},
+	} {
+		t.Run("bridge-nf-call-iptables="+tc.brnf, func(t *testing.T) {
+			f := newFx(t)
+			f.ns("node").bridge("br-1", "172.18.0.1/16").
+				port("va", "br-1", "a/eth0").port("vb", "br-1", "b/eth0").
+				sysctl("net.bridge.bridge-nf-call-iptables", tc.brnf).ipt(save)
+			f.ns("a").veth("eth0", "node/va", "172.18.0.2/16")
+			f.ns("b").veth("eth0", "node/vb", "172.18.0.3/16")
+			d := Diagnose(Input{Probe: ping("a", "172.18.0.3"), After: f.build()})
+			if d.Cause != tc.cause || d.Place() != tc.place || d.Fix != tc.fix {
+				t.Errorf("got %s at %s, fix %q; want %s at %s, fix %q\n  %s", d.Cause, d.Place(), d.Fix, tc.cause, tc.place, tc.fix, strings.Join(d.Evidence, "\n  "))
+			}
+		})
+	}
+}
