@@ -461,7 +461,7 @@ func readListeners(h *netlink.Handle) ([]Listener, error) {
 // sysctlKeys are the per-namespace sysctls the diagnosis reads, and
 // linkSysctls those read for all, default and every link.
 var (
-	sysctlKeys   = []string{"net.ipv4.ip_forward", "net.ipv4.icmp_echo_ignore_all",
+	sysctlKeys = []string{"net.ipv4.ip_forward", "net.ipv4.icmp_echo_ignore_all",
 		"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"}
 	linkSysctls  = []string{"rp_filter", "forwarding", "accept_local", "arp_ignore", "arp_announce", "proxy_arp"}
 	link6Sysctls = []string{"forwarding", "disable_ipv6"}
