@@ -55,6 +55,13 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 			}
 		}
 	}
+	if miss := w.unmatchedDNAT(ns, at, p); miss != "" && !dnat {
+		// The node meant to forward the port: the summary names the
+		// DNAT that does not take this request, not a missing service.
+		f.Summary = fmt.Sprintf("the %s request to %s stays in %s, where nothing listens on port %d: %s",
+			p.Proto, netip.AddrPortFrom(p.Dst, p.DPort), at.ns, p.DPort, miss)
+		return f
+	}
 	if f.Fix == "" {
 		// No command starts someone's service: say what would.
 		f.Summary += "; start the service there"
@@ -66,4 +73,66 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("the check's listener was in %s, port %d, not in %s", w.probe.ListenNS, w.probe.ListenPort, at.ns))
 	}
 	return f
+}
+
+// unmatchedDNAT says why a request to a port that ns forwards somewhere
+// was not translated: a DNAT rule for the port that does not match it (a
+// port published on 127.0.0.1 only), or a jump for the port into a chain
+// that no longer holds its DNAT (a runtime's per-container chain
+// flushed). "" when ns has no nat rule for the port.
+func (w *walker) unmatchedDNAT(ns *NSState, at endpoint, p packet) string {
+	t := ns.TableFor("nat", p.v6())
+	if t == nil {
+		return ""
+	}
+	q := p
+	q.In, q.Out = at.ifname, ""
+	for _, c := range t.Chains {
+		for i, r := range c.Rules {
+			pr := parseRule(r.Spec)
+			if !rulePort(pr, p.DPort) {
+				continue
+			}
+			desc := fmt.Sprintf("rule %d of nat/%s `%s`", i+1, c.Name, r.Spec)
+			switch {
+			case pr.target == "DNAT" && matchRuleIn(pr, q, ns) == noMatch:
+				if d, ok := optValue(pr.words, "-d"); ok && strings.HasPrefix(d, "127.") {
+					return fmt.Sprintf("%s forwards the port only for %s: the port is published on the loopback address only; publish it on %s (or all addresses) to reach it from outside", desc, d, p.Dst)
+				}
+				return desc + " would forward the port, but does not match this request"
+			case pr.target != "DNAT" && t.Chain(pr.target) != nil && len(t.Chain(pr.target).Rules) == 0:
+				return fmt.Sprintf("%s sends the port to chain %s, which is empty: the DNAT for it is gone; recreate the container (or restore the rule) so the runtime writes it again", desc, pr.target)
+			}
+		}
+	}
+	return ""
+}
+
+// rulePort reports whether a rule names port as its destination port
+// (--dport, or a --dports list).
+func rulePort(pr parsedRule, port uint16) bool {
+	for i := 0; i+1 < len(pr.words); i++ {
+		switch pr.words[i] {
+		case "--dport", "--destination-port":
+			if portIn(port, pr.words[i+1]) {
+				return true
+			}
+		case "--dports", "--destination-ports":
+			if portList(port, pr.words[i+1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// optValue returns the value of option opt in a rule's words, when the
+// option is not negated.
+func optValue(words []string, opt string) (string, bool) {
+	for i := 0; i+1 < len(words); i++ {
+		if words[i] == opt && (i == 0 || words[i-1] != "!") {
+			return words[i+1], true
+		}
+	}
+	return "", false
 }

@@ -199,8 +199,15 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	}
 	if in == "" {
 		f.Summary = fmt.Sprintf("%s has no route to %s", ns.Name, p.Dst)
+		if g := w.unaddressed(ns, p); g != nil {
+			g.Evidence = append(f.Evidence, g.Evidence...)
+			return g
+		}
 	} else {
 		f.Summary = fmt.Sprintf("%s receives the packet to %s on %s but has no route to forward it", ns.Name, p.Dst, in)
+	}
+	if !found && !w.hasDefault(ns, p.v6()) {
+		f.Summary += fmt.Sprintf(" (%s has no default route)", ns.Name)
 	}
 	if found {
 		f.Summary = fmt.Sprintf("%s has an %s route for %s", ns.Name, r.Type, p.Dst)
@@ -316,7 +323,39 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 			}
 		}
 	}
-	return fallback.gw, fallback.dev, fallback.gw.IsValid()
+	if fallback.gw.IsValid() {
+		return fallback.gw, fallback.dev, true
+	}
+	return w.gatewayBeyondView(ns, dst)
+}
+
+// gatewayBeyondView finds a gateway out of view: the one neighbor that ns
+// has resolved on a link whose segment leaves the snapshot (a node's
+// uplink), on that link's subnet. ok is false when there is none, or more
+// than one to choose from.
+func (w *walker) gatewayBeyondView(ns *NSState, dst netip.Addr) (netip.Addr, string, bool) {
+	var gw netip.Addr
+	var dev string
+	for i := range ns.Links {
+		l := &ns.Links[i]
+		if l.IsLoopback() || !l.Up || l.Kind == "bridge" || l.Master != "" {
+			continue
+		}
+		if len(w.flood(endpoint{ns.Name, l.Name}, false).exits) == 0 {
+			continue
+		}
+		for _, nb := range ns.Neighbors {
+			if nb.Dev != l.Name || nb.IP.Is4() != dst.Is4() || !onSubnet(l, nb.IP) || nb.IP.IsLinkLocalUnicast() ||
+				strings.Contains(nb.State, NeighFailed) || strings.Contains(nb.State, NeighIncomplete) {
+				continue
+			}
+			if gw.IsValid() && gw != nb.IP {
+				return netip.Addr{}, "", false
+			}
+			gw, dev = nb.IP, l.Name
+		}
+	}
+	return gw, dev, gw.IsValid()
 }
 
 // onSubnet reports whether a is inside the subnet of one of l's addresses.
@@ -482,4 +521,69 @@ func (n *NSState) connected(a netip.Addr) (netip.Prefix, bool) {
 		}
 	}
 	return netip.Prefix{}, false
+}
+
+// unaddressed explains a sender with no route because it has no address:
+// no interface but lo (a container run without a network), or interfaces
+// without an address of the family, which took their routes with them.
+// The address a container had is read back where the node still knows
+// it: the neighbor entry of the bridge its veth hangs on, for its MAC.
+func (w *walker) unaddressed(ns *NSState, p packet) *finding {
+	var bare []*Link
+	for i := range ns.Links {
+		l := &ns.Links[i]
+		if l.IsLoopback() {
+			continue
+		}
+		for _, a := range l.Addrs {
+			if a.Addr().Is4() == p.Dst.Is4() && !a.Addr().IsLinkLocalUnicast() {
+				return nil
+			}
+		}
+		bare = append(bare, l)
+	}
+	fam := "IPv4"
+	if p.v6() {
+		fam = "IPv6"
+	}
+	if len(bare) == 0 {
+		return &finding{Cause: NoRoute, NS: ns.Name,
+			Summary: fmt.Sprintf("%s has no network interface but lo, so it has no route to %s: it runs without a network (docker/podman --network none); run it on a network, or connect it (docker network connect)", ns.Name, p.Dst)}
+	}
+	l := bare[0]
+	f := &finding{Cause: AddressMissing, NS: ns.Name, If: l.Name,
+		Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s", ns.Name, l.Name, fam, ns.Name, p.Dst)}
+	if addr, gw, ok := w.formerAddr(endpoint{ns.Name, l.Name}, l, p.Dst.Is4()); ok {
+		f.Summary += fmt.Sprintf("; the node still knows it as %s", addr.Addr())
+		f.Evidence = append(f.Evidence, fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", gw, addr.Addr(), ns.Name, l.Name, l.MAC))
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.v6()), gw.Addr(), l.Name))
+	}
+	return f
+}
+
+// formerAddr finds the address link l of e had: its veth peer's bridge
+// holds a neighbor entry with l's MAC; the prefix is the bridge's subnet
+// and the gateway the bridge's address there.
+func (w *walker) formerAddr(e endpoint, l *Link, v4 bool) (addr, gw netip.Prefix, ok bool) {
+	peer, found := w.peer(e)
+	if !found || l.MAC == "" {
+		return addr, gw, false
+	}
+	pn := w.st.NS(peer.ns)
+	pl := pn.Link(peer.ifname)
+	if pl == nil || pl.Master == "" {
+		return addr, gw, false
+	}
+	br := pn.Link(pl.Master)
+	for _, nb := range pn.Neighbors {
+		if nb.Dev != pl.Master || !strings.EqualFold(nb.MAC, l.MAC) || nb.IP.Is4() != v4 {
+			continue
+		}
+		for _, a := range br.Addrs {
+			if a.Masked().Contains(nb.IP) {
+				return netip.PrefixFrom(nb.IP, a.Bits()), a, true
+			}
+		}
+	}
+	return addr, gw, false
 }

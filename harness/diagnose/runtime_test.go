@@ -89,6 +89,12 @@ func TestDockerNode(t *testing.T) {
 		}
 	}
 	userDrop := strings.Replace(dockerSave, "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j DROP\n-A DOCKER-USER -j RETURN", 1)
+	loopbackOnly := strings.Replace(dockerSave, "-A DOCKER ! -i docker0 -p tcp", "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp", 1)
+	// CNI portmap's shape: a jump per published port into a chain of the
+	// container's, here flushed.
+	cniFlushed := strings.Replace(dockerSave, ":DOCKER - [0:0]\n-A PREROUTING", ":DOCKER - [0:0]\n:CNI-DN-1 - [0:0]\n-A PREROUTING", 1)
+	cniFlushed = strings.Replace(cniFlushed, "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+		"-A DOCKER -p tcp -m multiport --dports 8080 -j CNI-DN-1", 1)
 	for _, tc := range []struct {
 		name    string
 		save    string
@@ -122,6 +128,35 @@ func TestDockerNode(t *testing.T) {
 		// socket on the node is not the service.
 		name: "published port without a listener", save: dockerSave, withWeb: true, probe: conn("tcp", "node", "198.51.100.2:8080", ""),
 		cause: NoListener, place: "web/eth0", summary: "172.17.0.2:80",
+	}, {
+		name: "published on 127.0.0.1 only", save: loopbackOnly, withWeb: true, probe: conn("tcp", "node", "198.51.100.2:8080", ""),
+		edit:  func(f *fx) { f.ns("node").n.Listeners = nil; f.ns("node").listen("tcp", "127.0.0.1:8080") },
+		cause: NoListener, place: "node/lo", summary: "published on the loopback address only",
+	}, {
+		name: "the container's DNAT chain flushed", save: cniFlushed, withWeb: true, probe: conn("tcp", "node", "198.51.100.2:8080", ""),
+		edit:  func(f *fx) { f.ns("node").n.Listeners = nil },
+		cause: NoListener, place: "node/lo", summary: "sends the port to chain CNI-DN-1, which is empty",
+	}, {
+		name: "the container's address removed", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit: func(f *fx) {
+			f.ns("web").link("eth0").Addrs = nil
+			f.static["web"] = nil
+		},
+		cause: AddressMissing, place: "web/eth0", summary: "the node still knows it as 172.17.0.2",
+		fix: "ip addr add 172.17.0.2/16 dev eth0 && ip route add default via 172.17.0.1 dev eth0  # in web",
+	}, {
+		name: "a container without a network", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit: func(f *fx) {
+			w := f.ns("web").n
+			w.Links = w.Links[:1] // lo
+			f.static["web"] = nil
+		},
+		cause: NoRoute, place: "web", summary: "no network interface but lo",
+	}, {
+		name: "the node's default route removed", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit:  func(f *fx) { f.static["node"] = nil },
+		cause: NoRoute, place: "node/docker0", summary: "node has no default route",
+		fix: "ip route add default via 198.51.100.1 dev eth0  # in node",
 	}, {
 		name: "the uplink's gateway does not answer", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
 		edit: func(f *fx) {
