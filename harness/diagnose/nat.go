@@ -283,3 +283,37 @@ func (w *walker) dnatIn(ns string) *natRecord {
 	}
 	return nil
 }
+
+// localSource explains a packet that arrives on in with a source address
+// of ns itself, which the kernel drops as a martian (IP_LOCAL_SOURCE): a
+// hairpin, where a DNAT sends a namespace's own connection back to it and
+// no MASQUERADE replaces the source on the way (runtimes mark such
+// connections to masquerade them). The fix masquerades that flow where it
+// was translated.
+func (w *walker) localSource(ns *NSState, in string, p packet) *finding {
+	if p.Reply || !p.Src.IsValid() || p.Src.IsLoopback() || !ns.isLocal(p.Src) {
+		return nil
+	}
+	f := &finding{Cause: NoReturnRoute, NS: ns.Name, If: in,
+		Summary: fmt.Sprintf("the request arrives at %s on %s with %s's own address %s as its source, which the kernel drops (a martian): the reply could never leave", ns.Name, in, ns.Name, p.Src),
+	}
+	if n := w.lastDNAT(); n != nil {
+		f.Summary += fmt.Sprintf("; %s sent %s's connection back to it (DNAT %s -> %s, a hairpin) without masquerading it", n.ns, ns.Name, n.from, n.to)
+		spec := fmt.Sprintf("-s %s -d %s", hostPrefix(p.Src), hostPrefix(p.Dst))
+		if p.Proto == "tcp" || p.Proto == "udp" {
+			spec += fmt.Sprintf(" -p %s -m %s --dport %d", p.Proto, p.Proto, p.DPort)
+		}
+		f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -I POSTROUTING %s -j MASQUERADE", iptablesCmd(p.v6()), spec))
+	}
+	return f
+}
+
+// lastDNAT returns the request's latest DNAT, or nil.
+func (w *walker) lastDNAT() *natRecord {
+	for i := len(w.nats) - 1; i >= 0; i-- {
+		if w.nats[i].kind == "DNAT" {
+			return &w.nats[i]
+		}
+	}
+	return nil
+}

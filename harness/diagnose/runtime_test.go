@@ -316,3 +316,22 @@ COMMIT
 		})
 	}
 }
+
+// TestHairpinWithoutMasquerade: a container's connection to its own
+// published port comes back to it with its own source when the runtime's
+// mark-based MASQUERADE is gone; the kernel drops it as a martian.
+func TestHairpinWithoutMasquerade(t *testing.T) {
+	save := strings.Replace(netavarkSave, "-A NETAVARK-HOSTPORT-MASQ -m comment --comment \"netavark portfw masq mark\" -m mark --mark 0x2000/0x2000 -j MASQUERADE\n", "", 1)
+	f := newFx(t)
+	f.ns("node").bridge("podman0", "10.88.0.1/16").port("veth0", "podman0", "web/eth0").
+		veth("eth0", "", "198.51.100.2/24").route("default via 198.51.100.1 dev eth0").
+		sysctl("net.ipv4.ip_forward", "1").ipt(save)
+	f.ns("web").veth("eth0", "node/veth0", "10.88.0.6/16").route("default via 10.88.0.1 dev eth0").listen("tcp", "0.0.0.0:80")
+	p := conn("tcp", "web", "198.51.100.2:8080", "")
+	p.Outcome = OutcomeTimeout
+	d := Diagnose(Input{Probe: p, After: f.build()})
+	want := "iptables -t nat -I POSTROUTING -s 10.88.0.6/32 -d 10.88.0.6/32 -p tcp -m tcp --dport 80 -j MASQUERADE  # in node"
+	if d.Cause != NoReturnRoute || d.Place() != "web/eth0" || d.Fix != want {
+		t.Errorf("got %s at %s: %s\n  fix %q\nwant no-return-route at web/eth0, fix %q\n  %s", d.Cause, d.Place(), d.Summary, d.Fix, want, strings.Join(d.Evidence, "\n  "))
+	}
+}

@@ -234,6 +234,9 @@ func (w *walker) send(ns *NSState, p packet) step {
 func (w *walker) receive(ns *NSState, in string, p packet) step {
 	p.In, p.Out = in, ""
 	p.mark = new(uint32) // crossing into a namespace clears the mark (skb_scrub_packet)
+	if f := w.localSource(ns, in, p); f != nil {
+		return stop(f)
+	}
 	if f := w.filter(ns, "PREROUTING", p, in); f != nil {
 		return stop(f)
 	}
