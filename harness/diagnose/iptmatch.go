@@ -32,8 +32,25 @@ type packet struct {
 	// mark is the packet's netfilter mark inside the namespace it is in
 	// (MARK sets it, -m mark reads it; runtimes mark published-port
 	// traffic in nat PREROUTING to masquerade it in POSTROUTING); shared
-	// by the copies of the packet in that namespace, nil when unknown.
-	mark *uint32
+	// by the copies of the packet in that namespace, so that what one
+	// hook's MARK rule does the next hook's -m mark sees; nil when the
+	// walk does not follow it.
+	mark *markState
+}
+
+// markState is a packet's mark as far as the walk knows it: known is
+// unset once a rule that only may match, or a chain the walk cannot say
+// is entered, may have changed it.
+type markState struct {
+	v     uint32
+	known bool
+}
+
+// forget makes the mark unknown (a no-op without mark state).
+func (m *markState) forget() {
+	if m != nil {
+		m.known = false
+	}
 }
 
 // v6 reports whether p is an IPv6 packet.
@@ -120,6 +137,7 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 	res := matches
 	w := r.words
 	neg := false
+	module := "" // the -m module the options that follow belong to
 	for i := 0; i < len(w); i++ {
 		opt := w[i]
 		if opt == "!" {
@@ -151,6 +169,7 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 			m = boolMatch(protoMatch(p.Proto, p.v6(), val))
 			i++
 		case "-m", "--match":
+			module = val
 			i++
 			neg = false
 			continue
@@ -179,7 +198,12 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 		case "--syn":
 			m = boolMatch(p.Proto == "tcp" && !p.Reply)
 		case "--mark":
-			m = markMatch(p.mark, val)
+			// Only -m mark reads the packet mark; -m connmark --mark
+			// is the conntrack mark, which the walk does not follow.
+			m = mayMatch
+			if module == "mark" {
+				m = markMatch(p.mark, val)
+			}
 			i++
 		case "--dst-type":
 			m = addrTypeMatch(ns, p.Dst, val)
@@ -209,12 +233,13 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 }
 
 // markMatch matches -m mark --mark VALUE[/MASK] against the packet's mark.
-func markMatch(mark *uint32, val string) match {
+// An unknown mark may match.
+func markMatch(mark *markState, val string) match {
 	v, m, ok := markValue(val)
-	if mark == nil || !ok {
+	if mark == nil || !mark.known || !ok {
 		return mayMatch
 	}
-	return boolMatch(*mark&m == v)
+	return boolMatch(mark.v&m == v)
 }
 
 // markValue parses VALUE[/MASK] (hex or decimal); the mask defaults to
@@ -239,28 +264,66 @@ func markValue(val string) (v, mask uint32, ok bool) {
 // setMark applies a MARK target's options to mark: --set-xmark V/M
 // (iptables-save writes every form so) clears M and xors V; --set-mark,
 // --and-mark, --or-mark and --xor-mark as iptables-extensions(8) says.
-func setMark(mark *uint32, opts map[string]string) {
+// An unknown mark stays unknown unless every bit is set.
+func setMark(mark *markState, opts map[string]string) {
 	if mark == nil {
 		return
 	}
 	for opt, val := range opts {
+		switch opt {
+		case "--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark":
+		default:
+			continue
+		}
 		v, m, ok := markValue(val)
 		if !ok {
+			mark.forget()
 			continue
 		}
 		switch opt {
 		case "--set-xmark":
-			*mark = *mark&^m ^ v
+			mark.v = mark.v&^m ^ v
 		case "--set-mark":
-			*mark = *mark&^m | v
+			mark.v = mark.v&^m | v
 		case "--and-mark":
-			*mark &= v
+			mark.v &= v
 		case "--or-mark":
-			*mark |= v
+			mark.v |= v
 		case "--xor-mark":
-			*mark ^= v
+			mark.v ^= v
+		}
+		if (opt == "--set-xmark" || opt == "--set-mark") && m == 0xffffffff {
+			mark.known = true
 		}
 	}
+}
+
+// chainSetsMark reports whether chain of t, or a chain it jumps to, has
+// a rule that changes the packet mark: MARK, or CONNMARK --restore-mark.
+func chainSetsMark(t *Table, chain string, depth int) bool {
+	c := t.Chain(chain)
+	if c == nil || depth > maxChainDepth {
+		return false
+	}
+	for _, r := range c.Rules {
+		if pr := parseRule(r.Spec); ruleSetsMark(t, pr, depth) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleSetsMark reports whether rule pr of t may change the packet mark,
+// itself or in the chain it jumps to.
+func ruleSetsMark(t *Table, pr parsedRule, depth int) bool {
+	switch pr.target {
+	case "MARK":
+		return true
+	case "CONNMARK":
+		_, ok := pr.opts["--restore-mark"]
+		return ok
+	}
+	return chainSetsMark(t, pr.target, depth+1)
 }
 
 // addrTypeMatch matches an addrtype list ("LOCAL", "UNICAST,LOCAL")

@@ -32,6 +32,9 @@ type nftEval struct {
 	// rules that set marks in hooks the walk does not follow.
 	mark      uint32
 	markKnown bool
+	// markSet is set once a rule sets the mark, for the packet's mark
+	// state to take it (hookStep.eval).
+	markSet bool
 	// hook is the base chain's hook ("forward"), for what conntrack
 	// has done to the packet by then.
 	hook string
@@ -86,7 +89,10 @@ func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
 			if e.SourceRegister {
 				if e.Key == expr.MetaKeyMARK {
 					b, known, _ := rs.get(e.Register, 4)
-					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known
+					// A rule that so far only may match may or may
+					// not have set it.
+					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known && out.m == matches
+					ev.markSet = true
 				}
 				continue
 			}
