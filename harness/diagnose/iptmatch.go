@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -327,33 +328,97 @@ func ruleSetsMark(t *Table, pr parsedRule, depth int) bool {
 }
 
 // addrTypeMatch matches an addrtype list ("LOCAL", "UNICAST,LOCAL")
-// against the type of a in ns, as the kernel's route lookup classifies
-// it: LOCAL for an address of ns, BROADCAST and MULTICAST by their
-// routes and range, UNICAST otherwise. Without ns, or for a type not
+// against a in ns as xt_addrtype does. Without ns, or for a type not
 // modelled, it may match.
 func addrTypeMatch(ns *NSState, a netip.Addr, val string) match {
 	if ns == nil || !a.IsValid() {
 		return mayMatch
 	}
-	typ := "UNICAST"
-	switch r, ok := ns.RouteGet(a); {
-	case a.IsMulticast():
-		typ = "MULTICAST"
-	case ok && r.Type == RouteLocal:
-		typ = "LOCAL"
-	case ok && r.Type == RouteBroadcast, a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		typ = "BROADCAST"
-	case ok && (r.Type == "unreachable" || r.Type == "prohibit" || r.Type == "blackhole"):
-		typ = strings.ToUpper(r.Type)
+	types := strings.Split(strings.ToUpper(val), ",")
+	if a.Is6() && !a.Is4In6() {
+		return addrTypeMatch6(ns, a, types)
 	}
-	for _, t := range strings.Split(val, ",") {
-		switch strings.ToUpper(t) {
+	typ := strings.ToUpper(addrType4(ns, a.Unmap(), ""))
+	for _, t := range types {
+		switch t {
 		case typ:
 			return matches
 		case "LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "UNREACHABLE", "PROHIBIT", "BLACKHOLE":
 		default:
 			return mayMatch // ANYCAST, NAT, XRESOLVE, THROW, UNSPEC: not modelled
 		}
+	}
+	return noMatch
+}
+
+// addrType4 classifies an IPv4 address as the kernel's
+// inet_dev_addr_type does (xt_addrtype and nft fib ... type use it): 0/8
+// and 255.255.255.255 are broadcast, 224/4 multicast, else the type of
+// the route that covers a in the local table (table 255 only: a
+// blackhole route in main does not make a blackhole), else unicast. With
+// dev, a route of another device counts as unicast. A snapshot without
+// IPv4 local-table routes (built by hand) has its links' addresses
+// stand for them.
+func addrType4(ns *NSState, a netip.Addr, dev string) string {
+	switch {
+	case a.As4()[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return RouteBroadcast
+	case a.IsMulticast():
+		return "multicast"
+	}
+	if slices.ContainsFunc(ns.Routes, func(r Route) bool { return r.Table == TableLocal && r.Dst.Addr().Is4() }) {
+		r, ok := ns.tableLookup(TableLocal, a)
+		if !ok || dev != "" && r.Dev != dev || r.Type == "" {
+			return RouteUnicast
+		}
+		return r.Type
+	}
+	for _, l := range ns.Links {
+		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
+			return RouteLocal
+		}
+		for _, pfx := range l.Addrs {
+			if pfx.Addr().Is4() && pfx.Bits() < 31 && a == lastAddr(pfx) {
+				return RouteBroadcast
+			}
+		}
+	}
+	return RouteUnicast
+}
+
+// addrTypeMatch6 matches an IPv6 address as xt_addrtype's match_type6
+// does, where the types are not exclusive: each of MULTICAST, UNICAST
+// (not multicast, not ::) and UNSPEC (::) that is listed must hold, and
+// when LOCAL or UNREACHABLE is listed, one of them must: LOCAL for a
+// local route, UNREACHABLE for no route or a blackhole, prohibit or
+// unreachable one (RTF_REJECT), by the full route lookup. The kernel
+// refuses BROADCAST, BLACKHOLE, PROHIBIT and the rest for IPv6.
+func addrTypeMatch6(ns *NSState, a netip.Addr, types []string) match {
+	want := map[string]bool{}
+	for _, t := range types {
+		switch t {
+		case "MULTICAST", "UNICAST", "UNSPEC", "LOCAL", "UNREACHABLE", "ANYCAST":
+			want[t] = true
+		default:
+			return mayMatch
+		}
+	}
+	switch {
+	case want["MULTICAST"] && !a.IsMulticast(),
+		want["UNICAST"] && (a.IsMulticast() || a.IsUnspecified()),
+		want["UNSPEC"] && !a.IsUnspecified():
+		return noMatch
+	}
+	if !want["LOCAL"] && !want["UNREACHABLE"] && !want["ANYCAST"] {
+		return matches
+	}
+	r, ok := ns.RouteGet(a)
+	switch {
+	case want["UNREACHABLE"] && (!ok || r.Type == RouteBlackhole || r.Type == RouteProhibit || r.Type == RouteUnreachable),
+		want["LOCAL"] && ok && r.Type == RouteLocal:
+		return matches
+	case want["ANYCAST"]:
+		return mayMatch // anycast addresses are not in the snapshot
 	}
 	return noMatch
 }

@@ -145,3 +145,111 @@ func TestMarkStateNFT(t *testing.T) {
 		})
 	}
 }
+
+// addrtypeNS has 10.0.0.2/24 and 2001:db8::2/64 on eth0 with their local
+// and broadcast routes in table local, and blackhole, unreachable and
+// prohibit routes in main.
+func addrtypeNS() *NSState {
+	pfx := netip.MustParsePrefix
+	return &NSState{Name: "host",
+		Links: []Link{
+			{Name: "lo", Index: 1, Kind: "loopback", Up: true, Addrs: []netip.Prefix{pfx("127.0.0.1/8"), pfx("::1/128")}},
+			{Name: "eth0", Index: 2, Up: true, Addrs: []netip.Prefix{pfx("10.0.0.2/24"), pfx("2001:db8::2/64")}},
+		},
+		Routes: []Route{
+			{Table: TableLocal, Type: RouteLocal, Dst: pfx("127.0.0.0/8"), Dev: "lo"},
+			{Table: TableLocal, Type: RouteLocal, Dst: pfx("10.0.0.2/32"), Dev: "eth0"},
+			{Table: TableLocal, Type: RouteBroadcast, Dst: pfx("10.0.0.255/32"), Dev: "eth0"},
+			{Table: TableLocal, Type: RouteBlackhole, Dst: pfx("192.0.2.0/24")},
+			{Table: TableMain, Type: RouteUnicast, Dst: pfx("10.0.0.0/24"), Dev: "eth0"},
+			{Table: TableMain, Type: RouteBlackhole, Dst: pfx("198.51.100.0/24")},
+			{Table: TableMain, Type: RouteUnreachable, Dst: pfx("203.0.113.0/24")},
+			{Table: TableLocal, Type: RouteLocal, Dst: pfx("::1/128"), Dev: "lo"},
+			{Table: TableLocal, Type: RouteLocal, Dst: pfx("2001:db8::2/128"), Dev: "eth0"},
+			{Table: TableMain, Type: RouteUnicast, Dst: pfx("2001:db8::/64"), Dev: "eth0"},
+			{Table: TableMain, Type: RouteBlackhole, Dst: pfx("2001:db8:dead::/48")},
+			{Table: TableMain, Type: RouteProhibit, Dst: pfx("2001:db8:beef::/48")},
+			{Table: TableMain, Type: RouteUnreachable, Dst: pfx("2001:db8:cafe::/48")},
+		}}
+}
+
+// IPv4 addrtype is the local table's word (inet_addr_type); IPv6's types
+// are not exclusive and come from the full lookup (match_type6).
+func TestAddrTypeMatch(t *testing.T) {
+	ns := addrtypeNS()
+	for _, tc := range []struct {
+		addr, types string
+		want        match
+	}{
+		{"10.0.0.2", "LOCAL", matches},
+		{"10.0.0.2", "UNICAST", noMatch},
+		{"127.0.0.5", "LOCAL", matches},
+		{"10.0.0.9", "UNICAST", matches},
+		{"10.0.0.255", "BROADCAST", matches},
+		{"255.255.255.255", "BROADCAST", matches},
+		{"0.1.2.3", "BROADCAST", matches},
+		{"224.0.0.5", "MULTICAST", matches},
+		{"224.0.0.5", "UNICAST", noMatch},
+		// A blackhole or unreachable route in main is not the address's
+		// type: only the local table is looked at.
+		{"198.51.100.7", "BLACKHOLE", noMatch},
+		{"198.51.100.7", "UNICAST", matches},
+		{"203.0.113.8", "UNREACHABLE", noMatch},
+		{"203.0.113.8", "UNICAST", matches},
+		// One in the local table is.
+		{"192.0.2.1", "BLACKHOLE", matches},
+		{"192.0.2.1", "ANYCAST", mayMatch},
+
+		// IPv6: a local address is both LOCAL and UNICAST.
+		{"2001:db8::2", "LOCAL", matches},
+		{"2001:db8::2", "UNICAST", matches},
+		{"2001:db8::2", "LOCAL,UNICAST", matches},
+		{"::1", "LOCAL", matches},
+		{"2001:db8::9", "UNICAST", matches},
+		{"2001:db8::9", "LOCAL", noMatch},
+		{"2001:db8::9", "LOCAL,UNICAST", noMatch}, // each listed class must hold
+		{"ff02::1", "MULTICAST", matches},
+		{"ff02::1", "UNICAST", noMatch},
+		{"2001:db8::9", "MULTICAST", noMatch},
+		// Blackhole, prohibit and unreachable routes (RTF_REJECT) and no
+		// route at all are UNREACHABLE.
+		{"2001:db8:dead::1", "UNREACHABLE", matches},
+		{"2001:db8:dead::1", "UNICAST", matches},
+		{"2001:db8:beef::1", "UNREACHABLE", matches},
+		{"2001:db8:cafe::1", "UNREACHABLE", matches},
+		{"2001:db8:ffff::1", "UNREACHABLE", matches},
+		{"2001:db8::9", "UNREACHABLE", noMatch},
+		// The kernel refuses these for IPv6.
+		{"2001:db8:dead::1", "BLACKHOLE", mayMatch},
+	} {
+		if got := addrTypeMatch(ns, netip.MustParseAddr(tc.addr), tc.types); got != tc.want {
+			t.Errorf("%s --dst-type %s: got %v, want %v", tc.addr, tc.types, got, tc.want)
+		}
+	}
+}
+
+// nft fib daddr type classifies IPv4 by the local table too
+// (inet_dev_addr_type).
+func TestFibAddrType(t *testing.T) {
+	ns := addrtypeNS()
+	for _, tc := range []struct {
+		addr, dev string
+		want      uint32
+	}{
+		{"10.0.0.2", "", rtnLocal},
+		{"10.0.0.2", "eth0", rtnLocal},
+		{"10.0.0.2", "lo", rtnUnicast},
+		{"10.0.0.255", "", rtnBroadcast},
+		{"0.1.2.3", "", rtnBroadcast},
+		{"224.0.0.5", "", rtnMulticast},
+		{"198.51.100.7", "", rtnUnicast},
+		{"192.0.2.1", "", 6}, // RTN_BLACKHOLE, from the local table
+		{"2001:db8::2", "", rtnLocal},
+		{"2001:db8::9", "", rtnUnicast},
+	} {
+		got, ok := addrType(ns, netip.MustParseAddr(tc.addr), tc.dev)
+		if !ok || got != tc.want {
+			t.Errorf("fib %s (dev %q) type: got %d %v, want %d", tc.addr, tc.dev, got, ok, tc.want)
+		}
+	}
+}

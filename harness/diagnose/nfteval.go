@@ -558,21 +558,36 @@ func (ev *nftEval) fib(e *expr.Fib, p packet) ([]byte, bool) {
 	return binary.NativeEndian.AppendUint32(nil, t), ok
 }
 
-// addrType classifies a as the kernel's local table does: local when ns
-// holds it (on dev, when dev is given) or a local route covers it,
-// broadcast, multicast, else unicast.
+// addrType classifies a as nft's fib ... type does: an IPv4 address as
+// inet_dev_addr_type (addrType4); an IPv6 one local when ns holds it (on
+// dev, when dev is given) or a local route covers it, multicast, else
+// unicast.
 func addrType(ns *NSState, a netip.Addr, dev string) (uint32, bool) {
 	if !a.IsValid() || a.IsUnspecified() {
+		return 0, false
+	}
+	if a.Is4() || a.Is4In6() {
+		switch addrType4(ns, a.Unmap(), dev) {
+		case RouteUnicast:
+			return rtnUnicast, true
+		case RouteLocal:
+			return rtnLocal, true
+		case RouteBroadcast:
+			return rtnBroadcast, true
+		case "multicast":
+			return rtnMulticast, true
+		case RouteBlackhole:
+			return unix.RTN_BLACKHOLE, true
+		case RouteUnreachable:
+			return unix.RTN_UNREACHABLE, true
+		case RouteProhibit:
+			return unix.RTN_PROHIBIT, true
+		}
 		return 0, false
 	}
 	for _, l := range ns.Links {
 		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
 			return rtnLocal, true
-		}
-		for _, pfx := range l.Addrs {
-			if a.Is4() && pfx.Addr().Is4() && pfx.Bits() < 31 && a == lastAddr(pfx) {
-				return rtnBroadcast, true
-			}
 		}
 	}
 	for _, r := range ns.Routes {
@@ -580,11 +595,8 @@ func addrType(ns *NSState, a netip.Addr, dev string) (uint32, bool) {
 			return rtnLocal, true
 		}
 	}
-	switch {
-	case a.IsMulticast():
+	if a.IsMulticast() {
 		return rtnMulticast, true
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return rtnBroadcast, true
 	}
 	return rtnUnicast, true
 }
