@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,8 +33,25 @@ type packet struct {
 	// mark is the packet's netfilter mark inside the namespace it is in
 	// (MARK sets it, -m mark reads it; runtimes mark published-port
 	// traffic in nat PREROUTING to masquerade it in POSTROUTING); shared
-	// by the copies of the packet in that namespace, nil when unknown.
-	mark *uint32
+	// by the copies of the packet in that namespace, so that what one
+	// hook's MARK rule does the next hook's -m mark sees; nil when the
+	// walk does not follow it.
+	mark *markState
+}
+
+// markState is a packet's mark as far as the walk knows it: known is
+// unset once a rule that only may match, or a chain the walk cannot say
+// is entered, may have changed it.
+type markState struct {
+	v     uint32
+	known bool
+}
+
+// forget makes the mark unknown (a no-op without mark state).
+func (m *markState) forget() {
+	if m != nil {
+		m.known = false
+	}
 }
 
 // v6 reports whether p is an IPv6 packet.
@@ -120,6 +138,7 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 	res := matches
 	w := r.words
 	neg := false
+	module := "" // the -m module the options that follow belong to
 	for i := 0; i < len(w); i++ {
 		opt := w[i]
 		if opt == "!" {
@@ -151,6 +170,7 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 			m = boolMatch(protoMatch(p.Proto, p.v6(), val))
 			i++
 		case "-m", "--match":
+			module = val
 			i++
 			neg = false
 			continue
@@ -179,7 +199,12 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 		case "--syn":
 			m = boolMatch(p.Proto == "tcp" && !p.Reply)
 		case "--mark":
-			m = markMatch(p.mark, val)
+			// Only -m mark reads the packet mark; -m connmark --mark
+			// is the conntrack mark, which the walk does not follow.
+			m = mayMatch
+			if module == "mark" {
+				m = markMatch(p.mark, val)
+			}
 			i++
 		case "--dst-type":
 			m = addrTypeMatch(ns, p.Dst, val)
@@ -209,12 +234,13 @@ func matchRuleIn(r parsedRule, p packet, ns *NSState) match {
 }
 
 // markMatch matches -m mark --mark VALUE[/MASK] against the packet's mark.
-func markMatch(mark *uint32, val string) match {
+// An unknown mark may match.
+func markMatch(mark *markState, val string) match {
 	v, m, ok := markValue(val)
-	if mark == nil || !ok {
+	if mark == nil || !mark.known || !ok {
 		return mayMatch
 	}
-	return boolMatch(*mark&m == v)
+	return boolMatch(mark.v&m == v)
 }
 
 // markValue parses VALUE[/MASK] (hex or decimal); the mask defaults to
@@ -239,58 +265,160 @@ func markValue(val string) (v, mask uint32, ok bool) {
 // setMark applies a MARK target's options to mark: --set-xmark V/M
 // (iptables-save writes every form so) clears M and xors V; --set-mark,
 // --and-mark, --or-mark and --xor-mark as iptables-extensions(8) says.
-func setMark(mark *uint32, opts map[string]string) {
+// An unknown mark stays unknown unless every bit is set.
+func setMark(mark *markState, opts map[string]string) {
 	if mark == nil {
 		return
 	}
 	for opt, val := range opts {
+		switch opt {
+		case "--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark":
+		default:
+			continue
+		}
 		v, m, ok := markValue(val)
 		if !ok {
+			mark.forget()
 			continue
 		}
 		switch opt {
 		case "--set-xmark":
-			*mark = *mark&^m ^ v
+			mark.v = mark.v&^m ^ v
 		case "--set-mark":
-			*mark = *mark&^m | v
+			mark.v = mark.v&^m | v
 		case "--and-mark":
-			*mark &= v
+			mark.v &= v
 		case "--or-mark":
-			*mark |= v
+			mark.v |= v
 		case "--xor-mark":
-			*mark ^= v
+			mark.v ^= v
+		}
+		if (opt == "--set-xmark" || opt == "--set-mark") && m == 0xffffffff {
+			mark.known = true
 		}
 	}
 }
 
+// chainSetsMark reports whether chain of t, or a chain it jumps to, has
+// a rule that changes the packet mark: MARK, or CONNMARK --restore-mark.
+func chainSetsMark(t *Table, chain string, depth int) bool {
+	c := t.Chain(chain)
+	if c == nil || depth > maxChainDepth {
+		return false
+	}
+	for _, r := range c.Rules {
+		if pr := parseRule(r.Spec); ruleSetsMark(t, pr, depth) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleSetsMark reports whether rule pr of t may change the packet mark,
+// itself or in the chain it jumps to.
+func ruleSetsMark(t *Table, pr parsedRule, depth int) bool {
+	switch pr.target {
+	case "MARK":
+		return true
+	case "CONNMARK":
+		_, ok := pr.opts["--restore-mark"]
+		return ok
+	}
+	return chainSetsMark(t, pr.target, depth+1)
+}
+
 // addrTypeMatch matches an addrtype list ("LOCAL", "UNICAST,LOCAL")
-// against the type of a in ns, as the kernel's route lookup classifies
-// it: LOCAL for an address of ns, BROADCAST and MULTICAST by their
-// routes and range, UNICAST otherwise. Without ns, or for a type not
+// against a in ns as xt_addrtype does. Without ns, or for a type not
 // modelled, it may match.
 func addrTypeMatch(ns *NSState, a netip.Addr, val string) match {
 	if ns == nil || !a.IsValid() {
 		return mayMatch
 	}
-	typ := "UNICAST"
-	switch r, ok := ns.RouteGet(a); {
-	case a.IsMulticast():
-		typ = "MULTICAST"
-	case ok && r.Type == RouteLocal:
-		typ = "LOCAL"
-	case ok && r.Type == RouteBroadcast, a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		typ = "BROADCAST"
-	case ok && (r.Type == "unreachable" || r.Type == "prohibit" || r.Type == "blackhole"):
-		typ = strings.ToUpper(r.Type)
+	types := strings.Split(strings.ToUpper(val), ",")
+	if a.Is6() && !a.Is4In6() {
+		return addrTypeMatch6(ns, a, types)
 	}
-	for _, t := range strings.Split(val, ",") {
-		switch strings.ToUpper(t) {
+	typ := strings.ToUpper(addrType4(ns, a.Unmap(), ""))
+	for _, t := range types {
+		switch t {
 		case typ:
 			return matches
 		case "LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "UNREACHABLE", "PROHIBIT", "BLACKHOLE":
 		default:
 			return mayMatch // ANYCAST, NAT, XRESOLVE, THROW, UNSPEC: not modelled
 		}
+	}
+	return noMatch
+}
+
+// addrType4 classifies an IPv4 address as the kernel's
+// inet_dev_addr_type does (xt_addrtype and nft fib ... type use it): 0/8
+// and 255.255.255.255 are broadcast, 224/4 multicast, else the type of
+// the route that covers a in the local table (table 255 only: a
+// blackhole route in main does not make a blackhole), else unicast. With
+// dev, a route of another device counts as unicast. A snapshot without
+// IPv4 local-table routes (built by hand) has its links' addresses
+// stand for them.
+func addrType4(ns *NSState, a netip.Addr, dev string) string {
+	switch {
+	case a.As4()[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return RouteBroadcast
+	case a.IsMulticast():
+		return "multicast"
+	}
+	if slices.ContainsFunc(ns.Routes, func(r Route) bool { return r.Table == TableLocal && r.Dst.Addr().Is4() }) {
+		r, ok := ns.tableLookup(TableLocal, a)
+		if !ok || dev != "" && r.Dev != dev || r.Type == "" {
+			return RouteUnicast
+		}
+		return r.Type
+	}
+	for _, l := range ns.Links {
+		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
+			return RouteLocal
+		}
+		for _, pfx := range l.Addrs {
+			if pfx.Addr().Is4() && pfx.Bits() < 31 && a == lastAddr(pfx) {
+				return RouteBroadcast
+			}
+		}
+	}
+	return RouteUnicast
+}
+
+// addrTypeMatch6 matches an IPv6 address as xt_addrtype's match_type6
+// does, where the types are not exclusive: each of MULTICAST, UNICAST
+// (not multicast, not ::) and UNSPEC (::) that is listed must hold, and
+// when LOCAL or UNREACHABLE is listed, one of them must: LOCAL for a
+// local route, UNREACHABLE for no route or a blackhole, prohibit or
+// unreachable one (RTF_REJECT), by the full route lookup. The kernel
+// refuses BROADCAST, BLACKHOLE, PROHIBIT and the rest for IPv6.
+func addrTypeMatch6(ns *NSState, a netip.Addr, types []string) match {
+	want := map[string]bool{}
+	for _, t := range types {
+		switch t {
+		case "MULTICAST", "UNICAST", "UNSPEC", "LOCAL", "UNREACHABLE", "ANYCAST":
+			want[t] = true
+		default:
+			return mayMatch
+		}
+	}
+	switch {
+	case want["MULTICAST"] && !a.IsMulticast(),
+		want["UNICAST"] && (a.IsMulticast() || a.IsUnspecified()),
+		want["UNSPEC"] && !a.IsUnspecified():
+		return noMatch
+	}
+	if !want["LOCAL"] && !want["UNREACHABLE"] && !want["ANYCAST"] {
+		return matches
+	}
+	r, ok := ns.RouteGet(a)
+	switch {
+	case want["UNREACHABLE"] && (!ok || r.Type == RouteBlackhole || r.Type == RouteProhibit || r.Type == RouteUnreachable),
+		want["LOCAL"] && ok && r.Type == RouteLocal:
+		return matches
+	case want["ANYCAST"]:
+		return mayMatch // anycast addresses are not in the snapshot
 	}
 	return noMatch
 }

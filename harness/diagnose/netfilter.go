@@ -114,6 +114,9 @@ func (e *chainEval) run(chain string, p packet, depth int) verdict {
 				if pr.target != "" && pr.target != "LOG" {
 					maybe = append(maybe, fmt.Sprintf("rule %d of %s/%s `%s`", i+1, e.table.Name, chain, r.Spec))
 				}
+				if ruleSetsMark(e.table, pr, depth) {
+					p.mark.forget() // the mark may or may not have been changed
+				}
 				continue
 			}
 		}

@@ -32,6 +32,9 @@ type nftEval struct {
 	// rules that set marks in hooks the walk does not follow.
 	mark      uint32
 	markKnown bool
+	// markSet is set once a rule sets the mark, for the packet's mark
+	// state to take it (hookStep.eval).
+	markSet bool
 	// hook is the base chain's hook ("forward"), for what conntrack
 	// has done to the packet by then.
 	hook string
@@ -86,7 +89,10 @@ func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
 			if e.SourceRegister {
 				if e.Key == expr.MetaKeyMARK {
 					b, known, _ := rs.get(e.Register, 4)
-					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known
+					// A rule that so far only may match may or may
+					// not have set it.
+					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known && out.m == matches
+					ev.markSet = true
 				}
 				continue
 			}
@@ -552,21 +558,36 @@ func (ev *nftEval) fib(e *expr.Fib, p packet) ([]byte, bool) {
 	return binary.NativeEndian.AppendUint32(nil, t), ok
 }
 
-// addrType classifies a as the kernel's local table does: local when ns
-// holds it (on dev, when dev is given) or a local route covers it,
-// broadcast, multicast, else unicast.
+// addrType classifies a as nft's fib ... type does: an IPv4 address as
+// inet_dev_addr_type (addrType4); an IPv6 one local when ns holds it (on
+// dev, when dev is given) or a local route covers it, multicast, else
+// unicast.
 func addrType(ns *NSState, a netip.Addr, dev string) (uint32, bool) {
 	if !a.IsValid() || a.IsUnspecified() {
+		return 0, false
+	}
+	if a.Is4() || a.Is4In6() {
+		switch addrType4(ns, a.Unmap(), dev) {
+		case RouteUnicast:
+			return rtnUnicast, true
+		case RouteLocal:
+			return rtnLocal, true
+		case RouteBroadcast:
+			return rtnBroadcast, true
+		case "multicast":
+			return rtnMulticast, true
+		case RouteBlackhole:
+			return unix.RTN_BLACKHOLE, true
+		case RouteUnreachable:
+			return unix.RTN_UNREACHABLE, true
+		case RouteProhibit:
+			return unix.RTN_PROHIBIT, true
+		}
 		return 0, false
 	}
 	for _, l := range ns.Links {
 		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
 			return rtnLocal, true
-		}
-		for _, pfx := range l.Addrs {
-			if a.Is4() && pfx.Addr().Is4() && pfx.Bits() < 31 && a == lastAddr(pfx) {
-				return rtnBroadcast, true
-			}
 		}
 	}
 	for _, r := range ns.Routes {
@@ -574,11 +595,8 @@ func addrType(ns *NSState, a netip.Addr, dev string) (uint32, bool) {
 			return rtnLocal, true
 		}
 	}
-	switch {
-	case a.IsMulticast():
+	if a.IsMulticast() {
 		return rtnMulticast, true
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return rtnBroadcast, true
 	}
 	return rtnUnicast, true
 }

@@ -80,9 +80,13 @@ func (s hookStep) eval(ns *NSState, hook string, p packet, moved []Moved, counte
 	}
 	ev := nftEval{ns: ns, t: s.nft, moved: nftMovedIn(moved, ns.Name), markKnown: !setsMarks(ns, p)}
 	if p.mark != nil {
-		ev.mark = *p.mark
+		ev.mark, ev.markKnown = p.mark.v, ev.markKnown && p.mark.known
 	}
-	return ev.runBase(s.chain, p)
+	v := ev.runBase(s.chain, p)
+	if ev.markSet && p.mark != nil {
+		*p.mark = markState{v: ev.mark, known: ev.markKnown} // for the hooks after this one
+	}
+	return v
 }
 
 // nftMovedIn returns the nft counters of namespace ns that moved.

@@ -200,7 +200,7 @@ func stop(f *finding) step { return step{end: &legEnd{f: f}} }
 // lookup and source selection, local delivery through lo, filter OUTPUT.
 func (w *walker) send(ns *NSState, p packet) step {
 	p.In, p.Out = "", ""
-	p.mark = new(uint32) // a packet a namespace sends starts unmarked
+	p.mark = &markState{known: true} // a packet a namespace sends starts unmarked
 	if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, "", v, p)
 	}
@@ -233,7 +233,7 @@ func (w *walker) send(ns *NSState, p packet) step {
 // ip_forward, rp_filter and FORWARD, in the kernel's order.
 func (w *walker) receive(ns *NSState, in string, p packet) step {
 	p.In, p.Out = in, ""
-	p.mark = new(uint32) // crossing into a namespace clears the mark (skb_scrub_packet)
+	p.mark = &markState{known: true} // crossing into a namespace clears the mark (skb_scrub_packet)
 	if f := w.localSource(ns, in, p); f != nil {
 		return stop(f)
 	}
