@@ -243,10 +243,8 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 	}
 	fix := fmt.Sprintf("%s -t %s -D %s %d", v.command(), v.Table, v.Chain, v.Rule)
 	if open := w.openBothWays(ns, hook, p, v); open != "" {
-		// Another rule drops the reply: deleting this one would only
-		// move the drop (Docker's isolation chains drop each network's
-		// traffic to the other, one rule per direction).
-		f.Summary += "; another rule drops its reply, so both directions are opened ahead of them"
+		// Deleting this rule would only move the drop.
+		f.Summary += "; deleting that rule would not let the flow through (the policy or another rule drops it, or its reply, next), so the flow is accepted ahead of them"
 		f.Fix = fixIn(ns.Name, open)
 		return f
 	}
@@ -260,11 +258,15 @@ func (w *walker) filter(ns *NSState, hook string, p packet, at string) *finding 
 	return f
 }
 
-// openBothWays returns, for a request dropped at FORWARD by rule v whose
-// reply another rule of the hook drops too, the commands that accept both
-// ahead of every rule: in DOCKER-USER where Docker keeps it for the
-// user's own rules (FORWARD is rewritten by dockerd), else at the top of
-// FORWARD. It returns "" when deleting v would do.
+// openBothWays returns, for a request dropped at FORWARD by rule v, the
+// commands that accept it ahead of every rule when deleting v would not
+// let the flow through: another rule or the policy would drop the request
+// next (Docker's icc=false network: its -i br -o br DROP, then the FORWARD
+// policy), or another rule drops its reply (Docker's isolation chains drop
+// each network's traffic to the other, one rule per direction). They go
+// in DOCKER-USER where Docker keeps it for the user's own rules (dockerd
+// rewrites FORWARD), else at the top of FORWARD. It returns "" when
+// deleting v would do.
 func (w *walker) openBothWays(ns *NSState, hook string, p packet, v *verdict) string {
 	if hook != "FORWARD" || p.Reply || v.Rule == 0 || v.NFT != nil || p.In == "" || p.Out == "" {
 		return ""
@@ -272,7 +274,8 @@ func (w *walker) openBothWays(ns *NSState, hook string, p packet, v *verdict) st
 	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto,
 		In: p.Out, Out: p.In, Reply: true, Size: p.Size}
 	rv, _ := filterHook(ns, hook, reply, nil, false)
-	if rv == nil || rv.NFT != nil || rv.Rule == 0 || (rv.Table == v.Table && rv.Chain == v.Chain && rv.Rule == v.Rule) {
+	replyDropped := rv != nil && rv.NFT == nil && rv.Rule != 0 && !(rv.Table == v.Table && rv.Chain == v.Chain && rv.Rule == v.Rule)
+	if !replyDropped && !droppedWithout(ns, hook, p, v) {
 		return ""
 	}
 	chain := "FORWARD"
@@ -280,7 +283,41 @@ func (w *walker) openBothWays(ns *NSState, hook string, p packet, v *verdict) st
 		chain = "DOCKER-USER"
 	}
 	cmd := v.command() + " -t filter -I " + chain + " "
-	return cmd + w.acceptSpec(ns, hook, p) + " && " + cmd + acceptSpec(hook, reply)
+	fix := cmd + w.acceptSpec(ns, hook, p)
+	if p.In != p.Out && rv != nil && rv.drops() {
+		// An accept between the same two interfaces takes the reply too.
+		fix += " && " + cmd + acceptSpec(hook, reply)
+	}
+	return fix
+}
+
+// droppedWithout reports whether p is still dropped at hook once rule v
+// is deleted.
+func droppedWithout(ns *NSState, hook string, p packet, v *verdict) bool {
+	cp := *ns
+	tables := &cp.IPTables
+	if v.IPv6 {
+		tables = &cp.IP6Tables
+	}
+	ts := append([]Table(nil), *tables...)
+	for i := range ts {
+		if ts[i].Name != v.Table {
+			continue
+		}
+		chains := append([]Chain(nil), ts[i].Chains...)
+		for j := range chains {
+			if chains[j].Name == v.Chain && v.Rule <= len(chains[j].Rules) {
+				rules := append([]Rule(nil), chains[j].Rules[:v.Rule-1]...)
+				chains[j].Rules = append(rules, chains[j].Rules[v.Rule:]...)
+			}
+		}
+		ts[i].Chains = chains
+	}
+	*tables = ts
+	q := p
+	q.mark = nil
+	d, _ := filterHook(&cp, hook, q, nil, false)
+	return d != nil
 }
 
 // replyAlsoDropped returns, for a request dropped at FORWARD, the command

@@ -335,3 +335,25 @@ func TestHairpinWithoutMasquerade(t *testing.T) {
 		t.Errorf("got %s at %s: %s\n  fix %q\nwant no-return-route at web/eth0, fix %q\n  %s", d.Cause, d.Place(), d.Summary, d.Fix, want, strings.Join(d.Evidence, "\n  "))
 	}
 }
+
+// TestDeletingTheDropIsNotEnough: Docker's icc=false drops a network's
+// bridged traffic by a rule, with no accept for it behind: deleting the
+// rule leaves the FORWARD policy to drop it. The fix accepts it ahead, in
+// DOCKER-USER.
+func TestDeletingTheDropIsNotEnough(t *testing.T) {
+	save := strings.Replace(dockerSave, "-A FORWARD -i docker0 -o docker0 -j ACCEPT\n",
+		"-A FORWARD -i docker0 -o docker0 -j ACCEPT\n-A FORWARD -i br-1 -o br-1 -j DROP\n", 1)
+	f := newFx(t)
+	f.ns("node").bridge("docker0", "172.17.0.1/16").bridge("br-1", "172.18.0.1/16").
+		port("va", "br-1", "a/eth0").port("vb", "br-1", "b/eth0").
+		sysctl("net.bridge.bridge-nf-call-iptables", "1", "net.ipv4.ip_forward", "1").ipt(save)
+	f.ns("a").veth("eth0", "node/va", "172.18.0.2/16")
+	f.ns("b").veth("eth0", "node/vb", "172.18.0.3/16").listen("tcp", "0.0.0.0:80")
+	p := conn("tcp", "a", "172.18.0.3:80", "")
+	p.Outcome = OutcomeTimeout
+	d := Diagnose(Input{Probe: p, After: f.build()})
+	want := "iptables -t filter -I DOCKER-USER -i br-1 -o br-1 -j ACCEPT  # in node"
+	if d.Cause != NetfilterDrop || d.Fix != want {
+		t.Errorf("got %s at %s: %s\n  fix %q, want %q", d.Cause, d.Place(), d.Summary, d.Fix, want)
+	}
+}
