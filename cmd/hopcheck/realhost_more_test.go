@@ -308,7 +308,7 @@ func moreFixed(m *moreHost) []breakage {
 			probe:  []string{"why", "--node", "--container", "docker:a1,docker:a2", "--from", "a1", "--to", m.a2IP + ":80", "--tcp"},
 			cause:  diagnose.NetfilterDrop,
 			place:  "node",
-			fixHas: []string{"FORWARD"},
+			fixHas: []string{"DOCKER-USER", "-i br-"},
 		}, breakage{
 			// Names the request's DOCKER-ISOLATION-STAGE-2 rule and prints
 			// `iptables -t filter -D DOCKER-ISOLATION-STAGE-2 1`: the reply
