@@ -23,6 +23,9 @@ const (
 	exitOK          = 0 // every check passed
 	exitCheckFailed = 1 // a check failed
 	exitBadInput    = 2 // bad input, a build error, or a usage error
+	// exitInterrupted: `why` stopped by Ctrl-C or SIGTERM before its
+	// probe was judged (128 + SIGINT, as shells report it).
+	exitInterrupted = 130
 )
 
 // exitError carries an exit code out of a command without printing twice.

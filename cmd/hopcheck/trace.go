@@ -42,7 +42,7 @@ CONTAINERS_STORAGE_CONF and CONTAINER_RUNTIME_ENDPOINT as usual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if pf.empty() && !pf.node {
-				return &exitError{code: exitBadInput, err: errors.New("--netns, --container: name at least one namespace")}
+				return &exitError{code: exitBadInput, err: errors.New("--node, --netns, --container: name at least one namespace")}
 			}
 			if err := checkParticipantFlags(pf); err != nil {
 				return &exitError{code: exitBadInput, err: err}
@@ -112,7 +112,7 @@ func traceLive(ctx context.Context, w io.Writer, pf participantFlags, f trace.Fi
 			if err != nil {
 				return err
 			}
-			rec.Namespaces = append(rec.Namespaces, runs.AttachedNS{Name: n.path, Inode: ino})
+			rec.Namespaces = append(rec.Namespaces, runs.AttachedNS{Name: n.path, Inode: ino, Label: n.name})
 		}
 		if err := store.SaveAttached(rec); err != nil {
 			rec = nil

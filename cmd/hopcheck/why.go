@@ -49,7 +49,8 @@ you would run it, so DOCKER_HOST, CONTAINER_HOST, CONTAINERS_STORAGE_CONF
 and CONTAINER_RUNTIME_ENDPOINT choose the daemon or storage as usual.
 --node adds the namespace hopcheck runs in: the host of those containers.
 
-Exit code: 0 when the probe got through, 1 when it did not.`,
+Exit code: 0 when the probe got through, 1 when it did not, 2 for bad
+input, 130 when interrupted before the probe was judged.`,
 		Example: `  hopcheck why scenarios/broken/no-masquerade.yaml --from ns1 --to 203.0.113.8
   hopcheck why scenarios/dnat-ingress.yaml --from internet --to 198.51.100.2:8080 --tcp --listen ns1:80
   hopcheck why --netns red,blue --from red --to 10.0.0.3
@@ -58,8 +59,8 @@ Exit code: 0 when the probe got through, 1 when it did not.`,
   hopcheck why --node --container podman:web,docker:db --from node --to 10.88.0.2:80 --tcp`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == !f.empty() {
-				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --netns/--container, one of the two")}
+			if (len(args) == 1) == (!f.empty() || f.node) {
+				return &exitError{code: exitBadInput, err: errors.New("give a scenario FILE or --node/--netns/--container, one of the two")}
 			}
 			if f.node && len(args) == 1 {
 				return &exitError{code: exitBadInput, err: errors.New("--node goes with --netns or --container: a scenario's host is a namespace of its own")}
@@ -120,7 +121,10 @@ func whyCheck(f whyFlags) (*scenario.Check, error) {
 		}
 		to, err := netip.ParseAddr(f.to)
 		if err != nil {
-			return nil, fmt.Errorf("--to %q: not an IP address (a port needs --tcp or --udp)", f.to)
+			if _, perr := netip.ParseAddrPort(f.to); perr == nil {
+				return nil, fmt.Errorf("--to %q: a port needs --tcp or --udp", f.to)
+			}
+			return nil, fmt.Errorf("--to %q: not an IP address", f.to)
 		}
 		c.Kind, c.Name = "ping", fmt.Sprintf("ping %s -> %s", f.from, to)
 		c.Ping = &scenario.PingCheck{From: f.from, To: scenario.Target{Addr: to}, Count: 1, Timeout: f.timeout}
@@ -194,6 +198,9 @@ func whyScenario(cmd *cobra.Command, file string, c *scenario.Check, opts runner
 		}()
 	}
 	rc, tracing := runner.Probe(ctx, topo, sc, c, opts)
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted: the probe was not judged")}
+	}
 	return printWhy(cmd, sc.Name, rc, tracing)
 }
 
@@ -251,6 +258,9 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 		if from == nodeName && !f.node {
 			hint = " (probes start in the namespace hopcheck runs in only with --node)"
 		}
+		if hint == "" {
+			hint = fmt.Sprintf(" (add --container %s or --netns %s)", from, from)
+		}
 		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of the namespaces given (%s)%s", from, participantNames(ps), hint)}
 	}
 	// The diagnosis may take in namespaces the path crosses beyond those
@@ -261,6 +271,11 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 		}
 	}()
 	rc, tracing := runner.Probe(cmd.Context(), &env, nil, c, opts)
+	if cmd.Context().Err() != nil {
+		// Ctrl-C or SIGTERM: the probe was cut short, which says nothing
+		// of the network, and its trace was not incomplete by fault.
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted: the probe was not judged")}
+	}
 	return printWhy(cmd, "why", rc, tracing)
 }
 
@@ -269,7 +284,8 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 func printWhy(cmd *cobra.Command, name string, rc report.Check, tracing report.Tracing) error {
 	text := report.NewText(cmd.OutOrStdout(), report.TextOptions{Color: report.ColorEnabled(os.Stdout), TraceAlways: true})
 	if !tracing.Enabled {
-		rc.TraceNote = "tracing off: " + tracing.Reason
+		// The runner names run's flag; why's is --trace-off.
+		rc.TraceNote = "tracing off: " + strings.Replace(tracing.Reason, "--trace off", "--trace-off", 1)
 	}
 	text.CheckDone(name, rc)
 	if err := text.Err(); err != nil {

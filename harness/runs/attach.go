@@ -41,6 +41,9 @@ type AttachedNS struct {
 	// touches another namespace that took the name since.
 	Name  string `json:"name"`
 	Inode uint64 `json:"inode"`
+	// Label is what the trace called the namespace ("node", a
+	// container's name), for messages; "" in records of older versions.
+	Label string `json:"label,omitempty"`
 	// OwnQdiscs lists the interfaces whose clsact qdisc the trace added
 	// (it removes them with its filters when they hold nothing else).
 	OwnQdiscs []string `json:"own_qdiscs,omitempty"`
@@ -148,7 +151,7 @@ func (s Store) CleanAttached(ctx context.Context, detach Detacher) (cleaned []st
 				errs = append(errs, err)
 				failed = true
 			} else if done {
-				cleaned = append(cleaned, n.Name)
+				cleaned = append(cleaned, n.describe())
 			}
 		}
 		if !failed {
@@ -158,6 +161,18 @@ func (s Store) CleanAttached(ctx context.Context, detach Detacher) (cleaned []st
 		}
 	}
 	return cleaned, skipped, errors.Join(errs...)
+}
+
+// describe names n for a person: its label with the path it was opened
+// by, or the path alone.
+func (n AttachedNS) describe() string {
+	switch {
+	case n.Name == "/proc/self/ns/net":
+		return "the namespace hopcheck runs in (--node)"
+	case n.Label != "" && n.Label != n.Name:
+		return n.Label + " (" + n.Name + ")"
+	}
+	return n.Name
 }
 
 // detachFrom runs detach in the recorded namespace if it still exists
