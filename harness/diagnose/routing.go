@@ -550,15 +550,22 @@ func (w *walker) unaddressed(ns *NSState, p packet) *finding {
 		return &finding{Cause: NoRoute, NS: ns.Name,
 			Summary: fmt.Sprintf("%s has no network interface but lo, so it has no route to %s: it runs without a network (docker/podman --network none); run it on a network, or connect it (docker network connect)", ns.Name, p.Dst)}
 	}
-	l := bare[0]
-	f := &finding{Cause: AddressMissing, NS: ns.Name, If: l.Name,
-		Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s", ns.Name, l.Name, fam, ns.Name, p.Dst)}
-	if addr, gw, ok := w.formerAddr(endpoint{ns.Name, l.Name}, l, p.Dst.Is4()); ok {
-		f.Summary += fmt.Sprintf("; the node still knows it as %s", addr.Addr())
-		f.Evidence = append(f.Evidence, fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", gw, addr.Addr(), ns.Name, l.Name, l.MAC))
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.v6()), gw.Addr(), l.Name))
+	// An interface that had an address the node still remembers lost it:
+	// that is the mistake. A namespace that never had one (a switch) has
+	// no route, as its scenario says.
+	for _, l := range bare {
+		addr, gw, ok := w.formerAddr(endpoint{ns.Name, l.Name}, l, p.Dst.Is4())
+		if !ok {
+			continue
+		}
+		return &finding{Cause: AddressMissing, NS: ns.Name, If: l.Name,
+			Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s; the node still knows it as %s",
+				ns.Name, l.Name, fam, ns.Name, p.Dst, addr.Addr()),
+			Evidence: []string{fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", gw, addr.Addr(), ns.Name, l.Name, l.MAC)},
+			Fix:      fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.v6()), gw.Addr(), l.Name)),
+		}
 	}
-	return f
+	return nil
 }
 
 // formerAddr finds the address link l of e had: its veth peer's bridge
