@@ -21,10 +21,10 @@ build:
 # and for `run --kernel` qemu-system-x86 and busybox-static (the guest's
 # shell and modprobe).
 deps:
-	@if ! command -v iptables >/dev/null || ! command -v ip >/dev/null || \
+	@if ! command -v iptables >/dev/null || ! command -v ip >/dev/null || ! command -v nft >/dev/null || \
 	    ! command -v qemu-system-x86_64 >/dev/null || ! command -v busybox >/dev/null; then \
-		command -v apt-get >/dev/null || { echo "make deps: install iptables, iproute2, qemu-system-x86 and busybox-static with your package manager" >&2; exit 1; }; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables iproute2 qemu-system-x86 busybox-static >/dev/null; \
+		command -v apt-get >/dev/null || { echo "make deps: install iptables, iproute2, nftables, qemu-system-x86 and busybox-static with your package manager" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iptables iproute2 nftables qemu-system-x86 busybox-static >/dev/null; \
 	fi
 
 # test: the project's tests (unit + privileged integration, race detector),

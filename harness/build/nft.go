@@ -16,20 +16,20 @@ import (
 func loadNFT(ns netns.Handle, ruleset string) error {
 	path, err := exec.LookPath("nft")
 	if err != nil {
-		return fmt.Errorf("load nft ruleset: %w", err)
+		return fmt.Errorf("nft not found (install nftables): %w", err)
 	}
 	in, err := os.CreateTemp("", "hopcheck-nft-")
 	if err != nil {
-		return fmt.Errorf("load nft ruleset: %w", err)
+		return err
 	}
 	defer os.Remove(in.Name())
 	defer in.Close()
 	if _, err := in.WriteString(ruleset); err != nil {
-		return fmt.Errorf("load nft ruleset: write %s: %w", in.Name(), err)
+		return fmt.Errorf("write %s: %w", in.Name(), err)
 	}
 	out, err := os.CreateTemp("", "hopcheck-nft-out-")
 	if err != nil {
-		return fmt.Errorf("load nft ruleset: %w", err)
+		return err
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()

@@ -25,6 +25,10 @@ var iptablesNames = []string{
 	"ip6tables", "ip6tables-save", "ip6tables-restore",
 }
 
+// optionalTools are commands scenarios may run that the guest gets when
+// the host has them.
+var optionalTools = []string{"nft"}
+
 // addIptables puts the host's iptables into t: the commands as links to
 // the real executable (xtables-nft-multi or -legacy-multi, which picks its
 // applet by name), its libraries, and its extensions (xtables/*.so, which
@@ -56,6 +60,27 @@ func addIptables(t *tree) ([]string, error) {
 	}
 	if !found {
 		return nil, errors.New("no iptables found")
+	}
+	// nft, for scenarios with an nft: ruleset, when the host has it (the
+	// guest's kernel has the nftables modules either way).
+	for _, name := range optionalTools {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if !t.has(real) {
+			t.addHost(real, real, 0o755)
+			if err := libs.addNeeded(real, true); err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", name, real, err)
+			}
+		}
+		if l := path.Join("/usr/sbin", name); l != real {
+			t.addLink(l, real)
+		}
 	}
 	for _, dir := range libDirs {
 		plugins, _ := filepath.Glob(filepath.Join(dir, "xtables", "*.so"))
