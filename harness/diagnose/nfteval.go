@@ -34,9 +34,10 @@ type nftEval struct {
 	// markSet is set once a rule sets the mark, for the packet's mark
 	// state to take it (hookStep.eval).
 	markSet bool
-	// hook is the base chain's hook ("forward"), for what conntrack
-	// has done to the packet by then.
+	// hook is the base chain's hook ("forward"), and prio its priority,
+	// for what conntrack has done to the packet by then.
 	hook string
+	prio int32
 	// skip is a rule the evaluation leaves out, to see whether deleting
 	// it would let the packet through.
 	skip *nftPlace

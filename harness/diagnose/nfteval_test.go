@@ -97,6 +97,10 @@ func TestNFTEval(t *testing.T) {
 			Rules: []NFTRule{nfRule(2, nfCtState(ctEstablished|ctRelated), v(expr.VerdictAccept, ""))}}}, p: reply},
 		{name: "new not established", chains: []NFTChain{{Name: "forward", Hook: "forward", Type: "filter", Policy: "drop",
 			Rules: []NFTRule{nfRule(2, nfCtState(ctEstablished|ctRelated), v(expr.VerdictAccept, ""))}}}, p: in, want: "DROP"},
+		{name: "ct state invalid at raw priority is every packet", chains: []NFTChain{{Name: "pre", Hook: "prerouting", Type: "filter", Priority: -300, Policy: "accept",
+			Rules: []NFTRule{nfRule(3, nfCtState(ctInvalid), v(expr.VerdictDrop, ""))}}}, p: in, want: "DROP", handle: 3},
+		{name: "ct state invalid after conntrack is not a new packet", chains: []NFTChain{{Name: "pre", Hook: "prerouting", Type: "filter", Priority: -150, Policy: "accept",
+			Rules: []NFTRule{nfRule(3, nfCtState(ctInvalid), v(expr.VerdictDrop, ""))}}}, p: in},
 		{name: "interval set lookup", chains: []NFTChain{{Name: "forward", Hook: "forward", Type: "filter", Policy: "accept",
 			Rules: []NFTRule{nfRule(9, lookupDaddr, nfDport(22), v(expr.VerdictDrop, ""))}}}, p: in, want: "DROP", handle: 9},
 		{name: "vmap jump, return, policy", chains: []NFTChain{

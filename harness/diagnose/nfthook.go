@@ -103,7 +103,7 @@ func nftMovedIn(moved []Moved, ns string) []Moved {
 // runBase evaluates a base chain: a packet that falls through it, or
 // returns from it, meets its policy.
 func (ev *nftEval) runBase(c *NFTChain, p packet) verdict {
-	ev.hook = c.Hook
+	ev.hook, ev.prio = c.Hook, c.Priority
 	mark, markKnown := ev.mark, ev.markKnown
 	v := ev.runOnce(c, p)
 	if v.NFT != nil && v.NFT.Handle != 0 && v.drops() {

@@ -69,11 +69,20 @@ const (
 	ctUntracked   = 64
 )
 
+// ctPriority is conntrack's hook priority (NF_IP_PRI_CONNTRACK): chains
+// below it see packets that have no conntrack entry yet.
+const ctPriority = -200
+
 // ct loads a conntrack key: the request is NEW in the original direction,
 // the reply ESTABLISHED in the reply direction.
 func (ev *nftEval) ct(k expr.CtKey, p packet) ([]byte, bool) {
 	switch k {
 	case expr.CtKeySTATE:
+		if ev.prio < ctPriority && (ev.hook == "prerouting" || ev.hook == "output") {
+			// Before conntrack has seen the packet (a chain at raw
+			// priority), it has no entry: its state reads as invalid.
+			return binary.NativeEndian.AppendUint32(nil, ctInvalid), true
+		}
 		s := uint32(ctNew)
 		if p.Reply {
 			s = ctEstablished
