@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -137,35 +136,10 @@ func (n *Node) startCRI(ctx context.Context) error {
 	}
 	defer log.Close()
 	cmd := exec.Command(n.ip, "netns", "exec", n.NS, "sh", "-c", criSetup, "sh", n.NS, lookPathOr("containerd"), "--config", cfg)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	n.daemon = cmd
-	n.daemonDone = make(chan error, 1)
-	go func() { n.daemonDone <- cmd.Wait() }()
-
 	// Ready when the CRI plugin answers (it starts after containerd's
 	// socket does).
-	deadline := time.Now().Add(daemonTimeout)
-	for {
-		out, err := n.crictl(ctx, "info")
-		if err == nil {
-			break
-		}
-		select {
-		case err := <-n.daemonDone:
-			n.daemonDone <- err
-			logText, _ := os.ReadFile(log.Name())
-			return fmt.Errorf("containerd exited: %v\n%s", err, tail(logText))
-		default:
-		}
-		if time.Now().After(deadline) {
-			logText, _ := os.ReadFile(log.Name())
-			return fmt.Errorf("containerd's CRI did not answer within %v: %v: %s\n%s", daemonTimeout, err, out, tail(logText))
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := n.startDaemon(ctx, cmd, log, "containerd's CRI", func() (string, error) { return n.crictl(ctx, "info") }); err != nil {
+		return err
 	}
 	tarball := filepath.Join(n.dir, "busybox-image.tar")
 	if err := writeImageArchive(tarball, []string{"/bin/sleep", "2147483647"}, criPauseImage, criImage); err != nil {

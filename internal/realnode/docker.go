@@ -50,35 +50,10 @@ func (n *Node) startDocker(ctx context.Context) error {
 		"--cgroup-parent", "/"+n.NS,
 		"--default-ulimit", "nofile=1024:1024",
 	)
-	cmd.Stdout, cmd.Stderr = log, log
-	// If the test binary dies, so does the daemon; cleanup does the rest
-	// next time the namespace's processes are swept.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := n.startDaemon(ctx, cmd, log, "dockerd", func() (string, error) {
+		return n.docker(ctx, "version", "--format", "{{.Server.Version}}")
+	}); err != nil {
 		return err
-	}
-	n.daemon = cmd
-	n.daemonDone = make(chan error, 1)
-	go func() { n.daemonDone <- cmd.Wait() }()
-
-	deadline := time.Now().Add(daemonTimeout)
-	for {
-		out, err := n.docker(ctx, "version", "--format", "{{.Server.Version}}")
-		if err == nil {
-			break
-		}
-		select {
-		case err := <-n.daemonDone:
-			n.daemonDone <- err
-			logText, _ := os.ReadFile(log.Name())
-			return fmt.Errorf("dockerd exited: %v\n%s", err, tail(logText))
-		default:
-		}
-		if time.Now().After(deadline) {
-			logText, _ := os.ReadFile(log.Name())
-			return fmt.Errorf("dockerd did not answer within %v: %s\n%s", daemonTimeout, out, tail(logText))
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	tarball := filepath.Join(n.dir, "busybox.tar")
 	if err := writeImage(tarball); err != nil {
@@ -89,6 +64,41 @@ func (n *Node) startDocker(ctx context.Context) error {
 		return fmt.Errorf("docker import: %v: %s", err, out)
 	}
 	return nil
+}
+
+// startDaemon starts cmd, a daemon run inside the node with its output in
+// log, dying with the test binary (cleanup sweeps the rest), and waits
+// until ready answers, the daemon exits, or daemonTimeout passes.
+func (n *Node) startDaemon(ctx context.Context, cmd *exec.Cmd, log *os.File, name string, ready func() (string, error)) error {
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	n.daemon = cmd
+	n.daemonDone = make(chan error, 1)
+	go func() { n.daemonDone <- cmd.Wait() }()
+	deadline := time.Now().Add(daemonTimeout)
+	for {
+		out, err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case err := <-n.daemonDone:
+			n.daemonDone <- err
+			logText, _ := os.ReadFile(log.Name())
+			return fmt.Errorf("%s exited: %v\n%s", name, err, tail(logText))
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			logText, _ := os.ReadFile(log.Name())
+			return fmt.Errorf("%s did not answer within %v: %v: %s\n%s", name, daemonTimeout, err, out, tail(logText))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func lookPathOr(name string) string {
