@@ -38,25 +38,14 @@ func addIptables(t *tree) ([]string, error) {
 	libs := &libSet{t: t, dirs: map[string]bool{}}
 	found := false
 	for _, name := range iptablesNames {
-		p, err := exec.LookPath(name)
+		ok, err := libs.addTool(name)
 		if err != nil {
-			if name == "iptables" {
-				return nil, fmt.Errorf("the guest needs iptables, and this host has none: install iptables (make deps)")
-			}
-			continue
+			return nil, err
 		}
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+		if !ok && name == "iptables" {
+			return nil, fmt.Errorf("the guest needs iptables, and this host has none: install iptables (make deps)")
 		}
-		if !t.has(real) {
-			t.addHost(real, real, 0o755)
-			if err := libs.addNeeded(real, true); err != nil {
-				return nil, fmt.Errorf("%s (%s): %w", name, real, err)
-			}
-		}
-		t.addLink(path.Join("/usr/sbin", name), real)
-		found = true
+		found = found || ok
 	}
 	if !found {
 		return nil, errors.New("no iptables found")
@@ -64,22 +53,8 @@ func addIptables(t *tree) ([]string, error) {
 	// nft, for scenarios with an nft: ruleset, when the host has it (the
 	// guest's kernel has the nftables modules either way).
 	for _, name := range optionalTools {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			continue
-		}
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		if !t.has(real) {
-			t.addHost(real, real, 0o755)
-			if err := libs.addNeeded(real, true); err != nil {
-				return nil, fmt.Errorf("%s (%s): %w", name, real, err)
-			}
-		}
-		if l := path.Join("/usr/sbin", name); l != real {
-			t.addLink(l, real)
+		if _, err := libs.addTool(name); err != nil {
+			return nil, err
 		}
 	}
 	for _, dir := range libDirs {
@@ -99,6 +74,31 @@ func addIptables(t *tree) ([]string, error) {
 		dirs = append(dirs, d)
 	}
 	return dirs, nil
+}
+
+// addTool puts the host's command name (found on PATH) into the tree
+// with its libraries, and a link to it at /usr/sbin/NAME where that is not
+// the file itself (iptables' applets are links to one multi-call binary).
+// ok is false when the host has no such command.
+func (l *libSet) addTool(name string) (ok bool, err error) {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return false, nil
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", p, err)
+	}
+	if !l.t.has(real) {
+		l.t.addHost(real, real, 0o755)
+		if err := l.addNeeded(real, true); err != nil {
+			return false, fmt.Errorf("%s (%s): %w", name, real, err)
+		}
+	}
+	if link := path.Join("/usr/sbin", name); link != real {
+		l.t.addLink(link, real)
+	}
+	return true, nil
 }
 
 // libSet adds ELF files' dependencies to a tree.
