@@ -24,6 +24,22 @@ func icmpDrop(t *testing.T, typ uint8, reason uint32, reasonName, location strin
 		Reason: reason, ReasonName: reasonName, Location: location}
 }
 
+// tcpDrop is a drop event of an IPv4 TCP segment with the given flags.
+func tcpDrop(t *testing.T, syn, ack, fin bool, reason uint32, reasonName, location string) Event {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP,
+		SrcIP: net.ParseIP("10.0.0.1"), DstIP: net.ParseIP("10.0.0.2")}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, Ack: 2, SYN: syn, ACK: ack, FIN: fin, Window: 1000}
+	tcp.SetNetworkLayerForChecksum(ip)
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	return Event{Kind: KindDrop, Layer: LayerIPv4, Data: data, Len: uint32(len(data)),
+		Reason: reason, ReasonName: reasonName, Location: location}
+}
+
 func TestFreedAfterDelivery(t *testing.T) {
 	const echoReply, echoRequest = 0, 8
 	for _, tc := range []struct {
@@ -45,6 +61,21 @@ func TestFreedAfterDelivery(t *testing.T) {
 		}, false},
 		{"echo request freed without reason elsewhere", func(t *testing.T) Event {
 			return icmpDrop(t, echoRequest, 0, "", "ip_forward+0x20")
+		}, false},
+		{"a FIN after the close meets a TIME_WAIT socket (seen in CI)", func(t *testing.T) Event {
+			return tcpDrop(t, false, true, true, 2, "NOT_SPECIFIED", "tcp_v4_rcv+0x99")
+		}, true},
+		{"an ACK with no socket left", func(t *testing.T) Event {
+			return tcpDrop(t, false, true, false, 3, "NO_SOCKET", "tcp_v4_rcv+0x99")
+		}, true},
+		{"a SYN with no listener is a drop", func(t *testing.T) Event {
+			return tcpDrop(t, true, false, false, 3, "NO_SOCKET", "tcp_v4_rcv+0x99")
+		}, false},
+		{"a SYN-ACK freed without reason is a drop", func(t *testing.T) Event {
+			return tcpDrop(t, true, true, false, 2, "NOT_SPECIFIED", "tcp_v4_rcv+0x99")
+		}, false},
+		{"an ACK dropped by netfilter is a drop", func(t *testing.T) Event {
+			return tcpDrop(t, false, true, false, 5, "NETFILTER_DROP", "nf_hook_slow+0x9c")
 		}, false},
 		{"a packet event is never a drop", func(t *testing.T) Event {
 			ev := icmpDrop(t, echoReply, 3, "NO_SOCKET", "ping_rcv+0xb3")
