@@ -10,6 +10,7 @@ import "strings"
 //     replies through a raw socket, which already got its own copy
 //     (iputils ping as root, hopcheck's own probes), or when nobody waits
 //     any more. The reply arrived.
+//
 //   - On kernels before 5.17, which give no reason, the ICMP receive
 //     functions free what they handled with plain kfree_skb: echo replies,
 //     and for ICMPv6 the echo request at its destination once answered.
