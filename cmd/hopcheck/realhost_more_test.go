@@ -427,10 +427,11 @@ while read -r r; do eval iptables -t nat "$r" || exit 1; done`,
 	}}
 }
 
-// sideEffects shows what two wrong rows' fixes and verdicts rest on: the
-// node's sockets on 8080 under Podman once its DNAT is gone, and, under
-// Docker, that the fix printed for a deleted DOCKER accept takes network
-// other's egress away (b1 can no longer reach the internet).
+// sideEffects checks what fixes must not do beyond their flow: under
+// Docker, the fix printed for a deleted DOCKER accept once rewrote network
+// other's egress rule; b1 must still reach the internet after it. Under
+// Podman it logs the node's sockets on 8080 (conmon's reservation socket,
+// the open row of moreOpen).
 func (m *moreHost) sideEffects(t *testing.T) {
 	ctx := context.Background()
 	snapshot := filepath.Join(m.state, "iptables.rules")

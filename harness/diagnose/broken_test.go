@@ -284,8 +284,8 @@ func TestBrokenFixes(t *testing.T) {
 				if !rc.Passed || rc.Diagnosis == nil || rc.Diagnosis.Fix == "" {
 					t.Fatalf("check %q: passed %v, no fix to apply%s", c.Name, rc.Passed, diagnosisText(rc.Diagnosis))
 				}
-				cmd, ns, ok := strings.Cut(rc.Diagnosis.Fix, "  # in ")
-				if !ok || !slices.Contains(topo.Namespaces(), ns) {
+				cmd, ns := diagnose.SplitFix(rc.Diagnosis.Fix)
+				if !slices.Contains(topo.Namespaces(), ns) {
 					t.Fatalf("fix %q names no namespace of the scenario", rc.Diagnosis.Fix)
 				}
 				if out, err := runIn(topo.NS(ns), cmd); err != nil {

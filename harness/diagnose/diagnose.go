@@ -206,7 +206,7 @@ func (w *walker) unknownSummary() string {
 }
 
 // fixIn writes a fix as a command to run inside a namespace.
-func fixIn(ns, cmd string) string { return cmd + "  # in " + ns }
+func fixIn(ns, cmd string) string { return cmd + fixMarker + ns }
 
 func place(ns, ifname string) string {
 	if ifname == "" {

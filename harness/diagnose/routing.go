@@ -524,10 +524,11 @@ func (n *NSState) connected(a netip.Addr) (netip.Prefix, bool) {
 }
 
 // unaddressed explains a sender with no route because it has no address:
-// no interface but lo (a container run without a network), or interfaces
-// without an address of the family, which took their routes with them.
-// The address a container had is read back where the node still knows
-// it: the neighbor entry of the bridge its veth hangs on, for its MAC.
+// no interface but lo (a container run without a network: no-route, said
+// so), or an interface that lost the address the node still remembers for
+// its MAC in the neighbor table of the bridge its veth hangs on
+// (address-missing, with that address to restore). It returns nil for a
+// namespace that never had an address there (a switch: plain no-route).
 func (w *walker) unaddressed(ns *NSState, p packet) *finding {
 	var bare []*Link
 	for i := range ns.Links {
