@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,75 @@ func TestScriptBuildsWhatChecksPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScriptWaitsForDAD: the script of an IPv6 scenario ends when
+// duplicate address detection is over, as the builder does, so that a ping
+// typed right after it works, and it names an address DAD found
+// duplicated (the kernel never uses it) on its standard error.
+func TestScriptWaitsForDAD(t *testing.T) {
+	t.Parallel()
+	privtest.Require(t)
+	file := filepath.Join(t.TempDir(), "dup6.yaml")
+	yaml := `name: dup6
+namespaces:
+  ns1:
+    interfaces:
+      eth0: {addresses: [2001:db8:9::1/64]}
+  ns2:
+    interfaces:
+      eth0: {addresses: [2001:db8:9::1/64, 2001:db8:9::2/64]}
+links:
+  - [ns1/eth0, ns2/eth0]
+checks:
+  - ping: {from: ns2, to: 2001:db8:9::1}
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, err := netns.NewRunID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	build := e.run("script", "--run-id", id, file)
+	teardown := e.run("script", "--run-id", id, "--teardown", file)
+	if build.code != exitOK || teardown.code != exitOK {
+		t.Fatalf("hopcheck script: %v %v", build, teardown)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", "-c", teardown.stdout).CombinedOutput(); err != nil {
+			t.Errorf("teardown script: %v\n%s", err, out)
+		}
+	})
+	var stderr bytes.Buffer
+	cmd := exec.Command("bash")
+	cmd.Stdin = strings.NewReader(build.stdout)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("script: %v\n%s", err, stderr.String())
+	}
+	// Both ends got 2001:db8:9::1 at about the same time: one of them, or
+	// both, detect the duplicate, as their solicitations cross.
+	named := 0
+	for _, ns := range []string{"ns1", "ns2"} {
+		if strings.Contains(stderr.String(), netns.Name(id, ns)+": eth0 2001:db8:9::1/64: duplicate address (DAD failed)") {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Errorf("script's stderr names no duplicate 2001:db8:9::1:\n%s", stderr.String())
+	}
+	if strings.Contains(stderr.String(), "2001:db8:9::2") || strings.Contains(stderr.String(), "still tentative") {
+		t.Errorf("script's stderr names a usable address:\n%s", stderr.String())
+	}
+	// The script returned after DAD: no address on a link with a carrier
+	// is tentative any more, other than the duplicates.
+	for _, ns := range []string{"ns1", "ns2"} {
+		out, err := exec.Command("ip", "-n", netns.Name(id, ns), "-6", "-o", "addr", "show", "tentative", "-dadfailed").CombinedOutput()
+		if err != nil || len(out) != 0 {
+			t.Errorf("%s after the script: tentative addresses %q (%v)", ns, out, err)
+		}
 	}
 }

@@ -153,7 +153,59 @@ func (p *Plan) Script(nsName func(string) string) string {
 		b.WriteString(shellJoin(s.Argv(nsName)))
 		b.WriteByte('\n')
 	}
+	if UsesIPv6(p.Scenario) {
+		writeDADWait(&b, p.Scenario, nsName)
+	}
 	return b.String()
+}
+
+// dadWaitFunc is the bash function a script of an IPv6 scenario ends
+// with, as the builder ends with its wait (harness/build): an IPv6 address
+// is tentative, and cannot be used, until duplicate address detection is
+// over, so a ping typed right after the script could fail. It waits, 10 s
+// at most, until no address is tentative on an interface with a carrier
+// (one without keeps its addresses tentative, as the scenario made it),
+// and prints the addresses DAD found duplicated: those the kernel will
+// never use.
+const dadWaitFunc = `# wait_dad NS...: wait until IPv6 duplicate address detection is over.
+wait_dad() {
+  local ns dev i busy
+  for ns in "$@"; do
+    for i in $(seq 100); do
+      busy=
+      for dev in $(ip -n "$ns" -6 -o addr show tentative -dadfailed | awk '{print $2}' | sort -u); do
+        if ip -n "$ns" link show dev "$dev" | grep -q LOWER_UP; then busy=$dev; fi
+      done
+      if [ -z "$busy" ]; then break; fi
+      sleep 0.1
+    done
+    if [ -n "$busy" ]; then echo "$ns: IPv6 addresses on $busy still tentative after 10 s" >&2; fi
+    ip -n "$ns" -6 -o addr show dadfailed | awk -v ns="$ns" '{print ns ": " $2 " " $4 ": duplicate address (DAD failed), never used" }' >&2
+  done
+}
+`
+
+// writeDADWait appends dadWaitFunc and its call for every namespace of sc
+// that has an interface other than lo.
+func writeDADWait(b *strings.Builder, sc *scenario.Scenario, nsName func(string) string) {
+	if nsName == nil {
+		nsName = func(ns string) string { return ns }
+	}
+	call := []string{"wait_dad"}
+	for _, ns := range sc.Namespaces {
+		for _, ifc := range ns.Interfaces {
+			if ifc.Name != "lo" {
+				call = append(call, nsName(ns.Name))
+				break
+			}
+		}
+	}
+	if len(call) == 1 {
+		return
+	}
+	b.WriteString(dadWaitFunc)
+	b.WriteString(shellJoin(call))
+	b.WriteByte('\n')
 }
 
 // String renders p as Script does, with the scenario's namespace names.
