@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -158,7 +159,7 @@ func Diagnose(in Input) *Diagnosis {
 	}
 	ev = append(ev, traceEvidence(in.Trace, in.Probe)...)
 	for _, m := range w.moved {
-		if line := m.String(); !containsLine(ev, line) && m.Drops() {
+		if line := m.String(); !slices.Contains(ev, line) && m.Drops() {
 			ev = append(ev, line)
 		}
 	}
@@ -222,8 +223,6 @@ func parsePort(s string) (uint16, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func containsLine(lines []string, l string) bool { return contains(lines, l) }
 
 // dedupe drops repeated lines, keeping the first of each.
 func dedupe(lines []string) []string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/trace"
 )
@@ -18,11 +19,11 @@ func zeroCounters(st *State) *State {
 	for _, n := range st.Namespaces {
 		c := &NSState{Name: n.Name}
 		for _, t := range n.IPTables {
-			nt := Table{Name: t.Name}
+			nt := iptrules.Table{Name: t.Name}
 			for _, ch := range t.Chains {
-				nc := Chain{Name: ch.Name, Policy: ch.Policy}
+				nc := iptrules.Chain{Name: ch.Name, Policy: ch.Policy}
 				for _, r := range ch.Rules {
-					nc.Rules = append(nc.Rules, Rule{Spec: r.Spec})
+					nc.Rules = append(nc.Rules, iptrules.Rule{Spec: r.Spec})
 				}
 				nt.Chains = append(nt.Chains, nc)
 			}

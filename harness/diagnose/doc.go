@@ -14,6 +14,11 @@
 // reason. Diagnose never touches the kernel, so every rule is unit tested
 // with hand-built States and Traces.
 //
+// What one netfilter rule does to a packet is said by the iptrules
+// (iptables) and nftrules (nftables) packages, in the words of package
+// netfilter; the walk orders their chains at each hook, carries the
+// packet's mark between them, and explains and fixes what they drop.
+//
 // Names in a diagnosis are the scenario's (ns1/veth_1), never the kernel's
 // run-specific namespace names. A suggested fix is a command to run inside
 // a namespace, written as "COMMAND  # in NS".

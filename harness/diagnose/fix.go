@@ -3,6 +3,7 @@ package diagnose
 import (
 	"strings"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
@@ -69,7 +70,7 @@ func unsafeNameIn(st *State, fix string) string {
 				return l.Name
 			}
 		}
-		for _, ts := range [][]Table{n.IPTables, n.IP6Tables} {
+		for _, ts := range [][]iptrules.Table{n.IPTables, n.IP6Tables} {
 			for _, t := range ts {
 				for _, c := range t.Chains {
 					if check(c.Name) {

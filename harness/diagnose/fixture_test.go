@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -92,7 +93,7 @@ func (b *nsFx) sysctl(kv ...string) *nsFx {
 
 // ipt sets the namespace's iptables from iptables-save -c text.
 func (b *nsFx) ipt(save string) *nsFx {
-	tables, err := ParseIPTablesSave(save)
+	tables, err := iptrules.ParseSave(save)
 	if err != nil {
 		b.f.t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func (b *nsFx) vxlan(name string, vni, port int, remote, dev string, addrs ...st
 
 // ip6t sets the namespace's ip6tables from ip6tables-save -c text.
 func (b *nsFx) ip6t(save string) *nsFx {
-	tables, err := ParseIPTablesSave(save)
+	tables, err := iptrules.ParseSave(save)
 	if err != nil {
 		b.f.t.Fatal(err)
 	}

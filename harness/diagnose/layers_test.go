@@ -370,19 +370,4 @@ func TestNATToIPv6(t *testing.T) {
 	}
 }
 
-func TestMatchRuleIPv6(t *testing.T) {
-	req := packet{Src: mustAddr("2001:db8:1::2"), Dst: mustAddr("2001:db8:2::2"), Proto: "icmp"}
-	for spec, want := range map[string]match{
-		"-p ipv6-icmp -j DROP": matches,
-		"-p icmp -j DROP":      noMatch,
-		"-p ipv6-icmp -m icmp6 --icmpv6-type 128 -j DROP": matches,
-		"-p ipv6-icmp -m icmp6 --icmpv6-type 8 -j DROP":   mayMatch,
-		"-d 2001:db8:2::/64 -j DROP":                      matches,
-	} {
-		if got := matchRule(parseRule(spec), req); got != want {
-			t.Errorf("%s: %v, want %v", spec, got, want)
-		}
-	}
-}
-
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

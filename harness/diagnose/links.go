@@ -363,7 +363,7 @@ func (w *walker) segmentText(seg segment, v6 bool) string {
 // (Docker's inter-container rule `-i docker0 -o docker0` is one).
 func (w *walker) bridgedFilter(path []segmentStep, p packet) *finding {
 	key := "net.bridge.bridge-nf-call-iptables"
-	if p.v6() {
+	if p.IPv6() {
 		key = "net.bridge.bridge-nf-call-ip6tables"
 	}
 	for i, st := range path {
@@ -378,8 +378,8 @@ func (w *walker) bridgedFilter(path []segmentStep, p packet) *finding {
 		if v, _ := ns.Sysctl(key); v != "1" {
 			continue
 		}
-		q := p
-		q.In, q.Out, q.mark = st.at.ifname, st.at.ifname, nil
+		q := p.Packet
+		q.In, q.Out, q.Mark = st.at.ifname, st.at.ifname, nil
 		if f := w.filter(ns, "FORWARD", q, st.at.ifname); f != nil {
 			f.Evidence = append(f.Evidence, fmt.Sprintf("%s: %s = 1: bridged frames on %s go through iptables FORWARD (br_netfilter)", ns.Name, key, st.at.ifname))
 			return f

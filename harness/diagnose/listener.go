@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 )
 
 // The destination: something must listen where a tcp or udp request is
@@ -51,7 +54,7 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 		if w.probe.ListenNS == at.ns && w.probe.ListenPort != 0 && n.to.Port() == p.DPort {
 			if v := w.dnatRule(n); v != nil {
 				spec := strings.Replace(v.Spec, v.Opts["--to-destination"], netip.AddrPortFrom(n.to.Addr(), w.probe.ListenPort).String(), 1)
-				f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", v.command(), v.Chain, v.Rule, spec))
+				f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", iptablesCmd(v.IPv6), v.Chain, v.Rule, spec))
 			}
 		}
 	}
@@ -81,58 +84,29 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 // that no longer holds its DNAT (a runtime's per-container chain
 // flushed). "" when ns has no nat rule for the port.
 func (w *walker) unmatchedDNAT(ns *NSState, at endpoint, p packet) string {
-	t := ns.TableFor("nat", p.v6())
+	t := ns.TableFor("nat", p.IPv6())
 	if t == nil {
 		return ""
 	}
-	q := p
+	q := p.Packet
 	q.In, q.Out = at.ifname, ""
 	for _, c := range t.Chains {
 		for i, r := range c.Rules {
-			pr := parseRule(r.Spec)
-			if !rulePort(pr, p.DPort) {
+			pr := iptrules.Parse(r.Spec)
+			if !pr.NamesDPort(p.DPort) {
 				continue
 			}
 			desc := fmt.Sprintf("rule %d of nat/%s `%s`", i+1, c.Name, r.Spec)
 			switch {
-			case pr.target == "DNAT" && matchRuleIn(pr, q, ns) == noMatch:
-				if d, ok := optValue(pr.words, "-d"); ok && strings.HasPrefix(d, "127.") {
+			case pr.Target == "DNAT" && pr.Match(q, rulesView{ns}) == netfilter.NoMatch:
+				if d, ok := pr.Option("-d"); ok && strings.HasPrefix(d, "127.") {
 					return fmt.Sprintf("%s forwards the port only for %s: the port is published on the loopback address only; publish it on %s (or all addresses) to reach it from outside", desc, d, p.Dst)
 				}
 				return desc + " would forward the port, but does not match this request"
-			case pr.target != "DNAT" && t.Chain(pr.target) != nil && len(t.Chain(pr.target).Rules) == 0:
-				return fmt.Sprintf("%s sends the port to chain %s, which is empty: the DNAT for it is gone; recreate the container (or restore the rule) so the runtime writes it again", desc, pr.target)
+			case pr.Target != "DNAT" && t.Chain(pr.Target) != nil && len(t.Chain(pr.Target).Rules) == 0:
+				return fmt.Sprintf("%s sends the port to chain %s, which is empty: the DNAT for it is gone; recreate the container (or restore the rule) so the runtime writes it again", desc, pr.Target)
 			}
 		}
 	}
 	return ""
-}
-
-// rulePort reports whether a rule names port as its destination port
-// (--dport, or a --dports list).
-func rulePort(pr parsedRule, port uint16) bool {
-	for i := 0; i+1 < len(pr.words); i++ {
-		switch pr.words[i] {
-		case "--dport", "--destination-port":
-			if portIn(port, pr.words[i+1]) {
-				return true
-			}
-		case "--dports", "--destination-ports":
-			if portList(port, pr.words[i+1]) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// optValue returns the value of option opt in a rule's words, when the
-// option is not negated.
-func optValue(words []string, opt string) (string, bool) {
-	for i := 0; i+1 < len(words); i++ {
-		if words[i] == opt && (i == 0 || words[i-1] != "!") {
-			return words[i+1], true
-		}
-	}
-	return "", false
 }

@@ -7,18 +7,22 @@ import (
 	"testing"
 
 	"github.com/google/nftables/expr"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
 )
 
 // markFwd is a forwarded tcp request as the FORWARD hook sees it.
-func markFwd() packet {
-	return packet{Src: netip.MustParseAddr("10.88.0.2"), Dst: netip.MustParseAddr("203.0.113.8"), SPort: 40000, DPort: 443,
-		Proto: "tcp", In: "br0", Out: "eth0", mark: &markState{known: true}}
+func markFwd() netfilter.Packet {
+	return netfilter.Packet{Src: netip.MustParseAddr("10.88.0.2"), Dst: netip.MustParseAddr("203.0.113.8"), SPort: 40000, DPort: 443,
+		Proto: "tcp", In: "br0", Out: "eth0", Mark: &netfilter.Mark{Known: true}}
 }
 
 // markOutcome names what filterHook made of the rule that drops by mark:
 // "drop" when it drops, "maybe" when a note names it (note is a text of
 // that rule's note), else "pass".
-func markOutcome(drop *verdict, maybe []string, note string) string {
+func markOutcome(drop *netfilter.Verdict, maybe []string, note string) string {
 	if drop != nil {
 		return "drop"
 	}
@@ -52,7 +56,7 @@ func TestMarkStateIPTables(t *testing.T) {
 		{"unknown mark set again in full", "-A FORWARD -m statistic --mode random --probability 0.5 -j MARK --set-xmark 0x2000/0x2000\n-A FORWARD -j MARK --set-xmark 0x0/0xffffffff\n", "", "pass"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tables, err := ParseIPTablesSave("*mangle\n:FORWARD ACCEPT [0:0]\n" + tc.mangle + "COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\n" + tc.filter + markDrop + "COMMIT\n")
+			tables, err := iptrules.ParseSave("*mangle\n:FORWARD ACCEPT [0:0]\n" + tc.mangle + "COMMIT\n*filter\n:FORWARD ACCEPT [0:0]\n" + tc.filter + markDrop + "COMMIT\n")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +81,7 @@ func TestMarkConnmarkIsNotThePacketMark(t *testing.T) {
 		{"mark on a marked packet", "-A FORWARD -j MARK --set-xmark 0x1/0xffffffff\n-A FORWARD -m mark --mark 0x1 -j DROP\n", "drop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tables, err := ParseIPTablesSave("*filter\n:FORWARD ACCEPT [0:0]\n" + tc.filter + "COMMIT\n")
+			tables, err := iptrules.ParseSave("*filter\n:FORWARD ACCEPT [0:0]\n" + tc.filter + "COMMIT\n")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,30 +115,37 @@ var (
 // nft's meta mark set in a rule that only may match leaves the mark
 // unknown; what nft sets, iptables after it reads, and the other way.
 func TestMarkStateNFT(t *testing.T) {
-	fwd := func(prio int32, rules ...NFTRule) NFTTable {
-		return NFTTable{Family: "inet", Name: "t", Chains: []NFTChain{{Name: "fwd", Hook: "forward", Type: "filter", Priority: prio, Policy: "accept", Rules: rules}}}
+	fwd := func(prio int32, rules ...nftrules.Rule) nftrules.Table {
+		return nftrules.Table{Family: "inet", Name: "t", Chains: []nftrules.Chain{{Name: "fwd", Hook: "forward", Type: "filter", Priority: prio, Policy: "accept", Rules: rules}}}
 	}
-	ipt := func(save string) []Table {
-		tables, err := ParseIPTablesSave(save)
+	nfRule := func(handle uint64, parts ...[]expr.Any) nftrules.Rule {
+		var ex []expr.Any
+		for _, p := range parts {
+			ex = append(ex, p...)
+		}
+		return nftrules.NewRule(handle, ex)
+	}
+	ipt := func(save string) []iptrules.Table {
+		tables, err := iptrules.ParseSave(save)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tables
 	}
-	dropMarked := nfRule(9, nfMarked, v(expr.VerdictDrop, ""))
+	dropMarked := nfRule(9, nfMarked, []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})
 	for _, tc := range []struct {
 		name string
 		ns   *NSState
 		note string
 		want string
 	}{
-		{"nft sets, nft drops", &NSState{Name: "host", NFT: []NFTTable{fwd(0, nfRule(1, nfSetMark), dropMarked)}}, "handle 9", "drop"},
-		{"nft may set, nft drops", &NSState{Name: "host", NFT: []NFTTable{fwd(0, nfRule(1, nfMaybe, nfSetMark), dropMarked)}}, "handle 9", "maybe"},
-		{"nft sets, iptables drops", &NSState{Name: "host", NFT: []NFTTable{fwd(-150, nfRule(1, nfSetMark))},
+		{"nft sets, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfSetMark), dropMarked)}}, "handle 9", "drop"},
+		{"nft may set, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfMaybe, nfSetMark), dropMarked)}}, "handle 9", "maybe"},
+		{"nft sets, iptables drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfSetMark))},
 			IPTables: ipt("*filter\n:FORWARD ACCEPT [0:0]\n" + markDrop + "COMMIT\n")}, "filter/FORWARD", "drop"},
-		{"nft may set, iptables drops", &NSState{Name: "host", NFT: []NFTTable{fwd(-150, nfRule(1, nfMaybe, nfSetMark))},
+		{"nft may set, iptables drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfMaybe, nfSetMark))},
 			IPTables: ipt("*filter\n:FORWARD ACCEPT [0:0]\n" + markDrop + "COMMIT\n")}, "filter/FORWARD", "maybe"},
-		{"iptables sets, nft drops", &NSState{Name: "host", NFT: []NFTTable{fwd(0, dropMarked)},
+		{"iptables sets, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, dropMarked)},
 			IPTables: ipt("*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j MARK --set-xmark 0x2000/0x2000\nCOMMIT\n")}, "handle 9", "drop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,80 +187,81 @@ func addrtypeNS() *NSState {
 // IPv4 addrtype is the local table's word (inet_addr_type); IPv6's types
 // are not exclusive and come from the full lookup (match_type6).
 func TestAddrTypeMatch(t *testing.T) {
-	ns := addrtypeNS()
+	ns := rulesView{addrtypeNS()}
 	for _, tc := range []struct {
 		addr, types string
-		want        match
+		want        netfilter.Match
 	}{
-		{"10.0.0.2", "LOCAL", matches},
-		{"10.0.0.2", "UNICAST", noMatch},
-		{"127.0.0.5", "LOCAL", matches},
-		{"10.0.0.9", "UNICAST", matches},
-		{"10.0.0.255", "BROADCAST", matches},
-		{"255.255.255.255", "BROADCAST", matches},
-		{"0.1.2.3", "BROADCAST", matches},
-		{"224.0.0.5", "MULTICAST", matches},
-		{"224.0.0.5", "UNICAST", noMatch},
+		{"10.0.0.2", "LOCAL", netfilter.Matches},
+		{"10.0.0.2", "UNICAST", netfilter.NoMatch},
+		{"127.0.0.5", "LOCAL", netfilter.Matches},
+		{"10.0.0.9", "UNICAST", netfilter.Matches},
+		{"10.0.0.255", "BROADCAST", netfilter.Matches},
+		{"255.255.255.255", "BROADCAST", netfilter.Matches},
+		{"0.1.2.3", "BROADCAST", netfilter.Matches},
+		{"224.0.0.5", "MULTICAST", netfilter.Matches},
+		{"224.0.0.5", "UNICAST", netfilter.NoMatch},
 		// A blackhole or unreachable route in main is not the address's
 		// type: only the local table is looked at.
-		{"198.51.100.7", "BLACKHOLE", noMatch},
-		{"198.51.100.7", "UNICAST", matches},
-		{"203.0.113.8", "UNREACHABLE", noMatch},
-		{"203.0.113.8", "UNICAST", matches},
+		{"198.51.100.7", "BLACKHOLE", netfilter.NoMatch},
+		{"198.51.100.7", "UNICAST", netfilter.Matches},
+		{"203.0.113.8", "UNREACHABLE", netfilter.NoMatch},
+		{"203.0.113.8", "UNICAST", netfilter.Matches},
 		// One in the local table is.
-		{"192.0.2.1", "BLACKHOLE", matches},
-		{"192.0.2.1", "ANYCAST", mayMatch},
+		{"192.0.2.1", "BLACKHOLE", netfilter.Matches},
+		{"192.0.2.1", "ANYCAST", netfilter.MayMatch},
 
 		// IPv6: a local address is both LOCAL and UNICAST.
-		{"2001:db8::2", "LOCAL", matches},
-		{"2001:db8::2", "UNICAST", matches},
-		{"2001:db8::2", "LOCAL,UNICAST", matches},
-		{"::1", "LOCAL", matches},
-		{"2001:db8::9", "UNICAST", matches},
-		{"2001:db8::9", "LOCAL", noMatch},
-		{"2001:db8::9", "LOCAL,UNICAST", noMatch}, // each listed class must hold
-		{"ff02::1", "MULTICAST", matches},
-		{"ff02::1", "UNICAST", noMatch},
-		{"2001:db8::9", "MULTICAST", noMatch},
+		{"2001:db8::2", "LOCAL", netfilter.Matches},
+		{"2001:db8::2", "UNICAST", netfilter.Matches},
+		{"2001:db8::2", "LOCAL,UNICAST", netfilter.Matches},
+		{"::1", "LOCAL", netfilter.Matches},
+		{"2001:db8::9", "UNICAST", netfilter.Matches},
+		{"2001:db8::9", "LOCAL", netfilter.NoMatch},
+		{"2001:db8::9", "LOCAL,UNICAST", netfilter.NoMatch}, // each listed class must hold
+		{"ff02::1", "MULTICAST", netfilter.Matches},
+		{"ff02::1", "UNICAST", netfilter.NoMatch},
+		{"2001:db8::9", "MULTICAST", netfilter.NoMatch},
 		// Blackhole, prohibit and unreachable routes (RTF_REJECT) and no
 		// route at all are UNREACHABLE.
-		{"2001:db8:dead::1", "UNREACHABLE", matches},
-		{"2001:db8:dead::1", "UNICAST", matches},
-		{"2001:db8:beef::1", "UNREACHABLE", matches},
-		{"2001:db8:cafe::1", "UNREACHABLE", matches},
-		{"2001:db8:ffff::1", "UNREACHABLE", matches},
-		{"2001:db8::9", "UNREACHABLE", noMatch},
+		{"2001:db8:dead::1", "UNREACHABLE", netfilter.Matches},
+		{"2001:db8:dead::1", "UNICAST", netfilter.Matches},
+		{"2001:db8:beef::1", "UNREACHABLE", netfilter.Matches},
+		{"2001:db8:cafe::1", "UNREACHABLE", netfilter.Matches},
+		{"2001:db8:ffff::1", "UNREACHABLE", netfilter.Matches},
+		{"2001:db8::9", "UNREACHABLE", netfilter.NoMatch},
 		// The kernel refuses these for IPv6.
-		{"2001:db8:dead::1", "BLACKHOLE", mayMatch},
+		{"2001:db8:dead::1", "BLACKHOLE", netfilter.MayMatch},
 	} {
-		if got := addrTypeMatch(ns, netip.MustParseAddr(tc.addr), tc.types); got != tc.want {
+		p := netfilter.Packet{Dst: netip.MustParseAddr(tc.addr)}
+		if got := iptrules.Parse("-m addrtype --dst-type "+tc.types).Match(p, ns); got != tc.want {
 			t.Errorf("%s --dst-type %s: got %v, want %v", tc.addr, tc.types, got, tc.want)
 		}
 	}
 }
 
 // nft fib daddr type classifies IPv4 by the local table too
-// (inet_dev_addr_type).
-func TestFibAddrType(t *testing.T) {
-	ns := addrtypeNS()
+// (inet_dev_addr_type); IPv6 by the namespace's addresses and local
+// routes.
+func TestAddrType(t *testing.T) {
+	ns := rulesView{addrtypeNS()}
 	for _, tc := range []struct {
 		addr, dev string
-		want      uint32
+		want      string
 	}{
-		{"10.0.0.2", "", rtnLocal},
-		{"10.0.0.2", "eth0", rtnLocal},
-		{"10.0.0.2", "lo", rtnUnicast},
-		{"10.0.0.255", "", rtnBroadcast},
-		{"0.1.2.3", "", rtnBroadcast},
-		{"224.0.0.5", "", rtnMulticast},
-		{"198.51.100.7", "", rtnUnicast},
-		{"192.0.2.1", "", 6}, // RTN_BLACKHOLE, from the local table
-		{"2001:db8::2", "", rtnLocal},
-		{"2001:db8::9", "", rtnUnicast},
+		{"10.0.0.2", "", RouteLocal},
+		{"10.0.0.2", "eth0", RouteLocal},
+		{"10.0.0.2", "lo", RouteUnicast},
+		{"10.0.0.255", "", RouteBroadcast},
+		{"0.1.2.3", "", RouteBroadcast},
+		{"224.0.0.5", "", "multicast"},
+		{"198.51.100.7", "", RouteUnicast},
+		{"192.0.2.1", "", RouteBlackhole}, // from the local table
+		{"2001:db8::2", "", RouteLocal},
+		{"2001:db8::9", "", RouteUnicast},
 	} {
-		got, ok := addrType(ns, netip.MustParseAddr(tc.addr), tc.dev)
-		if !ok || got != tc.want {
-			t.Errorf("fib %s (dev %q) type: got %d %v, want %d", tc.addr, tc.dev, got, ok, tc.want)
+		if got := ns.AddrType(netip.MustParseAddr(tc.addr), tc.dev); got != tc.want {
+			t.Errorf("fib %s (dev %q) type: got %q, want %q", tc.addr, tc.dev, got, tc.want)
 		}
 	}
 }

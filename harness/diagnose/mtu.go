@@ -38,7 +38,7 @@ func (w *walker) egressMTU(ns *NSState, in string, r Route, p packet) (packet, *
 	local := in == ""
 	// A router never fragments IPv6; the sender of a packet that may be
 	// fragmented cuts it to its MTU.
-	if !p.DF && (local || !p.v6()) {
+	if !p.DF && (local || !p.IPv6()) {
 		w.note("%s: fragments the %d-byte packet to %s's MTU %d", ns.Name, p.Size, dev, l.MTU)
 		p.Size = l.MTU
 		return p, nil
@@ -55,7 +55,7 @@ func (w *walker) egressMTU(ns *NSState, in string, r Route, p packet) (packet, *
 			ns.Name, p.Size, p.Dst, dev, l.MTU)
 	} else {
 		icmp := "ICMP fragmentation needed"
-		if p.v6() {
+		if p.IPv6() {
 			icmp = "ICMPv6 packet too big"
 		}
 		f.Summary = fmt.Sprintf("%s must forward a %d-byte packet to %s out of %s, whose MTU is %d, and the packet may not be fragmented: %s drops it and answers %s (mtu %d) to %s",
@@ -157,7 +157,7 @@ func (w *walker) linkPathMTU(ns *NSState, dev string, next endpoint, p packet) *
 // dfText says whether p may be fragmented, for evidence.
 func dfText(p packet) string {
 	switch {
-	case p.v6():
+	case p.IPv6():
 		return " (IPv6: routers never fragment)"
 	case p.DF:
 		return " with DF set"

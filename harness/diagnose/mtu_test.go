@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/hopcheck/hopcheck/trace"
@@ -106,7 +107,7 @@ func TestMTUFromTrace(t *testing.T) {
 		t.Fatalf("got %s at %s: %s", d.Cause, d.Place(), d.Summary)
 	}
 	for _, e := range d.Evidence {
-		if contains([]string{e}, "the trace and the state disagree") {
+		if slices.Contains([]string{e}, "the trace and the state disagree") {
 			t.Errorf("evidence: %s", e)
 		}
 	}

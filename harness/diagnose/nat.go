@@ -5,29 +5,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 )
 
 // NAT: DNAT and REDIRECT on the request's way in, SNAT and MASQUERADE on
 // its way out, and conntrack's reversal of both for the reply.
-
-// natHook runs the request through the nat table's chain at hook and
-// returns the translation verdict, if a rule translates it.
-func natHook(ns *NSState, hook string, p packet, moved []Moved, counters bool) *verdict {
-	if p.Reply {
-		return nil // conntrack translates replies; nat chains see only the first packet
-	}
-	// The first nat chain, by priority, that translates the packet
-	// decides (an nft nat chain may also drop it, which filter already
-	// judged where it matters).
-	for _, s := range hookSteps(ns, hook, p.v6(), true) {
-		v := s.eval(ns, hook, p, moved, counters)
-		switch v.Target {
-		case "DNAT", "SNAT", "MASQUERADE", "REDIRECT":
-			return &v
-		}
-	}
-	return nil
-}
 
 // natTo parses a --to-destination or --to-source value: "10.0.0.2",
 // "10.0.0.2:8080", "10.0.0.2-10.0.0.9:80-90" (the first of a range is
@@ -77,7 +61,7 @@ func natTo(val string) (netip.Addr, uint16, bool) {
 }
 
 // dnat applies a DNAT or REDIRECT verdict to the request.
-func (w *walker) dnat(ns *NSState, in string, v *verdict, p packet) packet {
+func (w *walker) dnat(ns *NSState, in string, v *netfilter.Verdict, p packet) packet {
 	from := netip.AddrPortFrom(p.Dst, p.DPort)
 	switch v.Target {
 	case "DNAT":
@@ -104,7 +88,7 @@ func (w *walker) dnat(ns *NSState, in string, v *verdict, p packet) packet {
 			}
 		} else {
 			p.Dst = netip.MustParseAddr("127.0.0.1")
-			if p.v6() {
+			if p.IPv6() {
 				p.Dst = netip.IPv6Loopback()
 			}
 		}
@@ -113,13 +97,13 @@ func (w *walker) dnat(ns *NSState, in string, v *verdict, p packet) packet {
 	}
 	to := netip.AddrPortFrom(p.Dst, p.DPort)
 	w.nats = append(w.nats, natRecord{ns: ns.Name, kind: "DNAT", from: from, to: to})
-	w.note("%s: %s: DNAT %s -> %s", ns.Name, v.describe(), from, to)
+	w.note("%s: %s: DNAT %s -> %s", ns.Name, v.Describe(), from, to)
 	return p
 }
 
 // snat applies a SNAT or MASQUERADE verdict to the request leaving
 // through r's device.
-func (w *walker) snat(ns *NSState, r Route, v *verdict, p packet) packet {
+func (w *walker) snat(ns *NSState, r Route, v *netfilter.Verdict, p packet) packet {
 	from := netip.AddrPortFrom(p.Src, p.SPort)
 	switch v.Target {
 	case "SNAT":
@@ -144,7 +128,7 @@ func (w *walker) snat(ns *NSState, r Route, v *verdict, p packet) packet {
 	}
 	to := netip.AddrPortFrom(p.Src, p.SPort)
 	w.nats = append(w.nats, natRecord{ns: ns.Name, kind: "SNAT", from: from, to: to})
-	w.note("%s: %s: SNAT %s -> %s", ns.Name, v.describe(), from.Addr(), to.Addr())
+	w.note("%s: %s: SNAT %s -> %s", ns.Name, v.Describe(), from.Addr(), to.Addr())
 	return p
 }
 
@@ -187,7 +171,7 @@ func (w *walker) translated(kind string) bool {
 }
 
 // dnatRule finds the nat rule that made translation n.
-func (w *walker) dnatRule(n natRecord) *verdict {
+func (w *walker) dnatRule(n natRecord) *netfilter.Verdict {
 	ns := w.st.NS(n.ns)
 	t := ns.TableFor("nat", n.to.Addr().Is6())
 	if t == nil {
@@ -199,13 +183,13 @@ func (w *walker) dnatRule(n natRecord) *verdict {
 			continue
 		}
 		for i, r := range c.Rules {
-			pr := parseRule(r.Spec)
-			if pr.target != "DNAT" {
+			pr := iptrules.Parse(r.Spec)
+			if pr.Target != "DNAT" {
 				continue
 			}
-			a, port, ok := natTo(pr.opts["--to-destination"])
+			a, port, ok := natTo(pr.Opts["--to-destination"])
 			if ok && (!a.IsValid() || a == n.to.Addr()) && (port == 0 || port == n.to.Port()) {
-				return &verdict{Target: "DNAT", Table: "nat", Chain: chain, IPv6: n.to.Addr().Is6(), Rule: i + 1, Spec: r.Spec, Opts: pr.opts}
+				return &netfilter.Verdict{Target: "DNAT", Table: "nat", Chain: chain, IPv6: n.to.Addr().Is6(), Rule: i + 1, Spec: r.Spec, Opts: pr.Opts}
 			}
 		}
 	}
@@ -225,7 +209,7 @@ func (w *walker) dnatTarget(f *finding, nh netip.Addr) {
 		v := w.dnatRule(n)
 		rule := fmt.Sprintf("a DNAT in %s", n.ns)
 		if v != nil {
-			rule = v.describe()
+			rule = v.Describe()
 		}
 		f.Summary += fmt.Sprintf("; %s sends the request to %s, an address nobody holds: the DNAT target is stale or wrong", rule, n.to)
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: DNAT %s -> %s by %s", n.ns, n.from, n.to, rule))
@@ -241,7 +225,7 @@ func (w *walker) dnatTarget(f *finding, nh netip.Addr) {
 		if _, port, ok := natTo(old); ok && port != 0 {
 			repl = netip.AddrPortFrom(to, port).String()
 		}
-		f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", v.command(), v.Chain, v.Rule, strings.Replace(v.Spec, "--to-destination "+old, "--to-destination "+repl, 1)))
+		f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -R %s %d %s", iptablesCmd(v.IPv6), v.Chain, v.Rule, strings.Replace(v.Spec, "--to-destination "+old, "--to-destination "+repl, 1)))
 		f.Evidence = append(f.Evidence, fmt.Sprintf("the check's listener %s holds %s on that segment", w.probe.ListenNS, to))
 		return
 	}
@@ -303,7 +287,7 @@ func (w *walker) localSource(ns *NSState, in string, p packet) *finding {
 		if p.Proto == "tcp" || p.Proto == "udp" {
 			spec += fmt.Sprintf(" -p %s -m %s --dport %d", p.Proto, p.Proto, p.DPort)
 		}
-		f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -I POSTROUTING %s -j MASQUERADE", iptablesCmd(p.v6()), spec))
+		f.Fix = fixIn(n.ns, fmt.Sprintf("%s -t nat -I POSTROUTING %s -j MASQUERADE", iptablesCmd(p.IPv6()), spec))
 	}
 	return f
 }

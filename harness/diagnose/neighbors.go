@@ -315,7 +315,7 @@ func (w *walker) nobodyHolds(ns *NSState, r Route, nh netip.Addr, gateway bool, 
 		f.Cause = ARPFailed
 		f.Summary = fmt.Sprintf("%s routes %s via gateway %s on %s, but no interface on that segment has %s, so %s for it fails", ns.Name, p.Dst, nh, r.Dev, nh, proto)
 		if gw, dev, ok := w.gatewayFor(ns, p.Dst); ok && gw != nh {
-			f.Fix = fixIn(ns.Name, fmt.Sprintf("%s replace %s via %s dev %s", ipRoute(p.v6()), routeDst(r.Dst), gw, dev))
+			f.Fix = fixIn(ns.Name, fmt.Sprintf("%s replace %s via %s dev %s", ipRoute(p.IPv6()), routeDst(r.Dst), gw, dev))
 		}
 		w.dnatTarget(f, nh)
 		return f

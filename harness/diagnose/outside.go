@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,7 +193,7 @@ func (w *walker) leaveView(ns *NSState, r Route, nh netip.Addr, p packet, seg se
 	x := seg.exits[0]
 	if nb != nil && nb.MAC != "" {
 		for _, c := range seg.exits {
-			if l := w.st.NS(c.at.ns).Link(c.at.ifname); l != nil && contains(l.LearnedMACs, nb.MAC) {
+			if l := w.st.NS(c.at.ns).Link(c.at.ifname); l != nil && slices.Contains(l.LearnedMACs, nb.MAC) {
 				x = c
 				break
 			}
@@ -214,7 +215,7 @@ func (w *walker) leaveView(ns *NSState, r Route, nh netip.Addr, p packet, seg se
 // how to bring the far side in.
 func (w *walker) beyondView(req legEnd) *finding {
 	x, p := req.out, req.p
-	reply := packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto, Reply: true}
+	reply := packet{Packet: replyOf(p.Packet)}
 	rep := w.legAt(x.recv.ns, x.recv.ifname, reply)
 	if rep.f != nil {
 		return rep.f
@@ -264,7 +265,7 @@ func (w *walker) unmasqueraded(ns *NSState, x *exit, p packet) *finding {
 		Summary: fmt.Sprintf("the request leaves %s for %s with the private source %s untranslated, so the reply would have to find its way back to a private address from beyond %s, out of hopcheck's view (%s forwards it out of %s without MASQUERADE)",
 			x.at, p.Dst, p.Src, x.at, ns.Name, x.at.ifname),
 		Evidence: []string{fmt.Sprintf("the request kept its source %s on the way (no SNAT or MASQUERADE rule translated it)", p.Src)},
-		Fix:      fixIn(ns.Name, masqueradeFix(ns, p.v6(), w.sourceNet(p.Src).String(), x.at.ifname)),
+		Fix:      fixIn(ns.Name, masqueradeFix(ns, p.IPv6(), w.sourceNet(p.Src).String(), x.at.ifname)),
 	}
 	return f
 }

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -18,7 +19,7 @@ import (
 func vtepTargets(v *VXLAN) []netip.Addr {
 	var out []netip.Addr
 	add := func(a netip.Addr) {
-		if a.IsValid() && !a.IsUnspecified() && !contains(addrStrings(out), a.String()) {
+		if a.IsValid() && !a.IsUnspecified() && !slices.Contains(addrStrings(out), a.String()) {
 			out = append(out, a)
 		}
 	}

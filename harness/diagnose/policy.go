@@ -267,7 +267,7 @@ func (n *NSState) tableLookup(table int, dst netip.Addr) (Route, bool) {
 func (w *walker) routeFor(ns *NSState, in string, p packet) (Route, bool) {
 	l := ns.Lookup(flowOf(in, p))
 	w.lookup = l
-	if ns.hasPolicy(p.v6()) {
+	if ns.hasPolicy(p.IPv6()) {
 		for _, t := range l.Trail {
 			w.note("%s: ip rule %s", ns.Name, t)
 		}
@@ -335,7 +335,7 @@ func (w *walker) ruleMissedRoute(ns *NSState, lookup string, p packet) *finding 
 			Summary: fmt.Sprintf("%s's rule `%s` sends the packet to %s to table %s, whose route %s takes it out of %s to %s, which has no route for it; table main of %s has %s, but table %s lacks it",
 				up.ns, l.Rule, p.Dst, tableName(table), l.Route, up.out, ns.Name, up.ns, main, tableName(table)),
 			Evidence: ev,
-			Fix:      fixIn(up.ns, fmt.Sprintf("%s add %s table %s", ipRoute(p.v6()), add, tableName(table))),
+			Fix:      fixIn(up.ns, fmt.Sprintf("%s add %s table %s", ipRoute(p.IPv6()), add, tableName(table))),
 		}
 	}
 	return nil

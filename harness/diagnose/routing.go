@@ -159,7 +159,7 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	lookup := fmt.Sprintf("%s: ip route get %s -> no route", ns.Name, p.Dst)
 	if found {
 		lookup = fmt.Sprintf("%s: ip route get %s -> %s (%s route)", ns.Name, p.Dst, r, r.Type)
-	} else if !w.hasDefault(ns, p.v6()) {
+	} else if !w.hasDefault(ns, p.IPv6()) {
 		lookup += " (table main has no default route)"
 	}
 	if l := w.downLinkFor(ns, p.Dst); l != "" && !found {
@@ -187,12 +187,12 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 		}
 	}
 	f := &finding{Cause: NoRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
-	if ns.hasPolicy(p.v6()) {
+	if ns.hasPolicy(p.IPv6()) {
 		f.Evidence = append(f.Evidence, prefixAll(ns.Name+": ip rule ", ns.Lookup(flowOf(in, p)).Trail)...)
 	}
-	if rs := w.mainRoutes(ns, p.v6()); rs != "" {
+	if rs := w.mainRoutes(ns, p.IPv6()); rs != "" {
 		fam := ""
-		if p.v6() {
+		if p.IPv6() {
 			fam = " (IPv6)"
 		}
 		f.Evidence = append(f.Evidence, fmt.Sprintf("%s: table main%s: %s", ns.Name, fam, rs))
@@ -206,20 +206,20 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 	} else {
 		f.Summary = fmt.Sprintf("%s receives the packet to %s on %s but has no route to forward it", ns.Name, p.Dst, in)
 	}
-	if !found && !w.hasDefault(ns, p.v6()) {
+	if !found && !w.hasDefault(ns, p.IPv6()) {
 		f.Summary += fmt.Sprintf(" (%s has no default route)", ns.Name)
 	}
 	if found {
 		f.Summary = fmt.Sprintf("%s has an %s route for %s", ns.Name, r.Type, p.Dst)
-		f.Fix = fixIn(ns.Name, ipRoute(p.v6())+" del "+strings.TrimPrefix(r.String(), r.Type+" "))
+		f.Fix = fixIn(ns.Name, ipRoute(p.IPv6())+" del "+strings.TrimPrefix(r.String(), r.Type+" "))
 		return f
 	}
 	if gw, dev, ok := w.gatewayFor(ns, p.Dst); ok {
 		dst := "default"
-		if w.hasDefault(ns, p.v6()) {
+		if w.hasDefault(ns, p.IPv6()) {
 			dst = p.Dst.String()
 		}
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), dst, gw, dev))
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.IPv6()), dst, gw, dev))
 	}
 	return f
 }
@@ -247,11 +247,11 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 	fwd := w.st.NS(from.ns)
 	if p.Dst.IsPrivate() && w.publicSide(fwd, from.out) {
 		f.Summary += fmt.Sprintf(" (a private address: %s forwards it to %s without MASQUERADE)", from.ns, from.out)
-		f.Fix = fixIn(from.ns, masqueradeFix(fwd, p.v6(), w.sourceNet(p.Dst).String(), from.out))
+		f.Fix = fixIn(from.ns, masqueradeFix(fwd, p.IPv6(), w.sourceNet(p.Dst).String(), from.out))
 		return f
 	}
-	if gw := w.addrOnSegment(fwd, from.out, ns, f.If, !p.v6()); gw.IsValid() {
-		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), w.sourceNet(p.Dst), gw, f.If))
+	if gw := w.addrOnSegment(fwd, from.out, ns, f.If, !p.IPv6()); gw.IsValid() {
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.IPv6()), w.sourceNet(p.Dst), gw, f.If))
 	}
 	return f
 }
@@ -260,13 +260,13 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 func (w *walker) forwardingOff(ns *NSState, in string, r Route, p packet) *finding {
 	ev := []string{fmt.Sprintf("%s: ip route get %s -> %s (not a local address: %s must forward it)", ns.Name, p.Dst, r, ns.Name)}
 	key, fix := "net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1"
-	if p.v6() {
+	if p.IPv6() {
 		key, fix = "net.ipv6.conf.all.forwarding", "sysctl -w net.ipv6.conf.all.forwarding=1"
 	}
 	v, _ := ns.Sysctl(key)
 	ev = append(ev, fmt.Sprintf("%s: %s = %s", ns.Name, key, orUnknown(v)))
 	fam := "IP"
-	if p.v6() {
+	if p.IPv6() {
 		fam = "IPv6"
 	} else if d, ok := ns.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
 		ev = append(ev, fmt.Sprintf("%s: net.ipv4.conf.%s.forwarding = %s", ns.Name, in, d))
@@ -483,10 +483,10 @@ func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *find
 			if !ok || (subnet.Bits() <= used.Dst.Bits()) {
 				continue
 			}
-			if !xn.isLocal(p.Dst) && !xn.forwarding(x.ifname, p.v6()) {
+			if !xn.isLocal(p.Dst) && !xn.forwarding(x.ifname, p.IPv6()) {
 				continue
 			}
-			gw := w.addrOnSegment(xn, x.ifname, un, up.out, !p.v6())
+			gw := w.addrOnSegment(xn, x.ifname, un, up.out, !p.IPv6())
 			if !gw.IsValid() {
 				continue
 			}
@@ -499,7 +499,7 @@ func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *find
 					lookup,
 					fmt.Sprintf("%s holds %s (%s), reachable from %s/%s at %s", x.ns, subnet, x, up.ns, up.out, gw),
 				},
-				Fix: fixIn(up.ns, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.v6()), subnet, gw, up.out)),
+				Fix: fixIn(up.ns, fmt.Sprintf("%s add %s via %s dev %s", ipRoute(p.IPv6()), subnet, gw, up.out)),
 			}
 		}
 	}
@@ -544,7 +544,7 @@ func (w *walker) unaddressed(ns *NSState, p packet) *finding {
 		bare = append(bare, l)
 	}
 	fam := "IPv4"
-	if p.v6() {
+	if p.IPv6() {
 		fam = "IPv6"
 	}
 	if len(bare) == 0 {
@@ -563,7 +563,7 @@ func (w *walker) unaddressed(ns *NSState, p packet) *finding {
 			Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s; the node still knows it as %s",
 				ns.Name, l.Name, fam, ns.Name, p.Dst, addr.Addr()),
 			Evidence: []string{fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", gw, addr.Addr(), ns.Name, l.Name, l.MAC)},
-			Fix:      fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.v6()), gw.Addr(), l.Name)),
+			Fix:      fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.IPv6()), gw.Addr(), l.Name)),
 		}
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/nl"
 )
@@ -40,10 +42,11 @@ var ErrNoIP6TablesSave = errors.New("ip6tables-save not found in PATH")
 // Take reads the state of every namespace of env: links (with vxlan
 // settings and FDB), IPv4 and IPv6 addresses and routes of every table,
 // ARP and NDP neighbors, the sysctls the diagnosis reads, iptables and
-// ip6tables with counters, nftables (nftread.go), and listening sockets. A part that cannot be read is named in
-// its namespace's Errors and the rest is still taken; the error returned
-// joins what could not be read at all (a namespace that cannot be entered,
-// ctx done). The State is returned in every case.
+// ip6tables with counters, nftables (nftrules.Read), and listening
+// sockets. A part that cannot be read is named in its namespace's Errors
+// and the rest is still taken; the error returned joins what could not be
+// read at all (a namespace that cannot be entered, ctx done). The State is
+// returned in every case.
 func Take(ctx context.Context, env Env) (*State, error) {
 	st := &State{}
 	var errs []error
@@ -106,7 +109,7 @@ func TakeCounters(ctx context.Context, env Env) (*State, error) {
 			n.Errors = append(n.Errors, err.Error())
 		}
 		n.IP6Tables = tables6
-		if n.NFT, err = readNFT(env.NS(name)); err != nil {
+		if n.NFT, err = nftrules.Read(env.NS(name)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			n.Errors = append(n.Errors, err.Error())
 		}
@@ -180,7 +183,7 @@ func takeNS(ctx context.Context, name string, handles map[string]netns.Handle) (
 	if n.IP6Tables, err = ip6tablesSave(ctx, ns); err != nil {
 		fail("ip6tables", err)
 	}
-	if n.NFT, err = readNFT(ns); err != nil {
+	if n.NFT, err = nftrules.Read(ns); err != nil {
 		fail("nftables", err)
 	}
 	return n, nil
@@ -463,7 +466,7 @@ func linkNames(n *NSState) []string {
 // locked thread. Its output goes to memory files rather than pipes, so
 // that starting it spawns no goroutine inside the switched section; it is
 // waited for outside, where ctx can cut it short.
-func iptablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
+func iptablesSave(ctx context.Context, ns netns.Handle) ([]iptrules.Table, error) {
 	path, err := exec.LookPath("iptables-save")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoIPTablesSave, err)
@@ -472,7 +475,7 @@ func iptablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
 }
 
 // ip6tablesSave runs `ip6tables-save -c` inside ns, as iptablesSave does.
-func ip6tablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
+func ip6tablesSave(ctx context.Context, ns netns.Handle) ([]iptrules.Table, error) {
 	path, err := exec.LookPath("ip6tables-save")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoIP6TablesSave, err)
@@ -482,7 +485,7 @@ func ip6tablesSave(ctx context.Context, ns netns.Handle) ([]Table, error) {
 
 // saveTables runs the save command at path with -c inside ns and parses
 // its output.
-func saveTables(ctx context.Context, ns netns.Handle, path string) ([]Table, error) {
+func saveTables(ctx context.Context, ns netns.Handle, path string) ([]iptrules.Table, error) {
 	stdout, err := memFile(filepath.Base(path) + "-stdout")
 	if err != nil {
 		return nil, err
@@ -507,7 +510,7 @@ func saveTables(ctx context.Context, ns netns.Handle, path string) ([]Table, err
 	if err != nil {
 		return nil, fmt.Errorf("read %s output: %w", filepath.Base(path), err)
 	}
-	return ParseIPTablesSave(out)
+	return iptrules.ParseSave(out)
 }
 
 // wait waits for cmd, killing it when ctx is done first. It returns only

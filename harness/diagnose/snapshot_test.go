@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hopcheck/hopcheck/harness/build"
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/probe"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/internal/privtest"
@@ -194,7 +195,7 @@ func TestTake(t *testing.T) {
 	})
 	t.Run("delta", func(t *testing.T) {
 		moved := Delta(before, st)
-		if !slices.ContainsFunc(moved, func(m Moved) bool {
+		if !slices.ContainsFunc(moved, func(m netfilter.Moved) bool {
 			return m.NS == "host" && m.Table == "filter" && m.Chain == "INPUT" && m.Rule == 1 && m.Packets >= 1
 		}) {
 			t.Errorf("the ping's drop is not among the moved counters: %v", moved)

@@ -1,10 +1,13 @@
 package diagnose
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
 )
 
 // Routing table numbers, as in iproute2's rt_tables.
@@ -64,12 +67,12 @@ type NSState struct {
 	// Sysctls maps dotted keys ("net.ipv4.ip_forward",
 	// "net.ipv4.conf.eth0.rp_filter") to their values.
 	Sysctls  map[string]string `json:"sysctls,omitempty"`
-	IPTables []Table           `json:"iptables,omitempty"`
+	IPTables []iptrules.Table  `json:"iptables,omitempty"`
 	// IP6Tables are the ip6tables tables, as ip6tables-save prints them.
-	IP6Tables []Table `json:"ip6tables,omitempty"`
+	IP6Tables []iptrules.Table `json:"ip6tables,omitempty"`
 	// NFT are the namespace's nftables tables, read through netlink.
-	NFT       []NFTTable `json:"nft,omitempty"`
-	Listeners []Listener `json:"listeners,omitempty"`
+	NFT       []nftrules.Table `json:"nft,omitempty"`
+	Listeners []Listener       `json:"listeners,omitempty"`
 	// Errors name the parts of the snapshot that could not be read; the
 	// other parts are still valid.
 	Errors []string `json:"errors,omitempty"`
@@ -233,41 +236,6 @@ type Neighbor struct {
 	State string `json:"state"`
 }
 
-// Table is one iptables table.
-type Table struct {
-	Name   string  `json:"name"`
-	Chains []Chain `json:"chains"`
-}
-
-// Chain is one chain with its rules, in order.
-type Chain struct {
-	Name string `json:"name"`
-	// Policy is ACCEPT or DROP for a built-in chain, "" for a user chain.
-	// Packets and Bytes are the policy's counters.
-	Policy  string `json:"policy,omitempty"`
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
-	Rules   []Rule `json:"rules,omitempty"`
-}
-
-// Rule is one rule, as `iptables-save` prints it after "-A CHAIN".
-type Rule struct {
-	Spec    string `json:"spec"`
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
-}
-
-// Target returns the rule's -j (or -g) target, or "" when it has none.
-func (r Rule) Target() string {
-	w := strings.Fields(r.Spec)
-	for i := 0; i+1 < len(w); i++ {
-		if w[i] == "-j" || w[i] == "--jump" || w[i] == "-g" || w[i] == "--goto" {
-			return w[i+1]
-		}
-	}
-	return ""
-}
-
 // Listener is a socket waiting for tcp connections or bound for udp.
 type Listener struct {
 	// Proto is "tcp" or "udp".
@@ -320,45 +288,23 @@ func (n *NSState) sysctlInt(key string, def int) int {
 }
 
 // Table returns the iptables table called name, or nil.
-func (n *NSState) Table(name string) *Table {
+func (n *NSState) Table(name string) *iptrules.Table {
 	if n == nil {
 		return nil
 	}
-	return findTable(n.IPTables, name)
+	return iptrules.Find(n.IPTables, name)
 }
 
 // TableFor returns the table called name of the family of a packet: the
 // ip6tables table when v6, else the iptables one; nil when there is none.
-func (n *NSState) TableFor(name string, v6 bool) *Table {
+func (n *NSState) TableFor(name string, v6 bool) *iptrules.Table {
 	if n == nil {
 		return nil
 	}
 	if v6 {
-		return findTable(n.IP6Tables, name)
+		return iptrules.Find(n.IP6Tables, name)
 	}
-	return findTable(n.IPTables, name)
-}
-
-func findTable(ts []Table, name string) *Table {
-	for i := range ts {
-		if ts[i].Name == name {
-			return &ts[i]
-		}
-	}
-	return nil
-}
-
-// Chain returns the chain called name, or nil.
-func (t *Table) Chain(name string) *Chain {
-	if t == nil {
-		return nil
-	}
-	for i := range t.Chains {
-		if t.Chains[i].Name == name {
-			return &t.Chains[i]
-		}
-	}
-	return nil
+	return iptrules.Find(n.IPTables, name)
 }
 
 // Neighbor returns the neighbor entry for ip on dev, or nil.
@@ -371,102 +317,29 @@ func (n *NSState) Neighbor(ip netip.Addr, dev string) *Neighbor {
 	return nil
 }
 
-// Moved is an iptables counter that moved between two snapshots: a rule's,
-// or (Rule 0) a built-in chain's policy.
-type Moved struct {
-	NS string `json:"ns"`
-	// IPv6 is set for an ip6tables counter.
-	IPv6 bool `json:"ipv6,omitempty"`
-	// Family is the nft table's family for an nftables rule's counter,
-	// "" for iptables; Handle is then the rule's handle.
-	Family string `json:"family,omitempty"`
-	Handle uint64 `json:"handle,omitempty"`
-	Table  string `json:"table"`
-	Chain  string `json:"chain"`
-	// Rule is the rule's position in its chain, from 1; 0 for the policy.
-	Rule int `json:"rule"`
-	// Spec is the rule as iptables-save prints it; empty for the policy.
-	Spec string `json:"spec,omitempty"`
-	// Target is the rule's target, or the chain's policy.
-	Target  string `json:"target"`
-	Packets uint64 `json:"packets"`
-}
-
-// Drops reports whether the counter is of a rule or policy that drops.
-func (m Moved) Drops() bool { return m.Target == "DROP" || m.Target == "REJECT" }
-
-// String formats m as an evidence line: "host: filter/FORWARD policy DROP:
-// 3 packets during the probe" or "host: filter/FORWARD rule 2 `-i br0 -j
-// DROP`: 1 packet during the probe".
-func (m Moved) String() string {
-	if m.Family != "" {
-		return fmt.Sprintf("%s: nft %s %s/%s handle %d `%s`: %s during the probe", m.NS, m.Family, m.Table, m.Chain, m.Handle, m.Spec, plural(m.Packets, "packet"))
-	}
-	what := "policy " + m.Target
-	if m.Rule > 0 {
-		what = fmt.Sprintf("rule %d `%s`", m.Rule, m.Spec)
-	}
-	table := m.Table
-	if m.IPv6 {
-		table = "ip6 " + table
-	}
-	return fmt.Sprintf("%s: %s/%s %s: %s during the probe", m.NS, table, m.Chain, what, plural(m.Packets, "packet"))
-}
-
-// Delta returns the iptables counters that moved from before to after, in
-// the order of after. Rules are matched by position and spec, so a rule
-// set changed between the snapshots yields nothing for the changed rules.
-// Either snapshot may come from TakeCounters.
-func Delta(before, after *State) []Moved {
+// Delta returns the iptables and nftables counters that moved from before
+// to after, in the order of after. iptables rules are matched by position
+// and spec, nft rules by handle and text, so a rule set changed between
+// the snapshots yields nothing for the changed rules. Either snapshot may
+// come from TakeCounters.
+func Delta(before, after *State) []netfilter.Moved {
 	if before == nil || after == nil {
 		return nil
 	}
-	var out []Moved
+	var out []netfilter.Moved
 	for _, an := range after.Namespaces {
 		bn := before.NS(an.Name)
 		if bn == nil {
 			continue
 		}
 		for _, v6 := range []bool{false, true} {
-			tables := an.IPTables
+			bt, at := bn.IPTables, an.IPTables
 			if v6 {
-				tables = an.IP6Tables
+				bt, at = bn.IP6Tables, an.IP6Tables
 			}
-			for _, at := range tables {
-				out = append(out, deltaTable(an.Name, v6, bn.TableFor(at.Name, v6), at)...)
-			}
+			out = append(out, iptrules.Delta(an.Name, v6, bt, at)...)
 		}
-		out = append(out, nftDelta(an.Name, bn, an)...)
+		out = append(out, nftrules.Delta(an.Name, bn.NFT, an.NFT)...)
 	}
 	return out
-}
-
-// deltaTable returns the counters of table at that moved since bt.
-func deltaTable(ns string, v6 bool, bt *Table, at Table) []Moved {
-	var out []Moved
-	for _, ac := range at.Chains {
-		bc := bt.Chain(ac.Name)
-		if bc == nil {
-			continue
-		}
-		if ac.Policy != "" && ac.Packets > bc.Packets {
-			out = append(out, Moved{NS: ns, IPv6: v6, Table: at.Name, Chain: ac.Name, Target: ac.Policy, Packets: ac.Packets - bc.Packets})
-		}
-		for i, ar := range ac.Rules {
-			if i >= len(bc.Rules) || bc.Rules[i].Spec != ar.Spec || ar.Packets <= bc.Rules[i].Packets {
-				continue
-			}
-			out = append(out, Moved{NS: ns, IPv6: v6, Table: at.Name, Chain: ac.Name, Rule: i + 1, Spec: ar.Spec,
-				Target: ar.Target(), Packets: ar.Packets - bc.Rules[i].Packets})
-		}
-	}
-	return out
-}
-
-// plural formats n with its noun: "1 packet", "3 packets".
-func plural(n uint64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.FormatUint(n, 10) + " " + noun + "s"
 }

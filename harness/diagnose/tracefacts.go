@@ -3,6 +3,8 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hopcheck/hopcheck/trace"
@@ -139,7 +141,7 @@ func agree(f, tf *finding) bool {
 		// entry is.
 		return true
 	}
-	return (tf.Cause == ARPFailed || tf.Cause == AddressMissing) && contains(layer2, f.Cause)
+	return (tf.Cause == ARPFailed || tf.Cause == AddressMissing) && slices.Contains(layer2, f.Cause)
 }
 
 // hopPath lists the interfaces of hops, each once in a row.
@@ -163,4 +165,12 @@ func tooBigError(e trace.ICMPError) bool {
 		return e.Type == 2
 	}
 	return false
+}
+
+// plural formats n with its noun: "1 packet", "3 packets".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
 }

@@ -4,16 +4,35 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
 // The walk: a probe's request and then its reply, namespace by namespace,
 // in the kernel's order. Each layer's rules live in a file of their own:
 // routing.go and rpfilter.go (route lookup, forwarding, reverse-path
-// filtering), netfilter.go, iptmatch.go and nat.go (iptables hooks and
-// translations), links.go (veth pairs and bridges), neighbors.go (who
+// filtering), hooks.go, netfilter.go and nat.go (netfilter hooks, the
+// drops and translations they make; iptrules and nftrules evaluate the
+// rules), links.go (veth pairs and bridges), neighbors.go (who
 // answers ARP/NDP for a next hop, and with which MAC), overlay.go (VXLAN),
 // listener.go (sockets at the destination).
+
+// packet is the probe packet at a point of the walk: what netfilter sees
+// of it, and its size for the MTU checks.
+type packet struct {
+	netfilter.Packet
+	// Size is the IP packet's size in bytes (of each fragment, once it
+	// is fragmented); 0 when unknown, and then no MTU is compared.
+	Size int
+	// DF is set when the packet may not be fragmented on the way.
+	DF bool
+}
+
+// replyOf is the reply to p: addresses and ports swapped, in the reply
+// direction (conntrack's ESTABLISHED), at no interface yet.
+func replyOf(p netfilter.Packet) netfilter.Packet {
+	return netfilter.Packet{Src: p.Dst, Dst: p.Src, SPort: p.DPort, DPort: p.SPort, Proto: p.Proto, Reply: true}
+}
 
 // maxHops bounds a walk: no scenario path is longer, and a routing loop
 // in the snapshot must end the walk rather than run it for ever.
@@ -52,7 +71,7 @@ type crossing struct {
 type walker struct {
 	sc    *scenario.Scenario
 	st    *State
-	moved []Moved
+	moved []netfilter.Moved
 	// before is the counter snapshot taken before the probe, or nil.
 	before *State
 	probe  Probe
@@ -94,7 +113,7 @@ func (w *walker) note(format string, args ...any) {
 // the request's destination after any DNAT.
 func (w *walker) run() (*finding, netip.Addr) {
 	pr := w.probe
-	p := packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto, Size: pr.Size, DF: pr.DF}
+	p := packet{Packet: netfilter.Packet{Dst: pr.Dst.Addr().Unmap(), DPort: pr.Dst.Port(), Proto: pr.Proto}, Size: pr.Size, DF: pr.DF}
 	if a := pr.Src.Addr(); a.IsValid() && !a.IsUnspecified() {
 		p.Src = a.Unmap()
 	}
@@ -122,7 +141,7 @@ func (w *walker) run() (*finding, netip.Addr) {
 			return f, req.p.Dst
 		}
 	}
-	reply := packet{Src: req.p.Dst, Dst: req.p.Src, SPort: req.p.DPort, DPort: req.p.SPort, Proto: req.p.Proto, Reply: true}
+	reply := packet{Packet: replyOf(req.p.Packet)}
 	if reply.Proto == "icmp" {
 		// An echo reply is as large as its request, and the kernel
 		// sends it without DF (its ICMP socket has IP_PMTUDISC_DONT).
@@ -200,8 +219,8 @@ func stop(f *finding) step { return step{end: &legEnd{f: f}} }
 // lookup and source selection, local delivery through lo, filter OUTPUT.
 func (w *walker) send(ns *NSState, p packet) step {
 	p.In, p.Out = "", ""
-	p.mark = &markState{known: true} // a packet a namespace sends starts unmarked
-	if v := natHook(ns, "OUTPUT", p, w.moved, w.counted(ns.Name)); v != nil {
+	p.Mark = &netfilter.Mark{Known: true} // a packet a namespace sends starts unmarked
+	if v := natHook(ns, "OUTPUT", p.Packet, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, "", v, p)
 	}
 	r, ok := w.routeFor(ns, "", p)
@@ -221,7 +240,7 @@ func (w *walker) send(ns *NSState, p packet) step {
 	if f != nil {
 		return stop(f)
 	}
-	if f := w.filter(ns, "OUTPUT", p, r.Dev); f != nil {
+	if f := w.filter(ns, "OUTPUT", p.Packet, r.Dev); f != nil {
 		return stop(f)
 	}
 	return step{r: r, p: p}
@@ -233,16 +252,16 @@ func (w *walker) send(ns *NSState, p packet) step {
 // ip_forward, rp_filter and FORWARD, in the kernel's order.
 func (w *walker) receive(ns *NSState, in string, p packet) step {
 	p.In, p.Out = in, ""
-	p.mark = &markState{known: true} // crossing into a namespace clears the mark (skb_scrub_packet)
+	p.Mark = &netfilter.Mark{Known: true} // crossing into a namespace clears the mark (skb_scrub_packet)
 	if f := w.localSource(ns, in, p); f != nil {
 		return stop(f)
 	}
-	if f := w.filter(ns, "PREROUTING", p, in); f != nil {
+	if f := w.filter(ns, "PREROUTING", p.Packet, in); f != nil {
 		return stop(f)
 	}
 	if p.Reply {
 		p = w.unSNAT(ns.Name, p)
-	} else if v := natHook(ns, "PREROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
+	} else if v := natHook(ns, "PREROUTING", p.Packet, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.dnat(ns, in, v, p)
 	}
 	r, ok := w.routeFor(ns, in, p)
@@ -250,7 +269,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 		if f := w.rpFilter(ns, in, p); f != nil {
 			return stop(f)
 		}
-		if f := w.filter(ns, "INPUT", p, in); f != nil {
+		if f := w.filter(ns, "INPUT", p.Packet, in); f != nil {
 			return stop(f)
 		}
 		w.note("%s: %s is a local address (arrived on %s)", ns.Name, p.Dst, in)
@@ -260,7 +279,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	if !ok || !forwardable(r.Type) {
 		return stop(w.noRoute(ns, in, r, ok, p))
 	}
-	if !ns.forwarding(in, p.v6()) {
+	if !ns.forwarding(in, p.IPv6()) {
 		return stop(w.forwardingOff(ns, in, r, p))
 	}
 	if f := w.rpFilter(ns, in, p); f != nil {
@@ -272,7 +291,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	if f != nil {
 		return stop(f)
 	}
-	if f := w.filter(ns, "FORWARD", p, in); f != nil {
+	if f := w.filter(ns, "FORWARD", p.Packet, in); f != nil {
 		return stop(f)
 	}
 	return step{r: r, p: p}
@@ -282,13 +301,13 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 // conntrack's reverse DNAT for the reply), then the link and the
 // neighbor that receives it.
 func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, packet, *finding) {
-	if v := natHook(ns, "POSTROUTING", p, w.moved, w.counted(ns.Name)); v != nil {
+	if v := natHook(ns, "POSTROUTING", p.Packet, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.snat(ns, r, v, p)
 	}
 	if p.Reply {
 		p = w.unDNAT(ns.Name, p)
 	}
-	if f := w.filter(ns, "POSTROUTING", p, r.Dev); f != nil {
+	if f := w.filter(ns, "POSTROUTING", p.Packet, r.Dev); f != nil {
 		return endpoint{}, p, f
 	}
 	w.cross(p, crossing{ns: ns.Name, in: in, out: r.Dev, lookup: w.lookup})
@@ -325,11 +344,11 @@ func (w *walker) deliverLocal(ns *NSState, r Route, p packet) legEnd {
 	}
 	w.note("%s: %s is a local address (via lo)", ns.Name, p.Dst)
 	p.In, p.Out = "", "lo"
-	if f := w.filter(ns, "OUTPUT", p, "lo"); f != nil {
+	if f := w.filter(ns, "OUTPUT", p.Packet, "lo"); f != nil {
 		return legEnd{f: f}
 	}
 	p.In, p.Out = "lo", ""
-	if f := w.filter(ns, "INPUT", p, "lo"); f != nil {
+	if f := w.filter(ns, "INPUT", p.Packet, "lo"); f != nil {
 		return legEnd{f: f}
 	}
 	w.cross(p, crossing{ns: ns.Name, in: "lo"})

@@ -1,4 +1,4 @@
-package diagnose
+package nftrules
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 )
 
 // The data the nftables evaluator works on: the register file of one
@@ -90,10 +92,10 @@ type headers struct {
 // packetHeaders builds p's headers. Fields the walk does not know (TTL,
 // identification, sequence numbers, checksums) are left unknown; so are
 // an unknown source address and port.
-func packetHeaders(p packet) headers {
+func packetHeaders(p netfilter.Packet) headers {
 	var h headers
 	proto := l4proto(p)
-	if p.v6() {
+	if p.IPv6() {
 		h.nh = make([]byte, 40)
 		h.nhKnown = make([]bool, 40)
 		h.nh[0] = 0x60
@@ -130,7 +132,7 @@ func packetHeaders(p packet) headers {
 	default:
 		h.th, h.thKnown = make([]byte, 8), make([]bool, 8)
 		req, rep := byte(8), byte(0)
-		if p.v6() {
+		if p.IPv6() {
 			req, rep = 128, 129
 		}
 		h.th[0] = req
@@ -161,14 +163,14 @@ func putPort(b []byte, known []bool, port uint16) {
 }
 
 // l4proto is p's IP protocol number.
-func l4proto(p packet) byte {
+func l4proto(p netfilter.Packet) byte {
 	switch p.Proto {
 	case "tcp":
 		return unix.IPPROTO_TCP
 	case "udp":
 		return unix.IPPROTO_UDP
 	}
-	if p.v6() {
+	if p.IPv6() {
 		return unix.IPPROTO_ICMPV6
 	}
 	return unix.IPPROTO_ICMP

@@ -1,4 +1,4 @@
-package diagnose
+package nftrules
 
 import (
 	"encoding/binary"
@@ -17,9 +17,10 @@ import (
 // namespace the handle names: the connection opens its socket there, so
 // no thread switches namespace here.
 
-// readNFT reads every table of ns with its chains, rules (with counters)
-// and sets (with elements).
-func readNFT(ns netns.Handle) ([]NFTTable, error) {
+// Read reads every table of ns with its chains, rules (with counters)
+// and sets (with elements). Tables iptables-nft made are marked
+// (Table.IPTablesNFT).
+func Read(ns netns.Handle) ([]Table, error) {
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
@@ -32,21 +33,21 @@ func readNFT(ns netns.Handle) ([]NFTTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nftables: list chains: %w", err)
 	}
-	var out []NFTTable
+	var out []Table
 	for _, t := range tables {
-		nt := NFTTable{Family: familyName(t.Family), Name: t.Name}
+		nt := Table{Family: familyName(t.Family), Name: t.Name}
 		sets, err := c.GetSets(t)
 		if err != nil {
 			return out, fmt.Errorf("nftables: sets of table %s %s: %w", nt.Family, t.Name, err)
 		}
 		for _, s := range sets {
-			ns := NFTSet{Name: s.Name, ID: s.ID, Anonymous: s.Anonymous, Interval: s.Interval, IsMap: s.IsMap, Concatenation: s.Concatenation}
+			ns := Set{Name: s.Name, ID: s.ID, Anonymous: s.Anonymous, Interval: s.Interval, IsMap: s.IsMap, Concatenation: s.Concatenation}
 			elems, err := c.GetSetElements(s)
 			if err != nil {
 				return out, fmt.Errorf("nftables: elements of set %s in table %s %s: %w", s.Name, nt.Family, t.Name, err)
 			}
 			for _, e := range elems {
-				el := NFTElem{Key: e.Key, KeyEnd: e.KeyEnd, IntervalEnd: e.IntervalEnd, Val: e.Val, Verdict: e.VerdictData}
+				el := Elem{Key: e.Key, KeyEnd: e.KeyEnd, IntervalEnd: e.IntervalEnd, Val: e.Val, Verdict: e.VerdictData}
 				if el.Verdict == nil && s.IsMap && isVerdictMap(s) {
 					// The library leaves a verdict map's data undecoded.
 					el.Verdict, el.Val = decodeVerdict(e.Val), nil
@@ -59,13 +60,13 @@ func readNFT(ns netns.Handle) ([]NFTTable, error) {
 			if ch.Table == nil || ch.Table.Name != t.Name || ch.Table.Family != t.Family {
 				continue
 			}
-			nc := nftChain(ch, t.Family)
+			nc := chainOf(ch, t.Family)
 			rules, err := c.GetRules(t, ch)
 			if err != nil {
 				return out, fmt.Errorf("nftables: rules of chain %s in table %s %s: %w", ch.Name, nt.Family, t.Name, err)
 			}
 			for _, r := range rules {
-				nc.Rules = append(nc.Rules, nftRule(r.Handle, r.Exprs))
+				nc.Rules = append(nc.Rules, NewRule(r.Handle, r.Exprs))
 			}
 			nt.Chains = append(nt.Chains, nc)
 		}
@@ -109,10 +110,11 @@ func decodeVerdict(b []byte) *expr.Verdict {
 	return v
 }
 
-// nftRule makes a rule of its handle and expressions: its counter and its
-// text.
-func nftRule(handle uint64, exprs []expr.Any) NFTRule {
-	r := NFTRule{Handle: handle, Exprs: exprs}
+// NewRule makes a rule of its handle and expressions, with its counter
+// and its text: what Read makes of a rule the kernel lists, and how a
+// ruleset is built by hand.
+func NewRule(handle uint64, exprs []expr.Any) Rule {
+	r := Rule{Handle: handle, Exprs: exprs}
 	for _, e := range exprs {
 		if c, ok := e.(*expr.Counter); ok {
 			r.Counter, r.Packets, r.Bytes = true, c.Packets, c.Bytes
@@ -122,8 +124,8 @@ func nftRule(handle uint64, exprs []expr.Any) NFTRule {
 	return r
 }
 
-func nftChain(ch *nftables.Chain, fam nftables.TableFamily) NFTChain {
-	out := NFTChain{Name: ch.Name, Type: string(ch.Type)}
+func chainOf(ch *nftables.Chain, fam nftables.TableFamily) Chain {
+	out := Chain{Name: ch.Name, Type: string(ch.Type)}
 	if ch.Hooknum != nil {
 		out.Hook = hookName(uint32(*ch.Hooknum), fam)
 		if ch.Priority != nil {
@@ -181,12 +183,15 @@ const nfInetIngress = 5
 // iptablesChains are the built-in chain names of iptables.
 var iptablesChains = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 
+// iptablesTables are the names of iptables' tables.
+var iptablesTables = []string{"raw", "mangle", "filter", "security", "nat"}
+
 // madeByIPTables reports whether t is a table iptables-nft made: it has
 // an iptables table name in family ip or ip6, and its rules carry xtables
 // compat expressions or its base chains all have iptables' built-in names
 // (nft users write them in lower case; iptables-nft always in upper).
-func madeByIPTables(t *NFTTable) bool {
-	if t.Family != "ip" && t.Family != "ip6" || !slices.Contains(filterTables[:], t.Name) && t.Name != "nat" {
+func madeByIPTables(t *Table) bool {
+	if t.Family != "ip" && t.Family != "ip6" || !slices.Contains(iptablesTables, t.Name) {
 		return false
 	}
 	base := true

@@ -1,4 +1,4 @@
-package diagnose
+package iptrules
 
 import (
 	"bufio"
@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// ParseIPTablesSave parses the output of `iptables-save -c`: tables
+// ParseSave parses the output of `iptables-save -c`: tables
 // ("*filter"), chains with policy and policy counters (":FORWARD DROP
 // [3:252]", a user chain has "-" for policy), and rules with counters
 // ("[5:420] -A FORWARD -i br0 -j ACCEPT"). Comments and COMMIT lines are
 // skipped. A rule before its table or chain, or a malformed counter, is an
 // error naming the line.
-func ParseIPTablesSave(out string) ([]Table, error) {
+func ParseSave(out string) ([]Table, error) {
 	var tables []Table
 	var cur *Table
 	sc := bufio.NewScanner(strings.NewReader(out))

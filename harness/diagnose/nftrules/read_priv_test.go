@@ -1,7 +1,6 @@
-package diagnose
+package nftrules
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
@@ -10,8 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 )
@@ -98,8 +97,8 @@ table inet firewalld {
 )
 
 // nftNS makes a namespace with two veth pairs (eth0/peer0, eth1/peer1,
-// addressed), loads ruleset into it, and returns its snapshot.
-func nftNS(t *testing.T, ruleset string) *NSState {
+// addressed), loads ruleset into it, and reads it back.
+func nftNS(t *testing.T, ruleset string) []Table {
 	t.Helper()
 	privtest.Require(t)
 	if _, err := exec.LookPath("nft"); err != nil {
@@ -137,30 +136,34 @@ func nftNS(t *testing.T, ruleset string) *NSState {
 			t.Fatalf("%s: %v\n%s", strings.Join(cmd, " "), err, out)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := Take(ctx, Named{{Name: "a", Handle: h}})
+	tables, err := Read(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := st.NS("a")
-	if len(n.NFT) == 0 {
-		t.Fatalf("no nft tables read; errors: %v", n.Errors)
+	if len(tables) == 0 {
+		t.Fatal("no nft tables read")
 	}
-	return n
+	return tables
 }
 
-// TestNFTReadAndEvaluate loads the rulesets into a namespace, reads them
+// nftNSAddrs are the addresses nftNS gives its interfaces.
+var nftNSAddrs = testNS{
+	{name: "lo", addrs: []string{"127.0.0.1/8"}},
+	{name: "eth0", addrs: []string{"192.0.2.1/24"}},
+	{name: "eth1", addrs: []string{"10.88.0.1/16"}},
+}
+
+// TestReadAndEvaluate loads the rulesets into a namespace, reads them
 // back through netlink, and checks the verdicts the walk would take.
-func TestNFTReadAndEvaluate(t *testing.T) {
+func TestReadAndEvaluate(t *testing.T) {
 	addr := netip.MustParseAddr
-	tcp := func(src, dst string, dport uint16, in, out string) packet {
-		return packet{Src: addr(src), Dst: addr(dst), SPort: 40000, DPort: dport, Proto: "tcp", In: in, Out: out}
+	tcp := func(src, dst string, dport uint16, in, out string) netfilter.Packet {
+		return netfilter.Packet{Src: addr(src), Dst: addr(dst), SPort: 40000, DPort: dport, Proto: "tcp", In: in, Out: out}
 	}
 	type want struct {
 		hook   string
 		nat    bool
-		p      packet
+		p      netfilter.Packet
 		target string // "" for no drop (filter) or no translation (nat)
 		text   string // part of the deciding rule's text
 		to     string
@@ -181,7 +184,7 @@ func TestNFTReadAndEvaluate(t *testing.T) {
 		{"docker", dockerRuleset, []want{
 			{hook: "FORWARD", p: tcp("192.0.2.9", "172.17.0.3", 443, "eth0", "docker0"), target: "DROP", text: "counter packets 0 bytes 0 drop"},
 			{hook: "FORWARD", p: tcp("192.0.2.9", "172.17.0.2", 80, "eth0", "docker0")},
-			{hook: "FORWARD", p: packet{Src: addr("172.17.0.3"), Dst: addr("192.0.2.9"), Proto: "icmp", In: "docker0", Out: "eth0", Reply: true}},
+			{hook: "FORWARD", p: netfilter.Packet{Src: addr("172.17.0.3"), Dst: addr("192.0.2.9"), Proto: "icmp", In: "docker0", Out: "eth0", Reply: true}},
 			{hook: "POSTROUTING", nat: true, p: tcp("172.17.0.2", "203.0.113.8", 443, "docker0", "eth0"), target: "MASQUERADE", text: `iifname "docker0" oifname != "docker0" ip saddr 172.17.0.0/16`},
 			{hook: "PREROUTING", nat: true, p: tcp("192.0.2.9", "192.0.2.1", 8080, "eth0", ""), target: "DNAT", to: "172.17.0.2:80"},
 		}},
@@ -193,18 +196,12 @@ func TestNFTReadAndEvaluate(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := nftNS(t, tc.ruleset)
-			if n.NFT[0].IPTablesNFT {
-				t.Errorf("table %s %s taken for iptables-nft's", n.NFT[0].Family, n.NFT[0].Name)
+			tables := nftNS(t, tc.ruleset)
+			if len(tables) != 1 || tables[0].IPTablesNFT {
+				t.Fatalf("tables %+v: want the ruleset's one, not taken for iptables-nft's", tables)
 			}
 			for _, w := range tc.want {
-				var v *verdict
-				var maybe []string
-				if w.nat {
-					v = natHook(n, w.hook, w.p, nil, false)
-				} else {
-					v, maybe = filterHook(n, w.hook, w.p, nil, false)
-				}
+				v, maybe := atHook(nftNSAddrs, tables[0], w.hook, w.nat, w.p)
 				got, text, to := "", "", ""
 				if v != nil {
 					got, text, to = v.Target, v.Spec, v.Opts["--to-destination"]

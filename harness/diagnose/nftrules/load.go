@@ -1,13 +1,14 @@
-package diagnose
+package nftrules
 
 import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 )
 
 // The loads of the nft evaluator: meta keys, conntrack keys and fib
@@ -16,7 +17,7 @@ import (
 // meta loads a meta key: the bytes, whether they are known, and whether
 // the key exists at this hook (an interface name where there is none
 // makes the kernel end the rule).
-func (ev *nftEval) meta(k expr.MetaKey, p packet) (b []byte, known, present bool) {
+func (ev *evaluator) meta(k expr.MetaKey, p netfilter.Packet) (b []byte, known, present bool) {
 	u32 := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 	switch k {
 	case expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME, expr.MetaKeyIIF, expr.MetaKeyOIF, expr.MetaKeyIIFTYPE, expr.MetaKeyOIFTYPE:
@@ -31,26 +32,26 @@ func (ev *nftEval) meta(k expr.MetaKey, p packet) (b []byte, known, present bool
 		case expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME:
 			return ifname(name), true, true
 		case expr.MetaKeyIIF, expr.MetaKeyOIF:
-			l := ev.ns.Link(name)
-			if l == nil || l.Index == 0 {
+			index, _ := ev.env.NS.Link(name)
+			if index == 0 {
 				return make([]byte, 4), false, true
 			}
-			return u32(uint32(l.Index)), true, true
+			return u32(uint32(index)), true, true
 		}
 		t := uint16(unix.ARPHRD_ETHER)
-		if l := ev.ns.Link(name); l != nil && l.IsLoopback() {
+		if _, lo := ev.env.NS.Link(name); lo {
 			t = unix.ARPHRD_LOOPBACK
 		}
 		return binary.NativeEndian.AppendUint16(nil, t), true, true
 	case expr.MetaKeyL4PROTO:
 		return []byte{l4proto(p)}, true, true
 	case expr.MetaKeyNFPROTO:
-		if p.v6() {
+		if p.IPv6() {
 			return []byte{unix.NFPROTO_IPV6}, true, true
 		}
 		return []byte{unix.NFPROTO_IPV4}, true, true
 	case expr.MetaKeyPROTOCOL:
-		if p.v6() {
+		if p.IPv6() {
 			return binary.BigEndian.AppendUint16(nil, unix.ETH_P_IPV6), true, true
 		}
 		return binary.BigEndian.AppendUint16(nil, unix.ETH_P_IP), true, true
@@ -75,7 +76,7 @@ const ctPriority = -200
 
 // ct loads a conntrack key: the request is NEW in the original direction,
 // the reply ESTABLISHED in the reply direction.
-func (ev *nftEval) ct(k expr.CtKey, p packet) ([]byte, bool) {
+func (ev *evaluator) ct(k expr.CtKey, p netfilter.Packet) ([]byte, bool) {
 	switch k {
 	case expr.CtKeySTATE:
 		if ev.prio < ctPriority && (ev.hook == "prerouting" || ev.hook == "output") {
@@ -94,7 +95,7 @@ func (ev *nftEval) ct(k expr.CtKey, p packet) ([]byte, bool) {
 		}
 		return []byte{0}, true
 	case expr.CtKeyL3PROTOCOL:
-		if p.v6() {
+		if p.IPv6() {
 			return []byte{unix.NFPROTO_IPV6}, true
 		}
 		return []byte{unix.NFPROTO_IPV4}, true
@@ -109,7 +110,7 @@ func (ev *nftEval) ct(k expr.CtKey, p packet) ([]byte, bool) {
 		// translated: known when no rule of the namespace translates
 		// destinations. Elsewhere, and for the reply, the bits depend
 		// on what the walk does not follow.
-		if p.Reply || ev.hook != "forward" && ev.hook != "input" || mayDNAT(ev.ns) {
+		if p.Reply || ev.hook != "forward" && ev.hook != "input" || ev.env.MayDNAT {
 			return make([]byte, 4), false
 		}
 		return binary.NativeEndian.AppendUint32(nil, ipsDstNATDone), true
@@ -123,43 +124,6 @@ const (
 	ipsDstNATDone = 0x100
 )
 
-// mayDNAT reports whether any rule of ns may translate a destination:
-// an nft dnat or redirect, or an iptables DNAT or REDIRECT target.
-func mayDNAT(ns *NSState) bool {
-	for _, t := range ns.NFT {
-		for _, c := range t.Chains {
-			for _, r := range c.Rules {
-				for _, e := range r.Exprs {
-					switch e := e.(type) {
-					case *expr.NAT:
-						if e.Type == expr.NATTypeDestNAT {
-							return true
-						}
-					case *expr.Redir:
-						return true
-					case *expr.Target:
-						if e.Name == "DNAT" || e.Name == "REDIRECT" {
-							return true
-						}
-					}
-				}
-			}
-		}
-	}
-	for _, ts := range [][]Table{ns.IPTables, ns.IP6Tables} {
-		for _, t := range ts {
-			for _, c := range t.Chains {
-				if slices.ContainsFunc(c.Rules, func(r Rule) bool {
-					return strings.Contains(r.Spec, "-j DNAT") || strings.Contains(r.Spec, "-j REDIRECT")
-				}) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // Route types as fib ... type loads them (RTN_*).
 const (
 	rtnUnicast   = 1
@@ -170,7 +134,7 @@ const (
 
 // fib answers fib daddr/saddr type (addrtype); other fib results (oif,
 // oifname, presence) are not modelled.
-func (ev *nftEval) fib(e *expr.Fib, p packet) ([]byte, bool) {
+func (ev *evaluator) fib(e *expr.Fib, p netfilter.Packet) ([]byte, bool) {
 	if !e.ResultADDRTYPE {
 		return make([]byte, 16), false
 	}
@@ -185,95 +149,77 @@ func (ev *nftEval) fib(e *expr.Fib, p packet) ([]byte, bool) {
 	case e.FlagOIF:
 		dev = p.Out
 	}
-	t, ok := addrType(ev.ns, a, dev)
+	t, ok := fibType(ev.env.NS, a, dev)
 	return binary.NativeEndian.AppendUint32(nil, t), ok
 }
 
-// addrType classifies a as nft's fib ... type does: an IPv4 address as
-// inet_dev_addr_type (addrType4); an IPv6 one local when ns holds it (on
-// dev, when dev is given) or a local route covers it, multicast, else
-// unicast.
-func addrType(ns *NSState, a netip.Addr, dev string) (uint32, bool) {
+// fibType is what fib ... type loads for a: the type the namespace's
+// routing gives it, as the kernel's route type number.
+func fibType(ns netfilter.Namespace, a netip.Addr, dev string) (uint32, bool) {
 	if !a.IsValid() || a.IsUnspecified() {
 		return 0, false
 	}
-	if a.Is4() || a.Is4In6() {
-		switch addrType4(ns, a.Unmap(), dev) {
-		case RouteUnicast:
-			return rtnUnicast, true
-		case RouteLocal:
-			return rtnLocal, true
-		case RouteBroadcast:
-			return rtnBroadcast, true
-		case "multicast":
-			return rtnMulticast, true
-		case RouteBlackhole:
-			return unix.RTN_BLACKHOLE, true
-		case RouteUnreachable:
-			return unix.RTN_UNREACHABLE, true
-		case RouteProhibit:
-			return unix.RTN_PROHIBIT, true
-		}
-		return 0, false
-	}
-	for _, l := range ns.Links {
-		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
-			return rtnLocal, true
-		}
-	}
-	for _, r := range ns.Routes {
-		if r.Table == TableLocal && r.Type == RouteLocal && r.Dst.Contains(a) && (dev == "" || r.Dev == dev) {
-			return rtnLocal, true
-		}
-	}
-	if a.IsMulticast() {
+	switch ns.AddrType(a, dev) {
+	case "unicast":
+		return rtnUnicast, true
+	case "local":
+		return rtnLocal, true
+	case "broadcast":
+		return rtnBroadcast, true
+	case "multicast":
 		return rtnMulticast, true
+	case "blackhole":
+		return unix.RTN_BLACKHOLE, true
+	case "unreachable":
+		return unix.RTN_UNREACHABLE, true
+	case "prohibit":
+		return unix.RTN_PROHIBIT, true
 	}
-	return rtnUnicast, true
+	return 0, false
 }
 
-// lastAddr is the last address of an IPv4 prefix (its broadcast address).
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | (1<<(32-p.Bits()) - 1)
-	return netip.AddrFrom4([4]byte(binary.BigEndian.AppendUint32(nil, v)))
+// TranslatesDestinations reports whether a rule of ts may translate a
+// destination: a dnat or redirect statement, or an xtables DNAT or
+// REDIRECT target.
+func TranslatesDestinations(ts []Table) bool {
+	return anyExpr(ts, func(e expr.Any) bool {
+		switch e := e.(type) {
+		case *expr.NAT:
+			return e.Type == expr.NATTypeDestNAT
+		case *expr.Redir:
+			return true
+		case *expr.Target:
+			return e.Name == "DNAT" || e.Name == "REDIRECT"
+		}
+		return false
+	})
 }
 
-// setsMarks reports whether any nft rule of ns sets a packet or conntrack
-// mark, or an iptables rule does where the walk does not follow the mark
-// (p.mark nil): without one, every packet's mark is 0. iptables MARK
-// targets are followed by the walk (setMark) when the packet carries its
-// mark.
-func setsMarks(ns *NSState, p packet) bool {
-	for _, t := range ns.NFT {
+// SetsMarks reports whether a rule of ts sets a packet or conntrack mark
+// (meta mark set, ct ... set, or an xtables target): an evaluation that
+// does not follow the mark through every hook cannot then take the mark
+// as 0.
+func SetsMarks(ts []Table) bool {
+	return anyExpr(ts, func(e expr.Any) bool {
+		switch e := e.(type) {
+		case *expr.Meta:
+			return e.SourceRegister && e.Key == expr.MetaKeyMARK
+		case *expr.Ct:
+			return e.SourceRegister
+		case *expr.Target:
+			return true
+		}
+		return false
+	})
+}
+
+// anyExpr reports whether an expression of a rule of ts is one for which
+// f holds.
+func anyExpr(ts []Table, f func(expr.Any) bool) bool {
+	for _, t := range ts {
 		for _, c := range t.Chains {
 			for _, r := range c.Rules {
-				for _, e := range r.Exprs {
-					switch e := e.(type) {
-					case *expr.Meta:
-						if e.SourceRegister && e.Key == expr.MetaKeyMARK {
-							return true
-						}
-					case *expr.Ct:
-						if e.SourceRegister {
-							return true
-						}
-					case *expr.Target:
-						return true
-					}
-				}
-			}
-		}
-	}
-	if p.mark != nil {
-		return false
-	}
-	for _, ts := range [][]Table{ns.IPTables, ns.IP6Tables} {
-		for _, t := range ts {
-			for _, c := range t.Chains {
-				if slices.ContainsFunc(c.Rules, func(r Rule) bool {
-					return strings.Contains(r.Spec, "MARK") || strings.Contains(r.Spec, "--set-mark") || strings.Contains(r.Spec, "--set-xmark")
-				}) {
+				if slices.ContainsFunc(r.Exprs, f) {
 					return true
 				}
 			}

@@ -1,4 +1,4 @@
-package diagnose
+package nftrules
 
 import (
 	"encoding/binary"
@@ -9,30 +9,27 @@ import (
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 )
 
 // Evaluating nftables chains for a packet: pure, over the snapshot's
 // expressions. A rule is run expression by expression on a register file
-// (nftregs.go); a comparison on a value the walk does not know, or an
-// expression this evaluator does not model, makes the rule mayMatch and
-// says why, and never matches or misses silently.
+// (regs.go); a comparison on a value the walk does not know, or an
+// expression this evaluator does not model, makes the rule a MayMatch
+// and says why, and never matches or misses silently.
 
-// nftEval evaluates the chains of one nftables table of one namespace.
-type nftEval struct {
-	ns *NSState
-	t  *NFTTable
-	// moved are this namespace's nft counters that moved during the
-	// probe: a rule that may match and drops is taken as certain when
-	// its counter moved. (A counter that did not move is not taken as a
-	// miss: the rule may be new since the counters were read.)
-	moved []Moved
+// evaluator evaluates the chains of one nftables table of one namespace.
+type evaluator struct {
+	env Env
+	t   *Table
 	// mark is the packet mark; markKnown is unset once a rule sets it
 	// from something unknown, or from the start when the namespace has
 	// rules that set marks in hooks the walk does not follow.
 	mark      uint32
 	markKnown bool
 	// markSet is set once a rule sets the mark, for the packet's mark
-	// state to take it (hookStep.eval).
+	// to take it (Eval).
 	markSet bool
 	// hook is the base chain's hook ("forward"), and prio its priority,
 	// for what conntrack has done to the packet by then.
@@ -40,12 +37,12 @@ type nftEval struct {
 	prio int32
 	// skip is a rule the evaluation leaves out, to see whether deleting
 	// it would let the packet through.
-	skip *nftPlace
+	skip *netfilter.NFTPlace
 }
 
 // ruleOutcome is what one rule does to a packet.
 type ruleOutcome struct {
-	m match
+	m netfilter.Match
 	// kind is the rule's verdict: "" (none: the next rule), "accept",
 	// "drop", "reject", "queue", "jump", "goto", "return", "dnat",
 	// "snat", "masquerade", "redirect", or "vmap" for a verdict map whose
@@ -62,11 +59,11 @@ type ruleOutcome struct {
 func (o ruleOutcome) decides() bool { return o.kind != "" && o.kind != "continue" }
 
 // evalRule runs r's expressions on p.
-func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
+func (ev *evaluator) evalRule(r *Rule, p netfilter.Packet, hd headers) ruleOutcome {
 	var rs regs
-	out := ruleOutcome{m: matches}
+	out := ruleOutcome{m: netfilter.Matches}
 	unknown := func(format string, args ...any) {
-		out.m = mayMatch
+		out.m = netfilter.MayMatch
 		out.why = append(out.why, fmt.Sprintf(format, args...))
 	}
 	// read reads a register some comparison needs; ok is false when the
@@ -91,14 +88,14 @@ func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
 					b, known, _ := rs.get(e.Register, 4)
 					// A rule that so far only may match may or may
 					// not have set it.
-					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known && out.m == matches
+					ev.mark, ev.markKnown = binary.NativeEndian.Uint32(b), known && out.m == netfilter.Matches
 					ev.markSet = true
 				}
 				continue
 			}
 			b, known, present := ev.meta(e.Key, p)
 			if !present {
-				return ruleOutcome{m: noMatch} // the kernel breaks: no such device at this hook
+				return ruleOutcome{m: netfilter.NoMatch} // the kernel breaks: no such device at this hook
 			}
 			rs.set(e.Register, b, known)
 		case *expr.Payload:
@@ -122,14 +119,14 @@ func (ev *nftEval) evalRule(r *NFTRule, p packet, hd headers) ruleOutcome {
 		case *expr.Cmp:
 			b, ok := read(e.Register, len(e.Data), "cmp")
 			if ok && !cmpHolds(e.Op, cmpBytes(b, e.Data)) {
-				return ruleOutcome{m: noMatch}
+				return ruleOutcome{m: netfilter.NoMatch}
 			}
 		case *expr.Range:
 			b, ok := read(e.Register, len(e.FromData), "range")
 			if ok {
 				in := cmpBytes(b, e.FromData) >= 0 && cmpBytes(b, e.ToData) <= 0
 				if in != (e.Op == expr.CmpOpEq) {
-					return ruleOutcome{m: noMatch}
+					return ruleOutcome{m: netfilter.NoMatch}
 				}
 			}
 		case *expr.Bitwise:
@@ -235,7 +232,7 @@ func cmpHolds(op expr.CmpOp, c int) bool {
 }
 
 // verdictOf turns a verdict into the rule's outcome.
-func (ev *nftEval) verdictOf(v *expr.Verdict, out ruleOutcome) ruleOutcome {
+func (ev *evaluator) verdictOf(v *expr.Verdict, out ruleOutcome) ruleOutcome {
 	switch v.Kind {
 	case expr.VerdictAccept:
 		out.kind = "accept"
@@ -252,7 +249,7 @@ func (ev *nftEval) verdictOf(v *expr.Verdict, out ruleOutcome) ruleOutcome {
 	case expr.VerdictQueue:
 		out.kind = "queue"
 	default:
-		out.m = mayMatch
+		out.m = netfilter.MayMatch
 		out.why = append(out.why, fmt.Sprintf("verdict %d", v.Kind))
 	}
 	return out
@@ -260,8 +257,8 @@ func (ev *nftEval) verdictOf(v *expr.Verdict, out ruleOutcome) ruleOutcome {
 
 // lookup runs a set, map or verdict map lookup. done is set when it ends
 // the rule: a miss, or a verdict.
-func (ev *nftEval) lookup(e *expr.Lookup, rs *regs, out *ruleOutcome, unknown func(string, ...any)) (ruleOutcome, bool) {
-	s := ev.t.Set(e.SetName, e.SetID)
+func (ev *evaluator) lookup(e *expr.Lookup, rs *regs, out *ruleOutcome, unknown func(string, ...any)) (ruleOutcome, bool) {
+	s := ev.t.set(e.SetName, e.SetID)
 	if s == nil {
 		unknown("lookup in set %q, which the snapshot does not hold", e.SetName)
 		return ruleOutcome{}, false
@@ -270,7 +267,7 @@ func (ev *nftEval) lookup(e *expr.Lookup, rs *regs, out *ruleOutcome, unknown fu
 		if e.Invert {
 			return ruleOutcome{}, false
 		}
-		return ruleOutcome{m: noMatch}, true
+		return ruleOutcome{m: netfilter.NoMatch}, true
 	}
 	b, known, written := rs.get(e.SourceRegister, len(s.Elems[0].Key))
 	if !known || !written {
@@ -285,13 +282,13 @@ func (ev *nftEval) lookup(e *expr.Lookup, rs *regs, out *ruleOutcome, unknown fu
 		return ruleOutcome{}, false
 	}
 	el, m := s.find(b)
-	if m == mayMatch {
+	if m == netfilter.MayMatch {
 		unknown("lookup in the concatenated ranges of @%s", s.Name)
 		return ruleOutcome{}, false
 	}
-	found := m == matches
+	found := m == netfilter.Matches
 	if found == e.Invert {
-		return ruleOutcome{m: noMatch}, true
+		return ruleOutcome{m: netfilter.NoMatch}, true
 	}
 	if !e.IsDestRegSet || el == nil {
 		return ruleOutcome{}, false
@@ -307,27 +304,27 @@ func (ev *nftEval) lookup(e *expr.Lookup, rs *regs, out *ruleOutcome, unknown fu
 	return ruleOutcome{}, false
 }
 
-// find looks key up in s: the element that holds it, and matches,
-// noMatch, or mayMatch for a key inside a concatenated range (whose fields
+// find looks key up in s: the element that holds it, and Matches,
+// NoMatch, or MayMatch for a key inside a concatenated range (whose fields
 // this reader cannot tell apart).
-func (s *NFTSet) find(key []byte) (*NFTElem, match) {
+func (s *Set) find(key []byte) (*Elem, netfilter.Match) {
 	if !s.Interval {
 		for i := range s.Elems {
 			if cmpBytes(s.Elems[i].Key, key) == 0 {
-				return &s.Elems[i], matches
+				return &s.Elems[i], netfilter.Matches
 			}
 		}
-		return nil, noMatch
+		return nil, netfilter.NoMatch
 	}
-	res := noMatch
+	res := netfilter.NoMatch
 	if s.Elems[0].KeyEnd != nil {
 		for i := range s.Elems {
 			el := &s.Elems[i]
 			switch {
 			case cmpBytes(el.Key, key) == 0 && cmpBytes(el.KeyEnd, key) == 0:
-				return el, matches
+				return el, netfilter.Matches
 			case cmpBytes(el.Key, key) <= 0 && cmpBytes(el.KeyEnd, key) >= 0:
-				res = mayMatch
+				res = netfilter.MayMatch
 			}
 		}
 		return nil, res
@@ -335,7 +332,7 @@ func (s *NFTSet) find(key []byte) (*NFTElem, match) {
 	// Intervals: the element with the greatest key not above key decides;
 	// an interval's end is exclusive, and sorts before a start at the
 	// same key.
-	var best *NFTElem
+	var best *Elem
 	for i := range s.Elems {
 		el := &s.Elems[i]
 		if cmpBytes(el.Key, key) > 0 {
@@ -346,14 +343,14 @@ func (s *NFTSet) find(key []byte) (*NFTElem, match) {
 		}
 	}
 	if best == nil || best.IntervalEnd {
-		return nil, noMatch
+		return nil, netfilter.NoMatch
 	}
-	return best, matches
+	return best, netfilter.Matches
 }
 
 // nat makes the outcome of a dnat or snat statement, with its target
 // from the registers.
-func (ev *nftEval) nat(e *expr.NAT, rs *regs, out ruleOutcome, unknown func(string, ...any)) ruleOutcome {
+func (ev *evaluator) nat(e *expr.NAT, rs *regs, out ruleOutcome, unknown func(string, ...any)) ruleOutcome {
 	out.kind = "snat"
 	if e.Type == expr.NATTypeDestNAT {
 		out.kind = "dnat"

@@ -1,4 +1,4 @@
-package diagnose
+package nftrules
 
 import (
 	"encoding/binary"
