@@ -60,103 +60,129 @@ func natTo(val string) (netip.Addr, uint16, bool) {
 	return a, uint16(pt), true
 }
 
-// dnat applies a DNAT or REDIRECT verdict to the request.
+// natTargets says what each translation target does to the request: the
+// end it rewrites (kind DNAT the destination, SNAT the source), and the
+// option that names the new address and port; REDIRECT and MASQUERADE
+// name none, the namespace decides.
+var natTargets = map[string]struct{ kind, opt string }{
+	"DNAT":       {"DNAT", "--to-destination"},
+	"REDIRECT":   {"DNAT", ""},
+	"SNAT":       {"SNAT", "--to-source"},
+	"MASQUERADE": {"SNAT", ""},
+}
+
+// dnat applies a DNAT or REDIRECT verdict to the request arriving on in
+// ("" when ns sends it). REDIRECT sends it to the port --to-ports names,
+// at in's first address of the destination's family (the loopback
+// address when ns sends it).
 func (w *walker) dnat(ns *NSState, in string, v *netfilter.Verdict, p packet) packet {
-	from := netip.AddrPortFrom(p.Dst, p.DPort)
-	switch v.Target {
-	case "DNAT":
-		a, port, ok := natTo(v.Opts["--to-destination"])
-		if !ok {
-			return p
-		}
-		if a.IsValid() {
-			p.Dst = a
-		}
-		if port != 0 {
-			p.DPort = port
-		}
-	case "REDIRECT":
-		if port, err := parsePort(v.Opts["--to-ports"]); err == nil {
-			p.DPort = port
+	return w.translate(ns.Name, "DNAT", v, p, func(dst netip.AddrPort) (netip.AddrPort, bool) {
+		a, port := dst.Addr(), dst.Port()
+		if pt, err := parsePort(v.Opts["--to-ports"]); err == nil {
+			port = pt
 		}
 		if l := ns.Link(in); l != nil && in != "" {
-			for _, a := range l.Addrs {
-				if a.Addr().Is4() == p.Dst.Is4() {
-					p.Dst = a.Addr()
+			for _, la := range l.Addrs {
+				if la.Addr().Is4() == a.Is4() {
+					a = la.Addr()
 					break
 				}
 			}
 		} else {
-			p.Dst = netip.MustParseAddr("127.0.0.1")
+			a = netip.MustParseAddr("127.0.0.1")
 			if p.IPv6() {
-				p.Dst = netip.IPv6Loopback()
+				a = netip.IPv6Loopback()
 			}
 		}
-	default:
-		return p
-	}
-	to := netip.AddrPortFrom(p.Dst, p.DPort)
-	w.nats = append(w.nats, natRecord{ns: ns.Name, kind: "DNAT", from: from, to: to})
-	w.note("%s: %s: DNAT %s -> %s", ns.Name, v.Describe(), from, to)
-	return p
+		return netip.AddrPortFrom(a, port), true
+	})
 }
 
 // snat applies a SNAT or MASQUERADE verdict to the request leaving
-// through r's device.
+// through r's device. MASQUERADE takes the address the namespace picks
+// as source on that way.
 func (w *walker) snat(ns *NSState, r Route, v *netfilter.Verdict, p packet) packet {
-	from := netip.AddrPortFrom(p.Src, p.SPort)
-	switch v.Target {
-	case "SNAT":
-		a, port, ok := natTo(v.Opts["--to-source"])
-		if !ok {
-			return p
-		}
-		if a.IsValid() {
-			p.Src = a
-		}
-		if port != 0 {
-			p.SPort = port
-		}
-	case "MASQUERADE":
+	return w.translate(ns.Name, "SNAT", v, p, func(src netip.AddrPort) (netip.AddrPort, bool) {
 		a := ns.SourceFor(Route{Dev: r.Dev, Via: r.Via}, p.Dst)
-		if !a.IsValid() {
-			return p
-		}
-		p.Src = a
-	default:
+		return netip.AddrPortFrom(a, src.Port()), a.IsValid()
+	})
+}
+
+// translate applies v, a translation of kind (natTargets), to the
+// request: the end of it the kind rewrites takes the address and port
+// v's option names or, for a target that names none, what own makes of
+// it; the translation is recorded for the reply. A target of another
+// kind, or one that cannot be applied, leaves p as it was.
+func (w *walker) translate(ns, kind string, v *netfilter.Verdict, p packet, own func(netip.AddrPort) (netip.AddrPort, bool)) packet {
+	t, ok := natTargets[v.Target]
+	if !ok || t.kind != kind {
 		return p
 	}
-	to := netip.AddrPortFrom(p.Src, p.SPort)
-	w.nats = append(w.nats, natRecord{ns: ns.Name, kind: "SNAT", from: from, to: to})
-	w.note("%s: %s: SNAT %s -> %s", ns.Name, v.Describe(), from.Addr(), to.Addr())
+	addr, port := &p.Dst, &p.DPort
+	if kind == "SNAT" {
+		addr, port = &p.Src, &p.SPort
+	}
+	from := netip.AddrPortFrom(*addr, *port)
+	var to netip.AddrPort
+	if t.opt != "" {
+		to, ok = natApply(from, v.Opts[t.opt])
+	} else {
+		to, ok = own(from)
+	}
+	if !ok {
+		return p
+	}
+	*addr, *port = to.Addr(), to.Port()
+	w.nats = append(w.nats, natRecord{ns: ns, kind: kind, from: from, to: to})
+	if kind == "SNAT" {
+		w.note("%s: %s: SNAT %s -> %s", ns, v.Describe(), from.Addr(), to.Addr())
+	} else {
+		w.note("%s: %s: DNAT %s -> %s", ns, v.Describe(), from, to)
+	}
 	return p
+}
+
+// natApply applies a --to-destination or --to-source value to one end of
+// a packet: its address when the value names one, its port when it names
+// one.
+func natApply(end netip.AddrPort, val string) (netip.AddrPort, bool) {
+	a, port, ok := natTo(val)
+	if !ok {
+		return end, false
+	}
+	if !a.IsValid() {
+		a = end.Addr()
+	}
+	if port == 0 {
+		port = end.Port()
+	}
+	return netip.AddrPortFrom(a, port), true
 }
 
 // unSNAT reverses, for a reply arriving in ns, the SNAT the request got
 // there: the reply's destination becomes the request's original source.
 func (w *walker) unSNAT(ns string, p packet) packet {
-	for _, n := range w.nats {
-		if n.ns == ns && n.kind == "SNAT" && n.to.Addr() == p.Dst {
-			p.Dst = n.from.Addr()
-			if n.to.Port() == p.DPort {
-				p.DPort = n.from.Port()
-			}
-		}
-	}
+	w.untranslate(ns, "SNAT", &p.Dst, &p.DPort)
 	return p
 }
 
 // unDNAT reverses, for a reply leaving ns, the DNAT the request got there.
 func (w *walker) unDNAT(ns string, p packet) packet {
+	w.untranslate(ns, "DNAT", &p.Src, &p.SPort)
+	return p
+}
+
+// untranslate maps the end of a reply (addr, port) that a translation of
+// kind in ns made of the request back to what it was, as conntrack does.
+func (w *walker) untranslate(ns, kind string, addr *netip.Addr, port *uint16) {
 	for _, n := range w.nats {
-		if n.ns == ns && n.kind == "DNAT" && n.to.Addr() == p.Src {
-			p.Src = n.from.Addr()
-			if n.to.Port() == p.SPort {
-				p.SPort = n.from.Port()
+		if n.ns == ns && n.kind == kind && n.to.Addr() == *addr {
+			*addr = n.from.Addr()
+			if n.to.Port() == *port {
+				*port = n.from.Port()
 			}
 		}
 	}
-	return p
 }
 
 // translated reports whether the walk translated the request's addresses
