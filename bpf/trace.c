@@ -7,8 +7,10 @@
 //
 // Two tc classifiers (tc_ingress, tc_egress) see every packet on the
 // interfaces they are attached to, and one program on the skb:kfree_skb
-// tracepoint sees every packet the kernel frees as dropped. Both report to
-// one ring buffer, and only for namespaces listed in netns_filter. Nothing
+// tracepoint sees every packet the kernel frees as dropped. They report
+// only for namespaces listed in netns_filter, each to the ring buffer of
+// the tracer that traces it, so one loaded copy of the programs serves
+// every tracer of a run. Nothing
 // here changes a packet or a verdict: the classifiers always return
 // TC_ACT_UNSPEC (== TCX_NEXT).
 //
@@ -101,35 +103,55 @@ struct event {
 // function), so bpf2go can generate its Go mirror.
 const struct event *unused_event __attribute__((unused));
 
-// netns_filter holds the cookies of the namespaces being traced. User space
-// fills it; programs emit nothing for any other namespace.
+// events is the template of each tracer's ring buffer for packets and
+// drops: user space sets its size before loading and makes every ring of
+// that size (an inner map must match its template).
+struct events {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+};
+
+// MAX_RINGS is how many tracers can use one load of the programs at once.
+#define MAX_RINGS 1024
+
+// rings holds the ring buffer of each tracer using these programs, by
+// slot. One load serves many tracers at once (the verifier, most of what
+// loading costs, runs once per run), and each reads only its own
+// namespaces' events, from its own ring. User space fills a slot once and
+// hands it from tracer to tracer: writing a map of maps waits for an RCU
+// grace period, which netns_filter, a plain hash, does not.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_RINGS);
+	__type(key, __u32);
+	__array(values, struct events);
+} rings SEC(".maps");
+
+// netns_filter maps the cookie of each traced namespace to the slot in
+// rings of the tracer that traces it. User space fills it; programs emit
+// nothing for any other namespace.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, __u32);
 } netns_filter SEC(".maps");
 
-// events is the one ring buffer for packets and drops. User space may
-// resize it before loading.
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} events SEC(".maps");
-
-// wakeup_bytes is how much unread data in events makes a submit wake the
+// wakeup_bytes is how much unread data in a ring makes a submit wake the
 // reader; below it, submits leave the reader asleep and it finds the
 // events when its poll deadline passes or a Flush interrupts it (see
 // submit). User space sets it to a fraction of the ring's size before
 // loading; the default matches an eighth of the default 4 MiB ring.
 volatile const __u64 wakeup_bytes = 512 << 10;
 
-// lost counts events that did not fit in the ring buffer, per CPU, so that
-// a report can say how many hops it may be missing.
+// lost counts, per traced namespace and per CPU, events that did not fit
+// in the namespace's ring buffer, so that a report can say how many hops
+// it may be missing. User space adds a namespace's counter before its
+// netns_filter entry, so every loss is counted.
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
 	__type(value, __u64);
 } lost SEC(".maps");
 
@@ -175,10 +197,9 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-static __always_inline void count_lost(void)
+static __always_inline void count_lost(__u64 cookie)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	__u64 *n = bpf_map_lookup_elem(&lost, &cookie);
 
 	if (n)
 		*n += 1; // per-CPU slot: no other writer, no atomic needed
@@ -213,18 +234,27 @@ static __always_inline __u64 snap_len(__u64 n)
 //
 // bpf_ringbuf_query exists since 5.8 and counts reserved and committed
 // records, this one included.
-static __always_inline void submit(struct event *e)
+static __always_inline void submit(void *ring, struct event *e)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
 
-static __always_inline bool traced(__u64 cookie)
+// ring_of returns the ring buffer of the tracer that traces the namespace
+// of cookie, or NULL if none does.
+static __always_inline void *ring_of(__u64 cookie)
 {
-	return cookie && bpf_map_lookup_elem(&netns_filter, &cookie);
+	if (!cookie)
+		return NULL;
+
+	__u32 *slot = bpf_map_lookup_elem(&netns_filter, &cookie);
+
+	if (!slot)
+		return NULL;
+	return bpf_map_lookup_elem(&rings, slot);
 }
 
 // netns_by_inum makes the programs know a namespace by its inode number
@@ -509,13 +539,15 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 			return TC_ACT_UNSPEC;
 	}
 
-	if (!traced(netns_of(skb, &cookie)))
+	void *ring = ring_of(netns_of(skb, &cookie));
+
+	if (!ring)
 		return TC_ACT_UNSPEC;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 
 	if (!e) {
-		count_lost();
+		count_lost(cookie);
 		return TC_ACT_UNSPEC;
 	}
 
@@ -532,7 +564,7 @@ static __always_inline int handle_tc(struct __sk_buff *ctx, __u8 dir)
 	__builtin_memcpy(e->data, s->data, SNAP_LEN);
 	e->cap_len = n;
 
-	submit(e);
+	submit(ring, e);
 	return TC_ACT_UNSPEC;
 }
 
@@ -554,8 +586,9 @@ int tc_egress(struct __sk_buff *ctx)
 static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u32 reason)
 {
 	__u64 cookie = skb_netns_cookie(skb);
+	void *ring = ring_of(cookie);
 
-	if (!traced(cookie))
+	if (!ring)
 		return 0;
 
 	// A packet on a socket's receive queue was delivered; freeing it when
@@ -603,10 +636,10 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 	if (!all_packets && !wanted(skb, &cookie, 0, s->data, n, 0, proto))
 		return 0;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 
 	if (!e) {
-		count_lost();
+		count_lost(cookie);
 		return 0;
 	}
 
@@ -631,7 +664,7 @@ static __always_inline int handle_drop(struct sk_buff *skb, __u64 location, __u3
 	// them (a DROP rule under load, a full queue) would pay it per packet
 	// on the path that is already losing packets. Flush and the reader's
 	// poll read them anyway, so drops go through the same submit.
-	submit(e);
+	submit(ring, e);
 	return 0;
 }
 

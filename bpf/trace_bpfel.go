@@ -44,10 +44,10 @@ type TraceScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	TraceMapEvents            = "events"
 	TraceMapLocalAddrs        = "local_addrs"
 	TraceMapLost              = "lost"
 	TraceMapNetnsFilter       = "netns_filter"
+	TraceMapRings             = "rings"
 	TraceMapScratch           = "scratch"
 	TraceProgKfreeSkbNoreason = "kfree_skb_noreason"
 	TraceProgKfreeSkbReason   = "kfree_skb_reason"
@@ -112,10 +112,10 @@ type TraceProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type TraceMapSpecs struct {
-	Events      *ebpf.MapSpec `ebpf:"events"`
 	LocalAddrs  *ebpf.MapSpec `ebpf:"local_addrs"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	NetnsFilter *ebpf.MapSpec `ebpf:"netns_filter"`
+	Rings       *ebpf.MapSpec `ebpf:"rings"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 }
 
@@ -150,19 +150,19 @@ func (o *TraceObjects) Close() error {
 //
 // It can be passed to LoadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type TraceMaps struct {
-	Events      *ebpf.Map `ebpf:"events"`
 	LocalAddrs  *ebpf.Map `ebpf:"local_addrs"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	NetnsFilter *ebpf.Map `ebpf:"netns_filter"`
+	Rings       *ebpf.Map `ebpf:"rings"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *TraceMaps) Close() error {
 	return _TraceClose(
-		m.Events,
 		m.LocalAddrs,
 		m.Lost,
 		m.NetnsFilter,
+		m.Rings,
 		m.Scratch,
 	)
 }

@@ -35,9 +35,10 @@ func TestTraceObject(t *testing.T) {
 		}
 	}
 	for name, typ := range map[string]ebpf.MapType{
-		TraceMapEvents:      ebpf.RingBuf,
+		TraceMapRings:       ebpf.ArrayOfMaps,
 		TraceMapNetnsFilter: ebpf.Hash,
-		TraceMapLost:        ebpf.PerCPUArray,
+		TraceMapLost:        ebpf.PerCPUHash,
+		TraceMapLocalAddrs:  ebpf.Hash,
 	} {
 		m := spec.Maps[name]
 		if m == nil {
@@ -48,7 +49,17 @@ func TestTraceObject(t *testing.T) {
 			t.Errorf("map %s: type %s, want %s", name, m.Type, typ)
 		}
 	}
-	if got := spec.Maps[TraceMapNetnsFilter]; got != nil && (got.KeySize != 8 || got.ValueSize != 1) {
-		t.Errorf("netns_filter: key %d value %d bytes, want 8 (netns cookie) and 1", got.KeySize, got.ValueSize)
+	// A namespace's entries are keyed by its cookie; netns_filter gives
+	// the slot in rings of the ring buffer its tracer reads.
+	for _, name := range []string{TraceMapNetnsFilter, TraceMapLost} {
+		if got := spec.Maps[name]; got != nil && got.KeySize != 8 {
+			t.Errorf("%s: key %d bytes, want 8 (netns cookie)", name, got.KeySize)
+		}
+	}
+	if got := spec.Maps[TraceMapNetnsFilter]; got != nil && got.ValueSize != 4 {
+		t.Errorf("%s: value %d bytes, want 4 (a slot in %s)", TraceMapNetnsFilter, got.ValueSize, TraceMapRings)
+	}
+	if got := spec.Maps[TraceMapRings]; got != nil && (got.InnerMap == nil || got.InnerMap.Type != ebpf.RingBuf) {
+		t.Errorf("%s: inner map %v, want a ring buffer", TraceMapRings, got.InnerMap)
 	}
 }

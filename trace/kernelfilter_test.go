@@ -173,7 +173,7 @@ func TestTCProgramsReportOnlyWhatProbesNeed(t *testing.T) {
 					prog *ebpf.Program
 					dir  Direction
 					want bool
-				}{{tr.tc.ingress, Ingress, tc.ingress}, {tr.tc.egress, Egress, tc.egress}} {
+				}{{tr.programs.tc.ingress, Ingress, tc.ingress}, {tr.programs.tc.egress, Egress, tc.egress}} {
 					runTC(t, topo.a, p.prog, frame)
 					flushTracer(t, tr)
 					got := false

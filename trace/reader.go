@@ -104,9 +104,11 @@ func (t *Tracer) record(raw []byte) {
 	t.mu.Lock()
 	n := t.byCookie[ev.Netns]
 	t.mu.Unlock()
-	if n == nil {
+	if n == nil || ev.Time < t.made {
+		// A namespace this tracer does not know (any more), or an event
+		// a previous Tracer left in the ring.
 		t.passed(ev.Time)
-		return // a namespace this tracer does not know (any more)
+		return
 	}
 	ev.NS = n.name
 
@@ -121,10 +123,10 @@ func (t *Tracer) record(raw []byte) {
 	}
 
 	if ev.Kind == KindDrop {
-		if t.hasReason {
-			ev.ReasonName = t.reasons.name(ev.Reason)
+		if p := t.programs; p.hasReason {
+			ev.ReasonName = p.reasons.name(ev.Reason)
 		}
-		ev.Location = t.syms.Name(location)
+		ev.Location = t.programs.syms.Name(location)
 		if pkt, err := Decode(ev); err == nil && FreedAfterDelivery(&ev, &pkt) {
 			t.passed(ev.Time)
 			return
@@ -167,22 +169,22 @@ func layerFromVersion(data []byte) Layer {
 	return LayerIPv4
 }
 
-// Lost returns how many events were lost: those that did not fit in the
-// ring buffer (counted by the programs, on every CPU) and any record that
-// did not decode.
+// Lost returns how many events were lost: those of this Tracer's
+// namespaces that did not fit in its ring buffer (counted by the programs,
+// on every CPU) and any record that did not decode.
 func (t *Tracer) Lost() (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return 0, ErrClosed
 	}
-	var perCPU []uint64
-	if err := t.lost.Lookup(uint32(0), &perCPU); err != nil {
-		return 0, fmt.Errorf("read lost counter: %w", err)
-	}
 	sum := t.malformed
-	for _, n := range perCPU {
-		sum += n
+	for _, n := range t.namespaces {
+		lost, err := t.programs.lostIn(n)
+		if err != nil {
+			return 0, err
+		}
+		sum += lost
 	}
 	return sum, nil
 }

@@ -3,13 +3,10 @@ package trace
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,22 +15,29 @@ import (
 	"github.com/hopcheck/hopcheck/internal/nl"
 )
 
-// ErrUnavailable is wrapped by New's error when this kernel or process
-// cannot trace; the message says why ("tracing off: kernel has no BTF
-// (/sys/kernel/btf/vmlinux missing)"). Callers run their checks untraced
-// and report the reason.
+// ErrUnavailable is wrapped by the error of New and LoadPrograms when this
+// kernel or process cannot trace; the message says why ("tracing off:
+// kernel has no BTF (/sys/kernel/btf/vmlinux missing)"). Callers run their
+// checks untraced and report the reason.
 var ErrUnavailable = errors.New("tracing off")
 
-// ErrClosed is returned by the methods of a Tracer after Close, and by
-// Flush once the reader has stopped because Start's context ended.
+// ErrClosed is returned by the methods of a Tracer after Close, by Flush
+// once the reader has stopped because Start's context ended, and by New
+// with Programs after their Close.
 var ErrClosed = errors.New("tracer closed")
 
 // DefaultRingSize is the ring buffer's size unless Options say otherwise:
 // room for about 23,000 events between two reads.
 const DefaultRingSize = 4 << 20
 
-// Options configure New.
+// Options configure New (and LoadPrograms, which uses the fields that
+// concern loading).
 type Options struct {
+	// Programs are programs loaded earlier by LoadPrograms, for Tracers
+	// that share them; nil means New loads the Tracer's own. With
+	// Programs, the programs' Features, BTF and Symbols are used, and
+	// RingSize and AllPackets must be zero or what they were loaded with.
+	Programs *Programs
 	// Attach says how tc programs are attached; AttachAuto picks TCX where
 	// the kernel has it.
 	Attach AttachMode
@@ -72,32 +76,22 @@ type Options struct {
 // namespaces. Events are read after Start and kept in memory.
 //
 // A Tracer is safe for concurrent use. Close releases everything it
-// attached and loaded.
+// attached and made, and the programs too if no one else uses them.
 type Tracer struct {
 	mode      AttachMode
 	ephemeral bool
 	attachFn  attachFunc
-	hasReason bool
-	reasons   dropReasons
-	feat      Features // what the kernel can do; netnsID asks it
 
-	tc       tcPrograms
-	drop     *ebpf.Program
-	dropLink link.Link
-	filter   *ebpf.Map
-	addrs    *ebpf.Map // local_addrs: the traced namespaces' addresses
-	scratch  *ebpf.Map
-	lost     *ebpf.Map
-	events   *ebpf.Map
-	rd       *ringbuf.Reader
+	programs *Programs       // shared, or loaded for this Tracer alone
+	slot     *ringSlot       // this Tracer's ring buffer, while it has it
+	rd       *ringbuf.Reader // reads the slot's ring
+	// made is when the Tracer was made: events stamped before it are a
+	// previous Tracer's, left in a ring buffer handed on.
+	made time.Duration
 
 	// pollEvery is the reader's longest sleep, pollInterval unless a test
 	// sets it before Start.
 	pollEvery time.Duration
-
-	// syms names drop locations; it is loaded in New, never by the
-	// reader.
-	syms *Symbols
 
 	// attachMu serialises Attach and AttachAll, so that two calls for one
 	// interface cannot both see it unattached and attach it twice.
@@ -140,6 +134,7 @@ type namespace struct {
 	handle netns.Handle    // owned duplicate of the caller's handle
 	nl     *netlink.Handle // netlink socket inside the namespace
 	ifs    map[uint32]iface
+	addrs  []addrKey // its entries in local_addrs
 }
 
 type ifaceKey struct {
@@ -147,15 +142,25 @@ type ifaceKey struct {
 	ifindex int
 }
 
-// New loads the programs and maps, attaches the drop program, and prepares
-// the ring-buffer reader. Nothing is attached to interfaces yet. If the
-// kernel or the process cannot trace, the error wraps ErrUnavailable.
+// New prepares a Tracer with the programs of opts.Programs, or with
+// programs of its own (loaded and verified, the drop program attached),
+// and a ring buffer and its reader. Nothing is attached to interfaces yet.
+// If the kernel or the process cannot trace, the error wraps
+// ErrUnavailable.
 func New(opts Options) (*Tracer, error) {
+	p := opts.Programs
 	var feat Features
-	if opts.Features != nil {
+	switch {
+	case p != nil:
+		if err := p.fits(opts); err != nil {
+			return nil, err
+		}
+		feat = p.feat
+	case opts.Features != nil:
 		feat = *opts.Features
-	} else {
+	default:
 		feat = ProbeFeatures()
+		opts.Features = &feat
 	}
 	if err := feat.usable(); err != nil {
 		return nil, err
@@ -164,45 +169,39 @@ func New(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	cache := opts.BTF
-	if cache == nil {
-		cache = btf.NewCache()
+	if p == nil {
+		if p, err = LoadPrograms(opts); err != nil {
+			return nil, err
+		}
+		// The Tracer holds the only reference left once New returns.
+		defer p.Close()
 	}
-	syms := opts.Symbols
-	if syms == nil {
-		syms = NewSymbols()
-	}
-	kernel, err := cache.Kernel()
-	if err != nil {
-		return nil, fmt.Errorf("%w: kernel BTF: %v", ErrUnavailable, err)
+	if err := p.acquire(); err != nil {
+		return nil, fmt.Errorf("shared programs: %w", err)
 	}
 
 	t := &Tracer{
 		mode:       mode,
 		ephemeral:  opts.Ephemeral,
-		hasReason:  feat.KfreeSkbHasReason,
-		feat:       feat,
+		programs:   p,
 		namespaces: make(map[string]*namespace),
 		byCookie:   make(map[uint64]*namespace),
 		attached:   make(map[ifaceKey]attachment),
 		flushCh:    make(chan struct{}),
 		pollEvery:  pollInterval,
-		syms:       syms,
 	}
 	t.attachFn = attachTCX
 	if mode == AttachClsact {
 		t.attachFn = attachClsact
 	}
-	if t.hasReason {
-		if t.reasons, err = loadDropReasons(kernel); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	t.made = t.Now()
+	if t.slot, err = p.takeSlot(); err == nil {
+		if t.rd, err = ringbuf.NewReader(t.slot.ring); err != nil {
+			err = fmt.Errorf("ring buffer reader: %w", err)
 		}
 	}
-
-	if err := t.load(opts, cache); err != nil {
-		t.closeObjects()
-		return nil, err
+	if err != nil {
+		return nil, errors.Join(err, t.closeObjects())
 	}
 	return t, nil
 }
@@ -214,7 +213,7 @@ func (t *Tracer) Mode() AttachMode { return t.mode }
 // programs start reporting for it, and its events carry that name. The
 // Tracer keeps its own handle; the caller may close ns.
 func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
-	cookie, err := t.feat.netnsID(ns)
+	cookie, err := t.programs.feat.netnsID(ns)
 	if err != nil {
 		return fmt.Errorf("trace %s: %w", name, err)
 	}
@@ -239,13 +238,7 @@ func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
 		case t.byCookie[cookie] != nil:
 			return fmt.Errorf("same namespace as %s", t.byCookie[cookie].name)
 		}
-		if err := t.putAddrs(n); err != nil {
-			return err
-		}
-		if err := t.filter.Put(cookie, uint8(1)); err != nil {
-			return fmt.Errorf("add to netns_filter: %w", err)
-		}
-		return nil
+		return t.programs.startReporting(n, t.slot)
 	}()
 	if err != nil {
 		n.nl.Close()
@@ -254,32 +247,6 @@ func (t *Tracer) AddNamespace(name string, ns netns.Handle) error {
 	}
 	t.namespaces[name] = n
 	t.byCookie[cookie] = n
-	return nil
-}
-
-// addrKey mirrors struct addr_key in bpf/trace.c.
-type addrKey struct {
-	Netns uint64
-	Addr  [16]byte // IPv4 as IPv4-mapped IPv6
-}
-
-// putAddrs tells the programs every address of n, so that they report the
-// neighbor resolution n takes part in (see want_neighbor in bpf/trace.c).
-// Addresses are read once: hopcheck traces topologies after building them.
-func (t *Tracer) putAddrs(n *namespace) error {
-	addrs, err := nl.Dump(func() ([]netlink.Addr, error) { return n.nl.AddrList(nil, netlink.FAMILY_ALL) })
-	if err != nil {
-		return fmt.Errorf("list addresses: %w", err)
-	}
-	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok || ip.Unmap().IsLoopback() {
-			continue // loopback addresses are never resolved
-		}
-		if err := t.addrs.Put(addrKey{Netns: n.cookie, Addr: ip.As16()}, uint8(1)); err != nil {
-			return fmt.Errorf("add %s to local_addrs: %w", ip, err)
-		}
-	}
 	return nil
 }
 
@@ -347,7 +314,7 @@ func (t *Tracer) attach(n *namespace, ifs []iface) error {
 		return nil
 	}
 
-	done, err := t.attachFn(n, todo, t.tc)
+	done, err := t.attachFn(n, todo, t.programs.tc)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -367,9 +334,11 @@ func (t *Tracer) attach(n *namespace, ifs []iface) error {
 	return err
 }
 
-// Close stops the reader, detaches every program, and releases maps,
-// programs and namespace handles. It is safe to call more than once; later
-// calls return the first call's result.
+// Close stops the reader, makes the programs stop reporting the Tracer's
+// namespaces, detaches them from its interfaces, and releases its ring
+// buffer and namespace handles, and the programs once no one else uses
+// them. It is safe to call more than once; later calls return the first
+// call's result.
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() { t.closeErr = t.close() })
 	return t.closeErr
@@ -401,6 +370,18 @@ func (t *Tracer) close() error {
 		t.cancelWG.Wait()
 	}
 
+	// The programs stop reporting this Tracer's namespaces first: shared
+	// programs go on running on their interfaces until they are detached
+	// (or, for clsact filters on ephemeral namespaces, until the
+	// namespaces go).
+	t.mu.Lock()
+	for _, n := range t.namespaces {
+		if err := t.programs.stopReporting(n); err != nil {
+			errs = append(errs, fmt.Errorf("untrace %s: %w", n.name, err))
+		}
+	}
+	t.mu.Unlock()
+
 	// TCX links are file descriptors and must be closed in any case;
 	// clsact filters on ephemeral namespaces go with their devices.
 	if !t.ephemeral || t.mode == AttachTCX {
@@ -425,23 +406,17 @@ func (t *Tracer) close() error {
 	return errors.Join(errs...)
 }
 
-// closeObjects detaches the drop program and closes programs and maps; it
-// tolerates a partly loaded Tracer.
+// closeObjects closes the ring buffer's reader, hands the ring on and
+// gives up the Tracer's reference to its programs; it tolerates a partly
+// made Tracer. The programs no longer report to the ring: no namespace
+// names its slot any more.
 func (t *Tracer) closeObjects() error {
-	var errs []error
-	if t.dropLink != nil {
-		if err := t.dropLink.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach kfree_skb program: %w", err))
-		}
-		t.dropLink = nil
-	}
 	if t.rd != nil {
 		_ = t.rd.Close() // idempotent; already closed on the normal path
 	}
-	for _, c := range []interface{ Close() error }{t.tc.ingress, t.tc.egress, t.drop, t.filter, t.addrs, t.scratch, t.lost, t.events} {
-		if err := c.Close(); err != nil {
-			errs = append(errs, err)
-		}
+	if t.slot != nil {
+		t.programs.giveSlot(t.slot)
+		t.slot = nil
 	}
-	return errors.Join(errs...)
+	return t.programs.release()
 }

@@ -124,6 +124,19 @@ func newTestTracer(t *testing.T, opts Options, topo *vethTopology) *Tracer {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	traceTopology(t, tr, topo)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// traceTopology registers both namespaces of topo with tr, as "A" and
+// "B", and attaches tr to every interface.
+func traceTopology(t *testing.T, tr *Tracer, topo *vethTopology) {
+	t.Helper()
 	for name, h := range map[string]netns.Handle{"A": topo.a, "B": topo.b} {
 		if err := tr.AddNamespace(name, h); err != nil {
 			t.Fatal(err)
@@ -132,12 +145,6 @@ func newTestTracer(t *testing.T, opts Options, topo *vethTopology) *Tracer {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := tr.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return tr
 }
 
 // testTags returns n tags unique to this test run.
@@ -648,7 +655,7 @@ func TestTCProgramsNeverInterfere(t *testing.T) {
 		ns  netns.Handle
 		tag Tag
 	}{{topo.a, tags[0]}, {topo.b, tags[1]}} {
-		for _, prog := range []*ebpf.Program{tr.tc.ingress, tr.tc.egress} {
+		for _, prog := range []*ebpf.Program{tr.programs.tc.ingress, tr.programs.tc.egress} {
 			if ret := runTC(t, tc.ns, prog, testFrame(tc.tag)); ret != unspec {
 				t.Errorf("%s returned %#x, want TC_ACT_UNSPEC", prog, ret)
 			}
@@ -722,7 +729,7 @@ func BenchmarkTCProgram(b *testing.B) {
 		return d
 	}
 	b.ResetTimer()
-	traced := perRun(tr.tc.egress, b.N)
+	traced := perRun(tr.programs.tc.egress, b.N)
 	b.StopTimer()
 	baseline := perRun(base, b.N)
 	b.ReportMetric(float64(traced.Nanoseconds()), "ns/run")
@@ -754,14 +761,7 @@ func TestTracerWakeups(t *testing.T) {
 		}
 	})
 	tr.pollEvery = time.Hour
-	for name, h := range map[string]netns.Handle{"A": topo.a, "B": topo.b} {
-		if err := tr.AddNamespace(name, h); err != nil {
-			t.Fatal(err)
-		}
-		if err := tr.AttachAll(name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	traceTopology(t, tr, topo)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := tr.Start(ctx); err != nil {
