@@ -79,13 +79,14 @@ func Run(ctx context.Context, scs []*scenario.Scenario, opts Options) report.Run
 		opts.Store = runs.Open()
 	}
 	obs := &serialObserver{o: opts.Observer}
-	// Probing kernel features makes a scratch namespace, and decoding
-	// kernel BTF takes tens of milliseconds: do both once per run, not once
+	// Probing kernel features makes a scratch namespace, decoding kernel
+	// BTF takes tens of milliseconds, and the kernel verifying the programs
+	// most of a scenario's tracing cost: do them once per run, not once
 	// per scenario.
 	var shared sharedTrace
-	if opts.Trace != TraceOff {
-		f := trace.ProbeFeatures()
-		shared = sharedTrace{features: &f, btf: btf.NewCache(), symbols: trace.NewSymbols()}
+	if len(scs) > 0 {
+		shared = loadSharedTrace(opts)
+		defer shared.close()
 	}
 	out := report.Run{Scenarios: make([]report.Scenario, len(scs))}
 	tracing := make([]report.Tracing, len(scs))
@@ -322,6 +323,31 @@ type sharedTrace struct {
 	features *trace.Features
 	btf      *btf.Cache
 	symbols  *trace.Symbols
+	// programs are loaded once for the run; loadErr says why not, and
+	// stands for every scenario's reason tracing is off.
+	programs *trace.Programs
+	loadErr  error
+}
+
+// loadSharedTrace probes the kernel and loads the programs that every
+// scenario's tracer of a run uses (nothing with --trace off).
+func loadSharedTrace(opts Options) sharedTrace {
+	if opts.Trace == TraceOff {
+		return sharedTrace{}
+	}
+	f := trace.ProbeFeatures()
+	shared := sharedTrace{features: &f, btf: btf.NewCache(), symbols: trace.NewSymbols()}
+	shared.programs, shared.loadErr = trace.LoadPrograms(trace.Options{
+		Features: shared.features, BTF: shared.btf, Symbols: shared.symbols,
+	})
+	return shared
+}
+
+// close releases the programs once every tracer using them is closed.
+func (s sharedTrace) close() {
+	if s.programs != nil {
+		s.programs.Close()
+	}
 }
 
 // startTracer attaches the tracer to every interface of the topology. A
@@ -334,9 +360,12 @@ func startTracer(ctx context.Context, env Env, opts Options, shared sharedTrace,
 	if opts.Trace == TraceOff {
 		return nil, report.Tracing{Reason: "--trace off"}
 	}
+	if shared.loadErr != nil {
+		return nil, report.Tracing{Reason: shared.loadErr.Error()}
+	}
 	tr, err := trace.New(trace.Options{
 		Attach: opts.Attach, Features: shared.features, BTF: shared.btf, Symbols: shared.symbols,
-		Ephemeral: ephemeral,
+		Programs: shared.programs, Ephemeral: ephemeral,
 	})
 	if err != nil {
 		return nil, report.Tracing{Reason: err.Error()}
