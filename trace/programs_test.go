@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/btf"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 )
 
@@ -242,4 +243,48 @@ func TestSharedProgramsRejectOtherLoadOptions(t *testing.T) {
 		t.Fatalf("New with the programs' own ring size: %v", err)
 	}
 	tr.Close()
+}
+
+// BenchmarkTracerSetup measures what a scenario's tracing costs to set up
+// and tear down on a two-namespace topology (New, AddNamespace and
+// AttachAll for both, Start, Close), with programs shared by every
+// iteration against programs loaded for each, as before they were
+// shared. It reports both and their ratio (x-own).
+func BenchmarkTracerSetup(b *testing.B) {
+	privtest.Require(b)
+	feat := ProbeFeatures()
+	shared := Options{Features: &feat, BTF: btf.NewCache(), Symbols: NewSymbols(), Ephemeral: true}
+	p, err := LoadPrograms(shared)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	own := shared
+	shared.Programs = p
+	topo := newVethTopology(b)
+	setup := func(opts Options) time.Duration {
+		start := time.Now()
+		tr, err := New(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		traceTopology(b, tr, topo)
+		if err := tr.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if err := tr.Close(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var withShared, withOwn time.Duration
+	n := 0
+	for b.Loop() {
+		withShared += setup(shared)
+		withOwn += setup(own)
+		n++
+	}
+	b.ReportMetric(float64(withShared.Microseconds())/float64(n)/1000, "shared-ms")
+	b.ReportMetric(float64(withOwn.Microseconds())/float64(n)/1000, "own-ms")
+	b.ReportMetric(float64(withOwn)/float64(withShared), "x-own")
 }

@@ -37,7 +37,7 @@ type vethTopology struct {
 	nameA, nameB string // kernel names, hc<run>-a and hc<run>-b
 }
 
-func newVethTopology(t *testing.T) *vethTopology {
+func newVethTopology(t testing.TB) *vethTopology {
 	t.Helper()
 	privtest.Require(t)
 	runID, err := netns.NewRunID()
@@ -64,7 +64,7 @@ func newVethTopology(t *testing.T) *vethTopology {
 	return topo
 }
 
-func createTestNamespace(t *testing.T, name string) netns.Handle {
+func createTestNamespace(t testing.TB, name string) netns.Handle {
 	t.Helper()
 	h, err := netns.Create(name)
 	if err != nil {
@@ -79,7 +79,7 @@ func createTestNamespace(t *testing.T, name string) netns.Handle {
 	return h
 }
 
-func testNetlink(t *testing.T, ns netns.Handle) *netlink.Handle {
+func testNetlink(t testing.TB, ns netns.Handle) *netlink.Handle {
 	t.Helper()
 	nl, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -89,7 +89,7 @@ func testNetlink(t *testing.T, ns netns.Handle) *netlink.Handle {
 	return nl
 }
 
-func configureTestLink(t *testing.T, nl *netlink.Handle, name, cidr string) {
+func configureTestLink(t testing.TB, nl *netlink.Handle, name, cidr string) {
 	t.Helper()
 	for _, ifName := range []string{"lo", name} {
 		l, err := nl.LinkByName(ifName)
@@ -135,7 +135,7 @@ func newTestTracer(t *testing.T, opts Options, topo *vethTopology) *Tracer {
 
 // traceTopology registers both namespaces of topo with tr, as "A" and
 // "B", and attaches tr to every interface.
-func traceTopology(t *testing.T, tr *Tracer, topo *vethTopology) {
+func traceTopology(t testing.TB, tr *Tracer, topo *vethTopology) {
 	t.Helper()
 	for name, h := range map[string]netns.Handle{"A": topo.a, "B": topo.b} {
 		if err := tr.AddNamespace(name, h); err != nil {
