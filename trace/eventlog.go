@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -86,15 +87,7 @@ func (l *eventLog) between(from, to time.Duration) []Event {
 // sortByTime orders events by kernel time. Records from different CPUs
 // reach the ring buffer slightly out of order.
 func sortByTime(evs []Event) {
-	slices.SortStableFunc(evs, func(a, b Event) int {
-		switch {
-		case a.Time < b.Time:
-			return -1
-		case a.Time > b.Time:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.Time, b.Time) })
 }
 
 // Now returns the current time on the clock events are stamped with

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -118,15 +119,7 @@ func parseKallsyms(r io.Reader) (*ksyms, error) {
 		return nil, err
 	}
 	// Module symbols follow the core kernel's, not in address order.
-	slices.SortStableFunc(syms, func(a, b ksym) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(syms, func(a, b ksym) int { return cmp.Compare(a.addr, b.addr) })
 	return &ksyms{syms: syms}, nil
 }
 
@@ -134,15 +127,7 @@ func parseKallsyms(r io.Reader) (*ksyms, error) {
 // hex if no symbol is at or below it (or the table is empty because
 // addresses are hidden).
 func (k *ksyms) symbolize(addr uint64) string {
-	i, found := slices.BinarySearchFunc(k.syms, addr, func(s ksym, a uint64) int {
-		switch {
-		case s.addr < a:
-			return -1
-		case s.addr > a:
-			return 1
-		}
-		return 0
-	})
+	i, found := slices.BinarySearchFunc(k.syms, addr, func(s ksym, a uint64) int { return cmp.Compare(s.addr, a) })
 	if !found {
 		// i is where addr would go: the symbol before it contains addr.
 		i--
