@@ -772,13 +772,7 @@ func TestTracerWakeups(t *testing.T) {
 	// A probe's worth of events stays in the ring: nothing wakes the
 	// reader, so after a while it still has read none of them.
 	few := testTags(3)
-	topo.sendTagged(t, few)
-	time.Sleep(200 * time.Millisecond)
-	for _, tag := range few {
-		if evs := eventsWithTag(tr.Events(), tag); len(evs) != 0 {
-			t.Errorf("tag %v read before Flush: the programs woke the reader for a few events:%s", tag, describeEvents(evs))
-		}
-	}
+	topo.sendUnread(t, tr, few)
 
 	// Flush reads them all, without a wakeup.
 	flushTracer(t, tr)
@@ -802,14 +796,35 @@ func TestTracerWakeups(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	wantAllSeen(t, "after Flush", tr, burst)
+}
+
+// wantAllSeen flushes tr and checks that it saw each tag's datagram
+// leave A and enter B, and lost no event; who says which tracer, or when.
+func wantAllSeen(t *testing.T, who string, tr *Tracer, tags []Tag) {
+	t.Helper()
 	flushTracer(t, tr)
-	for _, tag := range burst {
+	for _, tag := range tags {
 		if !seenAtBothEnds(tr.Events(), tag) {
-			t.Errorf("after Flush, tag %v is missing a hop:%s", tag, describeEvents(eventsWithTag(tr.Events(), tag)))
+			t.Errorf("%s: tag %v is missing a hop:%s", who, tag, describeEvents(eventsWithTag(tr.Events(), tag)))
 		}
 	}
 	if lost, err := tr.Lost(); err != nil || lost != 0 {
-		t.Errorf("Lost() = %d, %v; want 0", lost, err)
+		t.Errorf("%s: Lost() = %d, %v; want 0", who, lost, err)
+	}
+}
+
+// sendUnread sends tags' datagrams from A to B and checks, a while later,
+// that tr, whose own poll is put off, has read none of their events:
+// nothing woke its reader.
+func (topo *vethTopology) sendUnread(t *testing.T, tr *Tracer, tags []Tag) {
+	t.Helper()
+	topo.sendTagged(t, tags)
+	time.Sleep(200 * time.Millisecond)
+	for _, tag := range tags {
+		if evs := eventsWithTag(tr.Events(), tag); len(evs) != 0 {
+			t.Fatalf("tag %v read before Flush: the programs woke the reader for a few events:%s", tag, describeEvents(evs))
+		}
 	}
 }
 
