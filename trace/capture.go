@@ -1,23 +1,18 @@
 package trace
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
@@ -27,15 +22,21 @@ import (
 var ErrNoInterfaces = errors.New("trace: capture: no interfaces")
 
 const (
-	// drainTimeout bounds how long Stop waits for frames already queued on
-	// the sockets to be written.
-	drainTimeout = time.Second
-	// drainPoll is how often Stop checks whether the queues are empty.
-	drainPoll = time.Millisecond
-	// maxReadFailures ends capture on an interface after this many read
-	// errors in a row. A single error is normal: a packet socket reports
-	// ENETDOWN once when its interface goes down, then reads on.
+	// maxReadFailures ends capture on a ring after this many errors in a
+	// row other than ENETDOWN, which a socket bound to one interface
+	// reports once when the interface goes down, then reads on.
 	maxReadFailures = 3
+	// ringMinBlocks and ringMaxBlocks bound a ring's size: two blocks, so
+	// that the kernel fills one while hopcheck reads the other, and one
+	// more for every ringIfsPerBlock interfaces it serves (a bridge's
+	// namespace sees every port's frames).
+	ringMinBlocks   = 2
+	ringMaxBlocks   = 64
+	ringIfsPerBlock = 4
+	// ringParallel is how many rings are set up, halted or closed at
+	// once. Each of these waits for an RCU grace period in the kernel,
+	// which overlapping waits share, holding a thread meanwhile.
+	ringParallel = 256
 )
 
 // CaptureInterface names one interface to capture on.
@@ -55,8 +56,10 @@ type CaptureStats struct {
 	// Packets and Bytes count the frames written (Bytes at their full
 	// length on the wire).
 	Packets, Bytes uint64
-	// Dropped counts frames the kernel discarded because the socket's
-	// queue was full: the reader fell behind.
+	// Dropped counts frames the kernel could not keep for hopcheck
+	// because the ring was full: the reader fell behind. Where one ring
+	// serves a whole namespace, the kernel counts them per namespace:
+	// they are then in a stats entry of their own, named "ns/*".
 	Dropped uint64
 	// Err is the read error that ended capture on this interface early.
 	Err error
@@ -64,133 +67,228 @@ type CaptureStats struct {
 
 // Capture writes every frame that crosses a set of interfaces, in any
 // number of namespaces, into one pcapng file with one interface block per
-// "ns/if". It reads through AF_PACKET sockets (see packetSocket), each
-// opened inside its namespace, where it stays; one goroutine per interface
-// reads full frames into that interface's spool (memory up to a share of a
-// fixed budget, then sorted runs in an unlinked temporary file beside the
-// capture), and Stop merges the spools so the file is in time order across
-// interfaces (see spool.go). Each packet block says whether the frame
-// arrived or left; packets of a probe named by Annotate carry a comment;
-// frames the kernel could not queue for hopcheck are counted, per
-// interface, in the file's statistics blocks and in Stop's result.
+// "ns/if". It reads through AF_PACKET sockets with receive rings (see
+// packetRing), each opened inside its namespace, where it stays: one per
+// namespace, bound to all its interfaces, where the kernel keeps the taps
+// of such sockets per namespace (namespaceTaps), else one per interface.
+// One goroutine waits on every ring and copies full frames into their
+// interface's spool (memory up to a share of a fixed budget, then sorted
+// runs in an unlinked temporary file beside the capture), and Stop merges
+// the spools so the file is in time order across interfaces (see
+// spool.go). Each packet block says whether the frame arrived or left;
+// packets of a probe named by Annotate carry a comment; frames the kernel
+// could not keep for hopcheck are counted in the file's statistics blocks
+// and in Stop's result.
 type Capture struct {
 	file  *os.File
 	w     *pcapgo.NgWriter
 	ifs   []*captureIf
-	wg    sync.WaitGroup
-	unctx func() bool // stops the context.AfterFunc that closes sockets
+	rings []*captureRing
+	// epoll holds every ring and wake, which Stop or the context's end
+	// signals to end reading.
+	epoll, wake int
+	wg          sync.WaitGroup
+	unctx       func() bool // stops the context.AfterFunc that halts the rings
 	// monoToWall converts the kernel's monotonic clock (Event.Time) to
 	// wall-clock time, as frames are stamped.
 	monoToWall time.Duration
 
-	closeOnce sync.Once
-	closing   atomic.Bool
-	stopOnce  sync.Once
-	stats     []CaptureStats
-	stopErr   error
+	haltOnce sync.Once
+	stopOnce sync.Once
+	stats    []CaptureStats
+	stopErr  error
 
 	mu          sync.Mutex // guards annotations
 	annotations []Annotation
 }
 
-// captureIf is one interface being captured.
+// captureIf is one interface being captured. Its spool and counts are the
+// reader's alone until it exits, then Stop's.
 type captureIf struct {
-	name  string
-	id    int // interface block index in the file
-	s     *packetSocket
-	spool *spool // the reader's alone until it exits
-
-	// packets and bytes are written by the reader; packets is also read by
-	// Stop while draining.
-	packets, bytes atomic.Uint64
-	err            error // set by the reader before it exits
-
-	// mu guards the kernel's counts, which Stop and the context's closer
-	// may both collect.
-	mu      sync.Mutex
-	queued  uint64 // frames the kernel put on the socket's queue
-	dropped uint64
+	name           string
+	id             int // interface block index in the file
+	ifName         string
+	ring           *captureRing
+	spool          *spool
+	packets, bytes uint64
 }
 
-// StartCapture opens a packet socket on every interface in ifaces, creates
-// the pcapng file at path, and starts reading. Cancelling ctx ends reading
-// early; Stop must be called in every case to flush and close the file and
-// to wait for the readers. On error nothing is left open and no file is
-// left behind.
+// captureRing is one ring and the interfaces whose frames it receives.
+// Its counts are the reader's alone until it exits, then Stop's.
+type captureRing struct {
+	name  string // "ns", or "ns/if" for a ring bound to one interface
+	ns    string
+	netns netns.Handle
+	r     *packetRing
+	ifs   []*captureIf
+	// bound is the index of the one interface the socket is bound to, or
+	// 0 for every interface of the namespace.
+	bound   int
+	byIndex map[int]*captureIf
+	keep    func(ringFrame) // copies a frame to its interface's spool
+
+	read     uint64 // frames read, of interfaces not captured too
+	failures int
+	err      error // what ended reading early
+	halted   bool  // the kernel writes to the ring no more (see halt)
+	// lost counts frames the kernel took but hopcheck did not keep.
+	lost uint64
+}
+
+// StartCapture opens a packet socket with a receive ring on every
+// namespace in ifaces (or on every interface, see Capture), creates the
+// pcapng file at path, and starts reading. Cancelling ctx ends reading
+// early; Stop must be called in every case to read what the rings hold,
+// flush and close the file, and wait for the reader. On error nothing is
+// left open and no file is left behind.
 func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (*Capture, error) {
+	return startCapture(ctx, path, ifaces, namespaceTaps())
+}
+
+// startCapture is StartCapture with one ring per namespace (perNamespace)
+// or one per interface.
+func startCapture(ctx context.Context, path string, ifaces []CaptureInterface, perNamespace bool) (*Capture, error) {
 	if len(ifaces) == 0 {
 		return nil, ErrNoInterfaces
 	}
-	c := &Capture{}
+	c := &Capture{epoll: -1, wake: -1}
+	type ringKey struct {
+		ns    string
+		netns netns.Handle
+		iface int
+	}
+	rings := map[ringKey]*captureRing{}
 	for i, ci := range ifaces {
-		name := ci.NS + "/" + ci.If
-		var s *packetSocket
-		err := netns.Do(ci.Netns, func() (err error) {
-			s, err = openPacketSocket(ci.If)
-			return err
-		})
-		if err != nil {
-			c.closeHandles()
-			return nil, fmt.Errorf("trace: capture %s: %w", name, err)
+		k := ringKey{ci.NS, ci.Netns, -1}
+		if !perNamespace {
+			k.iface = i
 		}
-		c.ifs = append(c.ifs, &captureIf{name: name, id: i, s: s})
+		cr := rings[k]
+		if cr == nil {
+			cr = &captureRing{name: ci.NS, ns: ci.NS, netns: ci.Netns, byIndex: map[int]*captureIf{}}
+			if !perNamespace {
+				cr.name = ci.NS + "/" + ci.If
+			}
+			rings[k] = cr
+			c.rings = append(c.rings, cr)
+		}
+		ci := &captureIf{name: ci.NS + "/" + ci.If, id: i, ifName: ci.If, ring: cr}
+		cr.ifs = append(cr.ifs, ci)
+		c.ifs = append(c.ifs, ci)
+	}
+	if err := c.openRings(perNamespace); err != nil {
+		return nil, err
 	}
 	if err := c.create(path); err != nil {
-		c.closeHandles()
+		c.closeRings()
 		return nil, err
 	}
 	share := max(spoolMinShare, spoolBudget/len(c.ifs))
 	for _, ci := range c.ifs {
 		ci.spool = newSpool(filepath.Dir(path), share)
 	}
-	c.monoToWall = monoToWall()
-	for _, ci := range c.ifs {
-		c.wg.Add(1)
-		go c.read(ci)
+	if err := c.watchRings(); err != nil {
+		c.closeRings()
+		c.file.Close()
+		os.Remove(path)
+		return nil, err
 	}
-	c.unctx = context.AfterFunc(ctx, c.closeSockets)
+	c.monoToWall = monoToWall()
+	c.wg.Add(1)
+	go c.read()
+	c.unctx = context.AfterFunc(ctx, c.halt)
 	return c, nil
 }
 
-// create makes the file and writes its section header and one interface
-// block per interface, in the order of c.ifs.
-func (c *Capture) create(path string) (err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("trace: capture: %w", err)
-	}
-	defer func() {
+// openRings opens and starts every ring, concurrently (see ringParallel),
+// and returns the first error, having closed them all.
+func (c *Capture) openRings(perNamespace bool) error {
+	errs := make([]error, len(c.rings))
+	concurrently(len(c.rings), func(i int) {
+		cr := c.rings[i]
+		err := netns.Do(cr.netns, func() (err error) {
+			cr.r, err = openPacketRing()
+			return err
+		})
 		if err != nil {
-			f.Close()
-			os.Remove(path)
+			errs[i] = fmt.Errorf("trace: capture %s: %w", cr.name, err)
+			return
 		}
-	}()
-	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
-		Hardware:    runtime.GOARCH,
-		OS:          runtime.GOOS,
-		Application: "hopcheck",
-	}}
-	intf := func(ci *captureIf) pcapgo.NgInterface {
-		// Linux gives loopback a (zeroed) Ethernet header too.
-		return pcapgo.NgInterface{
-			Name:                ci.name,
-			OS:                  runtime.GOOS,
-			LinkType:            layers.LinkTypeEthernet,
-			SnapLength:          captureSnapLen,
-			TimestampResolution: 9,
+		for _, ci := range cr.ifs {
+			index, err := cr.r.ifindex(ci.ifName)
+			if err != nil {
+				errs[i] = fmt.Errorf("trace: capture %s: %w", ci.name, err)
+				return
+			}
+			cr.byIndex[index] = ci
+			if !perNamespace {
+				cr.bound = index
+			}
 		}
-	}
-	w, err := pcapgo.NewNgWriterInterface(f, intf(c.ifs[0]), opts)
-	if err != nil {
-		return fmt.Errorf("trace: capture %s: write header: %w", path, err)
-	}
-	for _, ci := range c.ifs[1:] {
-		if _, err := w.AddInterface(intf(ci)); err != nil {
-			return fmt.Errorf("trace: capture %s: add interface %s: %w", path, ci.name, err)
+		cr.keep = c.keeper(cr)
+		blocks := min(ringMinBlocks+len(cr.ifs)/ringIfsPerBlock, ringMaxBlocks)
+		if err := cr.r.start(cr.bound, blocks); err != nil {
+			errs[i] = fmt.Errorf("trace: capture %s: %w", cr.name, err)
 		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		c.closeRings()
+		return err
 	}
-	c.file, c.w = f, w
 	return nil
+}
+
+// keeper returns the function that copies a frame of cr to its
+// interface's spool.
+func (c *Capture) keeper(cr *captureRing) func(ringFrame) {
+	return func(f ringFrame) {
+		cr.read++
+		ci := cr.byIndex[f.ifindex]
+		if ci == nil {
+			return // an interface of the namespace not asked for
+		}
+		ci.spool.add(f.data, f.info)
+		ci.bytes += uint64(f.info.length)
+		ci.packets++
+	}
+}
+
+// watchRings makes the epoll instance the reader waits on: every ring,
+// and the eventfd that ends reading.
+func (c *Capture) watchRings() (err error) {
+	if c.epoll, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("trace: capture: epoll: %w", err)
+	}
+	if c.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fmt.Errorf("trace: capture: eventfd: %w", err)
+	}
+	add := func(fd int, id int32) error {
+		return unix.EpollCtl(c.epoll, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: id})
+	}
+	if err := add(c.wake, -1); err != nil {
+		return fmt.Errorf("trace: capture: epoll: %w", err)
+	}
+	for i, cr := range c.rings {
+		if err := add(cr.r.fd, int32(i)); err != nil {
+			return fmt.Errorf("trace: capture %s: epoll: %w", cr.name, err)
+		}
+	}
+	return nil
+}
+
+// concurrently calls fn(i) for every i below n, at most ringParallel at
+// once, and waits for them all.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, ringParallel)
+	for i := range n {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 // monoToWall returns wall-clock time minus the kernel's monotonic clock.
@@ -211,271 +309,135 @@ func (c *Capture) Annotate(a Annotation) {
 	c.annotations = append(c.annotations, a)
 }
 
-// read spools frames from one socket until the socket is closed or fails
-// repeatedly.
-func (c *Capture) read(ci *captureIf) {
+// read copies frames out of the rings as the kernel hands blocks over,
+// until halt wakes it. A ring that fails repeatedly is read no more.
+func (c *Capture) read() {
 	defer c.wg.Done()
-	failures := 0
+	events := make([]unix.EpollEvent, min(len(c.rings)+1, 256))
 	for {
-		// The frame is written before the next read reuses its buffer.
-		data, fi, err := ci.s.read()
+		n, err := unix.EpollWait(c.epoll, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if err != nil {
-			if c.closing.Load() || errors.Is(err, os.ErrClosed) {
+			for _, cr := range c.rings {
+				cr.err = cmp.Or(cr.err, fmt.Errorf("trace: capture %s: wait: %w", cr.name, err))
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd < 0 {
 				return
 			}
-			if failures++; failures == maxReadFailures {
-				ci.err = fmt.Errorf("trace: capture %s: %w", ci.name, err)
+			c.serve(c.rings[ev.Fd], ev.Events)
+		}
+	}
+}
+
+// serve reads what ring cr has handed over, and clears the error it
+// reports, if any.
+func (c *Capture) serve(cr *captureRing, events uint32) {
+	if events&unix.EPOLLERR != 0 {
+		if err := cr.r.socketError(); err != nil && !errors.Is(err, unix.ENETDOWN) {
+			if cr.failures++; cr.failures == maxReadFailures {
+				cr.err = fmt.Errorf("trace: capture %s: %w", cr.name, err)
+				unix.EpollCtl(c.epoll, unix.EPOLL_CTL_DEL, cr.r.fd, nil)
 				return
 			}
-			continue
 		}
-		failures = 0
-		ci.spool.add(data, fi)
-		ci.bytes.Add(uint64(fi.length))
-		ci.packets.Add(1)
+	}
+	if cr.r.readReady(cr.keep) > 0 {
+		cr.failures = 0
 	}
 }
 
-// frameFlags are the enhanced packet block flags for a frame: its
-// direction, and for frames received how they were addressed.
-func frameFlags(fi frameInfo) *pcapgo.NgEpbFlags {
-	if fi.out {
-		return &pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionOutbound}
-	}
-	f := &pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound}
-	switch fi.pktType {
-	case unix.PACKET_HOST:
-		f.Reception = pcapgo.NgEpbFlagReceptionTypeUnicast
-	case unix.PACKET_BROADCAST:
-		f.Reception = pcapgo.NgEpbFlagReceptionTypeBroadcast
-	case unix.PACKET_MULTICAST:
-		f.Reception = pcapgo.NgEpbFlagReceptionTypeMulticast
-	case unix.PACKET_OTHERHOST:
-		f.Reception = pcapgo.NgEpbFlagReceptionTypePromiscuous
-	}
-	return f
-}
-
-// collect adds the kernel's counts for ci since the last call (the kernel
-// resets them on every read). Without them, Stop neither waits for queued
-// frames nor reports drops; the capture itself is unaffected.
-func (ci *captureIf) collect() {
-	ci.mu.Lock()
-	defer ci.mu.Unlock()
-	queued, dropped, err := ci.s.stats()
-	if err != nil {
-		return
-	}
-	ci.queued += queued
-	ci.dropped += dropped
-}
-
-// drain waits, at most drainTimeout, until every frame that was queued on
-// the sockets when it was called has been written.
-func (c *Capture) drain() {
-	want := make([]uint64, len(c.ifs))
-	for i, ci := range c.ifs {
-		ci.collect()
-		ci.mu.Lock()
-		want[i] = ci.queued
-		ci.mu.Unlock()
-	}
-	deadline := time.Now().Add(drainTimeout)
-	for i := 0; i < len(c.ifs) && time.Now().Before(deadline); {
-		if c.closing.Load() || c.ifs[i].packets.Load() >= want[i] {
-			i++
-			continue
+// halt stops the kernel writing to the rings and wakes the reader, which
+// returns. The frames the rings hold stay for Stop. Every ring refuses
+// frames first; then one grace period, which all share, lets the frames
+// being written finish (see packetRing.quiesce).
+func (c *Capture) halt() {
+	c.haltOnce.Do(func() {
+		var quiet *captureRing
+		for _, cr := range c.rings {
+			if cr.r.refuse() == nil {
+				cr.halted = true
+				quiet = cmp.Or(quiet, cr)
+			}
 		}
-		time.Sleep(drainPoll)
-	}
-}
-
-// closeSockets ends reading: readers return once their socket is closed.
-func (c *Capture) closeSockets() {
-	c.closeOnce.Do(func() {
-		c.closing.Store(true)
-		for _, ci := range c.ifs {
-			ci.collect()
+		if quiet != nil && quiet.r.quiesce() != nil {
+			for _, cr := range c.rings {
+				cr.halted = false
+			}
 		}
-		c.closeHandles()
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		unix.Write(c.wake, one[:])
 	})
 }
 
-// closeHandles closes every socket at once: each close waits for an RCU
-// grace period, and closed together they share one.
-func (c *Capture) closeHandles() {
-	var wg sync.WaitGroup
-	for _, ci := range c.ifs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ci.s.close()
-		}()
+// closeRings closes every ring and the reader's epoll instance.
+func (c *Capture) closeRings() {
+	concurrently(len(c.rings), func(i int) {
+		if r := c.rings[i].r; r != nil {
+			r.close()
+		}
+	})
+	for _, fd := range []int{c.epoll, c.wake} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 	}
-	wg.Wait()
 }
 
-// Stop drains what the sockets already hold, stops reading, waits for the
-// readers to exit, writes every frame in time order with the annotations'
-// comments and drops, and flushes and closes the file. It returns the counts
-// per interface, in the order given to StartCapture, and the first error
-// writing the file. Calling it again returns the same.
+// finishRings reads what the rings still hold after halt (the reader has
+// returned) and counts, per ring, the frames the kernel took and hopcheck
+// did not keep.
+func (c *Capture) finishRings() {
+	for _, cr := range c.rings {
+		if cr.halted {
+			cr.r.readRest(cr.keep)
+		} else {
+			// The kernel may still be writing the block it fills.
+			cr.r.readReady(cr.keep)
+		}
+		queued, dropped, err := cr.r.stats()
+		if err != nil {
+			cr.err = cmp.Or(cr.err, fmt.Errorf("trace: capture %s: %w", cr.name, err))
+			continue
+		}
+		cr.lost = dropped
+		if queued > cr.read {
+			cr.lost += queued - cr.read
+		}
+	}
+}
+
+// Stop stops reading, reads what the rings still hold, writes every frame
+// in time order with the annotations' comments and drops, and flushes and
+// closes the file. It returns the counts per interface, in the order
+// given to StartCapture, then one per namespace whose lost frames the
+// kernel does not count per interface (see CaptureStats), and the first
+// error writing the file. Calling it again returns the same.
 func (c *Capture) Stop() ([]CaptureStats, error) {
 	c.stopOnce.Do(func() {
 		c.unctx()
-		c.drain()
-		c.closeSockets()
+		c.halt()
 		c.wg.Wait()
-
-		for _, ci := range c.ifs {
-			ci.mu.Lock()
-			dropped := ci.dropped
-			ci.mu.Unlock()
-			c.stats = append(c.stats, CaptureStats{
-				Name:    ci.name,
-				Packets: ci.packets.Load(),
-				Bytes:   ci.bytes.Load(),
-				Dropped: dropped,
-				Err:     ci.err,
-			})
-		}
+		c.finishRings()
+		// Each close waits for grace periods: closed while the file is
+		// written.
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			c.closeRings()
+		}()
+		defer func() { <-closed }()
 		defer func() {
 			for _, ci := range c.ifs {
-				if ci.spool != nil {
-					ci.spool.close()
-				}
+				ci.spool.close()
 			}
 		}()
-		errs := []error{c.writePackets()}
-		// Interface statistics blocks: Wireshark's capture file
-		// properties show what each interface lost (isb_ifdrop).
-		now := time.Now()
-		for i, st := range c.stats {
-			err := c.w.WriteInterfaceStats(c.ifs[i].id, pcapgo.NgInterfaceStatistics{
-				LastUpdate: now, PacketsReceived: st.Packets + st.Dropped, PacketsDropped: st.Dropped,
-			})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("trace: capture %s: statistics of %s: %w", c.file.Name(), st.Name, err))
-				break
-			}
-		}
-		if err := c.w.Flush(); err != nil {
-			errs = append(errs, fmt.Errorf("trace: capture %s: flush: %w", c.file.Name(), err))
-		}
-		if err := c.file.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("trace: capture: %w", err))
-		}
-		c.stopErr = errors.Join(errs...)
+		c.stopErr = c.write()
 	})
 	return c.stats, c.stopErr
-}
-
-// dropsInterface is the name of the interface block that holds the drops
-// of annotated probes: packets the kernel freed, as the tracer saw them.
-const dropsInterface = "drops"
-
-// writePackets merges the spools into the file in time order, annotated.
-func (c *Capture) writePackets() error {
-	c.mu.Lock()
-	anns := slices.Clone(c.annotations)
-	c.mu.Unlock()
-	spools := make([]*spool, 0, len(c.ifs)+1)
-	var errs []error
-	for _, ci := range c.ifs {
-		if ci.spool.err != nil {
-			errs = append(errs, fmt.Errorf("trace: capture %s: %w", ci.name, ci.spool.err))
-		}
-		spools = append(spools, ci.spool)
-	}
-	// Drops are one more spool, never spilled, whose frames' sequence
-	// numbers index drops.
-	var drops []Event
-	dropIf, dropID := -1, 0
-	for _, a := range anns {
-		drops = append(drops, a.Drops...)
-	}
-	if len(drops) > 0 {
-		var err error
-		dropID, err = c.w.AddInterface(pcapgo.NgInterface{
-			Name: dropsInterface, Description: "packets the kernel dropped (skb:kfree_skb), as hopcheck's tracer saw them",
-			OS: runtime.GOOS, LinkType: layers.LinkTypeEthernet, SnapLength: captureSnapLen, TimestampResolution: 9,
-		})
-		if err != nil {
-			return fmt.Errorf("trace: capture %s: add interface %s: %w", c.file.Name(), dropsInterface, err)
-		}
-		dropIf = len(spools)
-		sp := newSpool("", math.MaxInt)
-		for _, e := range drops {
-			data := dropFrame(e)
-			sp.add(data, frameInfo{at: time.Unix(0, int64(e.Time+c.monoToWall)), length: int(e.Len) + len(data) - len(e.Data)})
-		}
-		spools = append(spools, sp)
-	}
-	ann := newAnnotator(anns)
-	ifIDs := make([]int, len(spools))
-	nsOf := make([]string, len(spools))
-	for i, ci := range c.ifs {
-		ifIDs[i] = ci.id
-		// "ns/if": interface names hold no "/", namespace paths do.
-		if j := strings.LastIndex(ci.name, "/"); j >= 0 {
-			nsOf[i] = ci.name[:j]
-		}
-	}
-	if dropIf >= 0 {
-		ifIDs[dropIf] = dropID
-	}
-	err := mergeSpools(spools, func(f mergedFrame) error {
-		at := time.Unix(0, f.at)
-		opts := pcapgo.NgPacketOptions{}
-		if f.iface == dropIf {
-			opts.Comments = []string{ann.dropComment(at, drops[f.seq])}
-		} else {
-			opts.Flags = frameFlags(f.info)
-			if len(anns) > 0 && mayBeProbe(f.data) {
-				if pkt, err := Decode(Event{Layer: LayerEthernet, Data: f.data}); err == nil {
-					if cm := ann.comment(at, nsOf[f.iface], f.info.out, &pkt); cm != "" {
-						opts.Comments = []string{cm}
-					}
-				}
-			}
-		}
-		info := gopacket.CaptureInfo{Timestamp: at, CaptureLength: len(f.data), Length: max(f.info.length, len(f.data)), InterfaceIndex: ifIDs[f.iface]}
-		if err := c.w.WritePacketWithOptions(info, f.data, opts); err != nil {
-			return fmt.Errorf("trace: capture %s: write: %w", c.file.Name(), err)
-		}
-		return nil
-	})
-	return errors.Join(append(errs, err)...)
-}
-
-// mayBeProbe reports whether an Ethernet frame can be a probe's packet: an
-// IPv4 or IPv6 one, or one behind a VLAN tag. Decoding costs microseconds, and most frames of a
-// large capture are ARP broadcasts flooded to every port.
-func mayBeProbe(frame []byte) bool {
-	if len(frame) < 14 {
-		return false
-	}
-	t := uint16(frame[12])<<8 | uint16(frame[13])
-	switch layers.EthernetType(t) {
-	case layers.EthernetTypeIPv4, layers.EthernetTypeIPv6, layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ:
-		return true
-	}
-	return false
-}
-
-// dropFrame returns a drop event's bytes as an Ethernet frame: a drop
-// seen before its packet had a MAC header gets a zeroed one.
-func dropFrame(e Event) []byte {
-	var etherType uint16
-	switch e.Layer {
-	case LayerIPv4:
-		etherType = uint16(layers.EthernetTypeIPv4)
-	case LayerIPv6:
-		etherType = uint16(layers.EthernetTypeIPv6)
-	default:
-		return e.Data
-	}
-	f := make([]byte, 14, 14+len(e.Data))
-	f[12], f[13] = byte(etherType>>8), byte(etherType)
-	return append(f, e.Data...)
 }
