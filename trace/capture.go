@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -81,6 +82,7 @@ type CaptureStats struct {
 // and in Stop's result.
 type Capture struct {
 	file  *os.File
+	bw    *bufio.Writer // the file's buffer, under w's
 	w     *pcapgo.NgWriter
 	ifs   []*captureIf
 	rings []*captureRing

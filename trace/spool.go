@@ -3,7 +3,6 @@ package trace
 import (
 	"bufio"
 	"cmp"
-	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -193,20 +192,34 @@ func (src *source) advance() (bool, error) {
 	return true, nil
 }
 
-// merger hands out the frames of many spools in time order.
+// merger hands out the frames of many spools in time order: a binary
+// heap of sources by their current frame, written out rather than through
+// container/heap, whose interface calls were a fifth of writing a
+// capture.
 type merger []*source
 
-func (m merger) Len() int { return len(m) }
-func (m merger) Less(i, j int) bool {
-	return cmp.Or(cmp.Compare(m[i].cur.at, m[j].cur.at), cmp.Compare(m[i].rank, m[j].rank)) < 0
+// before reports whether source i's frame comes before source j's.
+func (m merger) before(i, j int) bool {
+	a, b := m[i], m[j]
+	return a.cur.at < b.cur.at || a.cur.at == b.cur.at && a.rank < b.rank
 }
-func (m merger) Swap(i, j int) { m[i], m[j] = m[j], m[i] }
-func (m *merger) Push(x any)   { *m = append(*m, x.(*source)) }
-func (m *merger) Pop() any {
-	old := *m
-	x := old[len(old)-1]
-	*m = old[:len(old)-1]
-	return x
+
+// down moves source i down the heap to its place.
+func (m merger) down(i int) {
+	for {
+		first := 2*i + 1
+		if first >= len(m) {
+			return
+		}
+		if second := first + 1; second < len(m) && m.before(second, first) {
+			first = second
+		}
+		if !m.before(first, i) {
+			return
+		}
+		m[i], m[first] = m[first], m[i]
+		i = first
+	}
 }
 
 // mergeSpools calls emit with every frame of spools in time order (ties
@@ -219,7 +232,7 @@ func mergeSpools(spools []*spool, emit func(mergedFrame) error) error {
 			return fmt.Errorf("read spilled frames: %w", err)
 		}
 		if ok {
-			heap.Push(&m, src)
+			m = append(m, src)
 		}
 		return nil
 	}
@@ -239,7 +252,10 @@ func mergeSpools(spools []*spool, emit func(mergedFrame) error) error {
 			return err
 		}
 	}
-	for m.Len() > 0 {
+	for i := len(m)/2 - 1; i >= 0; i-- {
+		m.down(i)
+	}
+	for len(m) > 0 {
 		src := m[0]
 		if err := emit(src.cur); err != nil {
 			return err
@@ -248,11 +264,11 @@ func mergeSpools(spools []*spool, emit func(mergedFrame) error) error {
 		if err != nil {
 			return fmt.Errorf("read spilled frames: %w", err)
 		}
-		if ok {
-			heap.Fix(&m, 0)
-		} else {
-			heap.Pop(&m)
+		if !ok {
+			m[0] = m[len(m)-1]
+			m = m[:len(m)-1]
 		}
+		m.down(0)
 	}
 	return nil
 }
