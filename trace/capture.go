@@ -27,11 +27,14 @@ const (
 	// row other than ENETDOWN, which a socket bound to one interface
 	// reports once when the interface goes down, then reads on.
 	maxReadFailures = 3
-	// ringMinBlocks and ringMaxBlocks bound a ring's size: two blocks, so
-	// that the kernel fills one while hopcheck reads the other, and one
-	// more for every ringIfsPerBlock interfaces it serves (a bridge's
-	// namespace sees every port's frames).
-	ringMinBlocks   = 2
+	// ringMinBlocks and ringMaxBlocks bound a ring's size: three blocks,
+	// so that one may be read while the kernel fills another, and a frame
+	// too big for the rest of a block can follow one more as big within
+	// the same softirq (a 60 KB loopback datagram is seen leaving and
+	// arriving back to back, before the reader can run); and one more for
+	// every ringIfsPerBlock interfaces it serves (a bridge's namespace sees
+	// every port's frames).
+	ringMinBlocks   = 3
 	ringMaxBlocks   = 64
 	ringIfsPerBlock = 4
 	// ringParallel is how many rings are set up, halted or closed at
@@ -90,7 +93,8 @@ type Capture struct {
 	// signals to end reading.
 	epoll, wake int
 	wg          sync.WaitGroup
-	unctx       func() bool // stops the context.AfterFunc that halts the rings
+	readAfter   <-chan struct{} // see captureOptions
+	unctx       func() bool     // stops the context.AfterFunc that halts the rings
 	// monoToWall converts the kernel's monotonic clock (Event.Time) to
 	// wall-clock time, as frames are stamped.
 	monoToWall time.Duration
@@ -144,16 +148,25 @@ type captureRing struct {
 // flush and close the file, and wait for the reader. On error nothing is
 // left open and no file is left behind.
 func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (*Capture, error) {
-	return startCapture(ctx, path, ifaces, namespaceTaps())
+	return startCapture(ctx, path, ifaces, captureOptions{perNamespace: namespaceTaps()})
 }
 
-// startCapture is StartCapture with one ring per namespace (perNamespace)
-// or one per interface.
-func startCapture(ctx context.Context, path string, ifaces []CaptureInterface, perNamespace bool) (*Capture, error) {
+// captureOptions say how startCapture captures.
+type captureOptions struct {
+	// perNamespace: one ring per namespace, else one per interface.
+	perNamespace bool
+	// readAfter, if not nil, holds the reader until it is closed, which
+	// must be before Stop: tests make rings overflow with it.
+	readAfter <-chan struct{}
+}
+
+// startCapture is StartCapture as opts say.
+func startCapture(ctx context.Context, path string, ifaces []CaptureInterface, opts captureOptions) (*Capture, error) {
+	perNamespace := opts.perNamespace
 	if len(ifaces) == 0 {
 		return nil, ErrNoInterfaces
 	}
-	c := &Capture{epoll: -1, wake: -1}
+	c := &Capture{epoll: -1, wake: -1, readAfter: opts.readAfter}
 	type ringKey struct {
 		ns    string
 		netns netns.Handle
@@ -315,6 +328,9 @@ func (c *Capture) Annotate(a Annotation) {
 // until halt wakes it. A ring that fails repeatedly is read no more.
 func (c *Capture) read() {
 	defer c.wg.Done()
+	if c.readAfter != nil {
+		<-c.readAfter
+	}
 	events := make([]unix.EpollEvent, min(len(c.rings)+1, 256))
 	for {
 		n, err := unix.EpollWait(c.epoll, events, -1)
