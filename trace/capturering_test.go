@@ -233,6 +233,9 @@ func TestCaptureRingOverflow(t *testing.T) {
 				close(hold)
 				t.Fatal(err)
 			}
+			// One datagram that b receives first: the veth pair carries
+			// frames and a knows b's address before the burst.
+			captureSendTagged(t, a, b, []Tag{0xc0})
 			payloads := make([][]byte, burst)
 			for i := range payloads {
 				payloads[i] = append(taggedPayload(Tag(0xc000+i)), make([]byte, 1000)...)
