@@ -3,7 +3,6 @@ package trace
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 	"github.com/vishvananda/netlink"
@@ -123,42 +121,17 @@ func captureSendTagged(t *testing.T, a, b netns.Handle, tags []Tag) {
 // interface, the probe tags of the UDP frames seen on it.
 func readCapture(t *testing.T, path string) (names []string, tags map[string][]Tag) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
-	}
+	frames, ifs := readCaptureFile(t, path)
 	tags = map[string][]Tag{}
-	for {
-		data, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, f := range frames {
+		if len(f.data) != f.length {
+			t.Errorf("frame cut to %d of %d bytes; captures must hold full frames", len(f.data), f.length)
 		}
-		if err != nil {
-			t.Fatalf("read %s: %v", path, err)
-		}
-		if ci.CaptureLength != ci.Length {
-			t.Errorf("frame cut to %d of %d bytes; captures must hold full frames", ci.CaptureLength, ci.Length)
-		}
-		intf, err := r.Interface(ci.InterfaceIndex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := Decode(Event{Layer: LayerEthernet, Data: data})
-		if err == nil && p.Proto == ProtoUDP && p.Tagged {
-			tags[intf.Name] = append(tags[intf.Name], p.Tag)
+		if f.isUDP && f.tagged {
+			tags[f.iface] = append(tags[f.iface], f.tag)
 		}
 	}
-	// Interfaces are read lazily: list them after the packets.
-	for i := range r.NInterfaces() {
-		intf, err := r.Interface(i)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, intf := range ifs {
 		names = append(names, intf.Name)
 	}
 	return names, tags
