@@ -393,13 +393,19 @@ func (c *Capture) halt() {
 	})
 }
 
-// closeRings closes every ring and the reader's epoll instance.
+// closeRings closes every ring and the reader's epoll instance, for a
+// capture that failed to start.
 func (c *Capture) closeRings() {
 	concurrently(len(c.rings), func(i int) {
 		if r := c.rings[i].r; r != nil {
 			r.close()
 		}
 	})
+	c.closeEpoll()
+}
+
+// closeEpoll closes the reader's epoll instance and eventfd.
+func (c *Capture) closeEpoll() {
 	for _, fd := range []int{c.epoll, c.wake} {
 		if fd >= 0 {
 			unix.Close(fd)
@@ -408,9 +414,11 @@ func (c *Capture) closeRings() {
 }
 
 // finishRings reads what the rings still hold after halt (the reader has
-// returned) and counts, per ring, the frames the kernel took and hopcheck
-// did not keep.
-func (c *Capture) finishRings() {
+// returned), counts, per ring, the frames the kernel took and hopcheck did
+// not keep, and closes each ring once read. A close waits for two RCU
+// grace periods: closing goes on, on closing's goroutines, while Stop
+// writes the file.
+func (c *Capture) finishRings(closing *sync.WaitGroup) {
 	for _, cr := range c.rings {
 		if cr.halted {
 			cr.r.readRest(cr.keep)
@@ -419,6 +427,7 @@ func (c *Capture) finishRings() {
 			cr.r.readReady(cr.keep)
 		}
 		queued, dropped, err := cr.r.stats()
+		closing.Go(func() { cr.r.close() })
 		if err != nil {
 			cr.err = cmp.Or(cr.err, fmt.Errorf("trace: capture %s: %w", cr.name, err))
 			continue
@@ -441,15 +450,10 @@ func (c *Capture) Stop() ([]CaptureStats, error) {
 		c.unctx()
 		c.halt()
 		c.wg.Wait()
-		c.finishRings()
-		// Each close waits for grace periods: closed while the file is
-		// written.
-		closed := make(chan struct{})
-		go func() {
-			defer close(closed)
-			c.closeRings()
-		}()
-		defer func() { <-closed }()
+		c.closeEpoll()
+		var closing sync.WaitGroup
+		defer closing.Wait()
+		c.finishRings(&closing)
 		defer func() {
 			for _, ci := range c.ifs {
 				ci.spool.close()
