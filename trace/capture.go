@@ -37,9 +37,9 @@ const (
 	ringMinBlocks   = 3
 	ringMaxBlocks   = 64
 	ringIfsPerBlock = 4
-	// ringParallel is how many rings are set up, halted or closed at
-	// once. Each of these waits for an RCU grace period in the kernel,
-	// which overlapping waits share, holding a thread meanwhile.
+	// ringParallel is how many rings are set up or closed at once. Each
+	// of these waits for RCU grace periods in the kernel, which
+	// overlapping waits share, holding a thread meanwhile.
 	ringParallel = 256
 )
 
@@ -60,10 +60,11 @@ type CaptureStats struct {
 	// Packets and Bytes count the frames written (Bytes at their full
 	// length on the wire).
 	Packets, Bytes uint64
-	// Dropped counts frames the kernel could not keep for hopcheck
-	// because the ring was full: the reader fell behind. Where one ring
-	// serves a whole namespace, the kernel counts them per namespace:
-	// they are then in a stats entry of their own, named "ns/*".
+	// Dropped counts frames that hopcheck did not keep: the kernel found
+	// the ring full (the reader fell behind), or they were still in it,
+	// unread, when reading stopped. Where one ring serves a whole
+	// namespace, the kernel counts them per namespace: they are then in a
+	// stats entry of their own, named "ns/*".
 	Dropped uint64
 	// Err is the read error that ended capture on this interface early.
 	Err error
@@ -173,21 +174,21 @@ func startCapture(ctx context.Context, path string, ifaces []CaptureInterface, o
 		iface int
 	}
 	rings := map[ringKey]*captureRing{}
-	for i, ci := range ifaces {
-		k := ringKey{ci.NS, ci.Netns, -1}
+	for i, asked := range ifaces {
+		k := ringKey{asked.NS, asked.Netns, -1}
 		if !perNamespace {
 			k.iface = i
 		}
 		cr := rings[k]
 		if cr == nil {
-			cr = &captureRing{name: ci.NS, ns: ci.NS, netns: ci.Netns, byIndex: map[int]*captureIf{}}
+			cr = &captureRing{name: asked.NS, ns: asked.NS, netns: asked.Netns, byIndex: map[int]*captureIf{}}
 			if !perNamespace {
-				cr.name = ci.NS + "/" + ci.If
+				cr.name = asked.NS + "/" + asked.If
 			}
 			rings[k] = cr
 			c.rings = append(c.rings, cr)
 		}
-		ci := &captureIf{name: ci.NS + "/" + ci.If, id: i, ifName: ci.If, ring: cr}
+		ci := &captureIf{name: asked.NS + "/" + asked.If, id: i, ifName: asked.If, ring: cr}
 		cr.ifs = append(cr.ifs, ci)
 		c.ifs = append(c.ifs, ci)
 	}
@@ -352,13 +353,20 @@ func (c *Capture) read() {
 	}
 }
 
+// errUnsaidSocketError is a ring's failure when its socket signals an
+// error (EPOLLERR) but SO_ERROR holds none.
+var errUnsaidSocketError = errors.New("the socket signals an error but holds none")
+
 // serve reads what ring cr has handed over, and clears the error it
-// reports, if any.
+// reports, if any. An error other than ENETDOWN that comes back before
+// any frame does counts towards maxReadFailures; the epoll instance is
+// level-triggered, so an error that did not clear would otherwise wake the
+// reader for ever.
 func (c *Capture) serve(cr *captureRing, events uint32) {
 	if events&unix.EPOLLERR != 0 {
-		if err := cr.r.socketError(); err != nil && !errors.Is(err, unix.ENETDOWN) {
+		if err := cr.r.socketError(); !errors.Is(err, unix.ENETDOWN) {
 			if cr.failures++; cr.failures == maxReadFailures {
-				cr.err = fmt.Errorf("trace: capture %s: %w", cr.name, err)
+				cr.err = fmt.Errorf("trace: capture %s: %w", cr.name, cmp.Or(err, errUnsaidSocketError))
 				unix.EpollCtl(c.epoll, unix.EPOLL_CTL_DEL, cr.r.fd, nil)
 				return
 			}

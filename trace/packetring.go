@@ -19,7 +19,7 @@ import (
 // took 0.31 s of CPU in recvmsg and the wakeups around it.
 //
 // Setting up a ring (PACKET_RX_RING) waits for an RCU grace period
-// (synchronize_net, ~15 ms), so rings are set up concurrently; see
+// (synchronize_net, 4-15 ms here), so rings are set up concurrently; see
 // StartCapture. Opening the socket with protocol 0 and binding it with
 // ETH_P_ALL once the ring is in place costs no other: such a socket is
 // hooked nowhere until the bind.
@@ -205,6 +205,12 @@ func (r *packetRing) readReady(fn func(ringFrame)) int {
 // readRest calls fn with the frames left in the ring after quiesce: those of
 // blocks handed over, then those of the block the kernel was filling,
 // which it never hands over now. It returns how many frames it read.
+//
+// Only the retire timer still writes to the ring then, once every
+// ringRetireTimeout: should it fire during these microseconds and, the
+// ring having been full, open the next block again, the block's header
+// may be read half rewritten. Its frames are still whole ones, of an
+// earlier round of the ring.
 func (r *packetRing) readRest(fn func(ringFrame)) int {
 	n := r.readReady(fn)
 	// The block being filled is the next one, opened after the last
