@@ -9,6 +9,10 @@
 #
 #   harness/runner/testdata/soak.sh [ROUNDS] [AT_ONCE]
 #
+# SOAK_LIB names what to run instead of the whole library (a scenario
+# file or directory). The text and JSON reports of every run that failed
+# are kept in a directory the soak names, for its diagnosis and trace.
+#
 # Needs root and bin/hopcheck; uses stress-ng for the hog when it is
 # installed, busy shell loops otherwise. Every loop here is bounded in
 # count, and every run in time.
@@ -18,7 +22,8 @@ cd "$(dirname "$0")/../../.."
 rounds=${1:-20}
 at_once=${2:-3}
 bin=bin/hopcheck
-lib=scenarios
+lib=${SOAK_LIB:-scenarios}
+kept=
 [ -x "$bin" ] || { echo "soak: $bin missing (make build)" >&2; exit 2; }
 out=$(mktemp -d)
 hog_pids=()
@@ -55,6 +60,11 @@ for r in $(seq "$rounds"); do
 	done
 	for i in $(seq "$at_once"); do
 		code=0
+		keep() {
+			[ -n "$kept" ] || kept=$(mktemp -d -t hopcheck-soak-failures.XXXXXX)
+			cp "$out/$r-$i.txt" "$kept/" && cp "$out/$r-$i.json" "$kept/" 2>/dev/null || true
+			echo "  (reports kept: $kept/$r-$i.txt, .json)"
+		}
 		wait "${pids[$((i - 1))]}" || code=$?
 		runs=$((runs + 1))
 		json="$out/$r-$i.json"
@@ -62,10 +72,12 @@ for r in $(seq "$rounds"); do
 			false_fails=$((false_fails + 1))
 			echo "soak: round $r run $i: FALSE FAIL; its failed checks:"
 			grep -E '^FAIL' "$out/$r-$i.txt" | head -20 | sed 's/^/  /'
+			keep
 		elif [ "$code" -ne 0 ]; then
 			errors=$((errors + 1))
 			echo "soak: round $r run $i: exit $code"
 			tail -5 "$out/$r-$i.txt" | sed 's/^/  /'
+			keep
 		fi
 		if [ -s "$json" ]; then
 			n=$(grep -c '"trace_incomplete": *true' "$json" || true)
@@ -78,5 +90,6 @@ for r in $(seq "$rounds"); do
 	printf 'soak: round %d/%d: %d runs, %d false FAILs, %d other errors, %d incomplete traces, %d events lost, load %s\n' \
 		"$r" "$rounds" "$runs" "$false_fails" "$errors" "$incomplete" "$lost" "$(cut -d' ' -f1 /proc/loadavg)"
 done
+[ -z "$kept" ] || echo "soak: the failed runs' reports are in $kept"
 echo "soak: $runs runs in $(($(date +%s) - start)) s: $false_fails false FAILs, $errors other errors, $incomplete checks with incomplete traces, $lost trace events lost"
 [ "$false_fails" -eq 0 ] && [ "$errors" -eq 0 ]
