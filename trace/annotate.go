@@ -39,31 +39,21 @@ type annotator struct {
 	// nanoseconds: every frame is tested against every window, so the test
 	// must be cheap.
 	lo, hi   []int64
-	matchers []matcher
+	matchers []*Matcher
 	// first is the first annotation whose window may still hold a frame:
 	// frames come in time order, and annotations are sorted by start.
 	first int
-	// tcp: the probe's SYN has not been seen yet.
-	pendingSYN []bool
 }
 
 func newAnnotator(anns []Annotation) *annotator {
 	anns = slices.Clone(anns)
 	slices.SortStableFunc(anns, func(x, y Annotation) int { return x.From.Compare(y.From) })
-	a := &annotator{anns: anns, matchers: make([]matcher, len(anns)), pendingSYN: make([]bool, len(anns)),
+	a := &annotator{anns: anns, matchers: make([]*Matcher, len(anns)),
 		lo: make([]int64, len(anns)), hi: make([]int64, len(anns))}
 	for i, an := range anns {
 		a.lo[i] = an.From.Add(-annotationSlack).UnixNano()
 		a.hi[i] = an.To.Add(annotationSlack).UnixNano()
-		switch an.Probe.Proto {
-		case ProtoTCP:
-			a.matchers[i] = &tcpMatcher{}
-			a.pendingSYN[i] = true
-		case ProtoUDP:
-			a.matchers[i] = newUDPMatcher(an.Probe)
-		default:
-			a.matchers[i] = &icmpMatcher{tag: an.Probe.Tag}
-		}
+		a.matchers[i] = NewMatcher(an.Probe)
 	}
 	return a
 }
@@ -80,19 +70,10 @@ func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) stri
 		if t > a.hi[i] {
 			continue
 		}
-		v := pkt.Innermost()
-		if a.pendingSYN[i] {
-			if !isProbeSYN(an.Probe, ns, KindPacket, dirOf(out), v) {
-				continue
-			}
-			m := a.matchers[i].(*tcpMatcher)
-			m.found, m.isn = true, v.TCP.Seq
-			a.pendingSYN[i] = false
-		}
-		switch l, _ := a.matchers[i].match(v); l {
-		case legRequest:
+		switch a.matchers[i].Match(ns, dirOf(out), pkt) {
+		case LegRequest:
 			return an.Comment + " (request)"
-		case legReply:
+		case LegReply:
 			return an.Comment + " (reply)"
 		}
 	}

@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-// tcpWindow bounds how far past its initial sequence number a probe
-// connection's sequence numbers are accepted. Probes exchange a few bytes;
-// a megabyte leaves room for anything a check sends while keeping the
-// chance that an unrelated connection's numbers fall inside negligible.
-const tcpWindow = 1 << 20
-
-// leg is the direction of a probe packet: part of the request stream or of
-// the reply stream.
-type leg uint8
-
-const (
-	legNone leg = iota
-	legRequest
-	legReply
-)
-
 // record is an event with its decoded packet. view is the packet the probe
 // is: pkt itself, or the packet inside pkt's tunnel headers.
 type record struct {
@@ -37,17 +21,6 @@ func (r *record) key() hopKey { return hopKey{r.ev.NS, r.ev.If, r.ev.Dir} }
 type hopKey struct {
 	ns, ifname string
 	dir        Direction
-}
-
-// matcher decides which packets belong to a probe. match is called on the
-// packets of a window in time order, so a matcher may learn from earlier
-// packets (a TCP server's sequence number, a UDP flow translated by NAT).
-type matcher interface {
-	// match returns the leg pkt belongs to, and whether it is part of the
-	// probe's first request/reply exchange, the one hops are built from.
-	match(pkt *Packet) (l leg, first bool)
-	// quotes reports whether an ICMP error quoting q is about the probe.
-	quotes(q *Quoted) bool
 }
 
 // Correlate finds the packets of probe p among the events of a run and
@@ -74,7 +47,7 @@ func Correlate(p Probe, events []Event) Trace {
 	}
 	c := correlation{
 		probe: p,
-		legs:  [3]legHops{legRequest: newLegHops(), legReply: newLegHops()},
+		legs:  [3]legHops{LegRequest: newLegHops(), LegReply: newLegHops()},
 		in:    map[string]time.Duration{p.SrcNS: p.Start},
 		out:   map[hopKey]time.Duration{},
 	}
@@ -88,7 +61,7 @@ func Correlate(p Probe, events []Event) Trace {
 		}
 		l, first := m.match(r.view)
 		switch {
-		case l == legNone:
+		case l == LegNone:
 			if q := r.view.Quoted; q != nil && r.ev.Kind == KindPacket && m.quotes(q) {
 				c.addICMPError(r)
 			}
@@ -150,7 +123,7 @@ func newLegHops() legHops {
 // correlation is the state of one Correlate call.
 type correlation struct {
 	probe Probe
-	legs  [3]legHops // indexed by leg
+	legs  [3]legHops // indexed by Leg
 	drop  *Drop
 	errs  []ICMPError
 	// in is when the probe was first seen in each namespace; out is when a
@@ -163,7 +136,7 @@ type correlation struct {
 	replyArrived bool
 }
 
-func (c *correlation) addPacket(r *record, l leg, first bool) {
+func (c *correlation) addPacket(r *record, l Leg, first bool) {
 	lh := &c.legs[l]
 	k := r.key()
 	lh.counts[k]++
@@ -189,12 +162,12 @@ func (c *correlation) addPacket(r *record, l leg, first bool) {
 	if r.ev.Dir == Egress && r.ev.Time > c.out[k] {
 		c.out[k] = r.ev.Time
 	}
-	if l == legReply && r.ev.Dir == Ingress && r.ev.NS == c.probe.SrcNS {
+	if l == LegReply && r.ev.Dir == Ingress && r.ev.NS == c.probe.SrcNS {
 		c.replyArrived = true
 	}
 }
 
-func (c *correlation) addDrop(r *record, l leg) {
+func (c *correlation) addDrop(r *record, l Leg) {
 	if c.drop != nil || FreedAfterDelivery(r.ev, &r.pkt) {
 		return
 	}
@@ -204,7 +177,7 @@ func (c *correlation) addDrop(r *record, l leg) {
 		Reason:   r.ev.ReasonName,
 		Location: r.ev.Location,
 		T:        r.ev.Time,
-		Reply:    l == legReply,
+		Reply:    l == LegReply,
 		Packet:   r.pkt,
 	}
 }
@@ -235,14 +208,14 @@ func (c *correlation) addICMPError(r *record) {
 // relative to the first request hop.
 func (c *correlation) finish(arps []*record) Trace {
 	var t Trace
-	for _, l := range [...]leg{legRequest, legReply} {
+	for _, l := range [...]Leg{LegRequest, LegReply} {
 		lh := &c.legs[l]
 		for i := range lh.hops {
 			h := &lh.hops[i]
 			h.Count = lh.counts[hopKey{h.NS, h.If, h.Dir}]
 		}
 	}
-	t.Request, t.Reply = c.legs[legRequest].hops, c.legs[legReply].hops
+	t.Request, t.Reply = c.legs[LegRequest].hops, c.legs[LegReply].hops
 	t.Drop = c.drop
 	t.ICMPErrors = c.errs
 	t.ReplyArrived = c.replyArrived
@@ -445,194 +418,4 @@ func (c *correlation) stuck(t Trace) map[string]time.Duration {
 		st[last.NS] = last.T
 	}
 	return st
-}
-
-// icmpMatcher follows a ping: echo requests and replies carrying the tag.
-// The first exchange is the echo sequence number seen first.
-type icmpMatcher struct {
-	tag       Tag
-	seq       uint16
-	haveFirst bool
-}
-
-func (m *icmpMatcher) quotes(q *Quoted) bool { return q.Tagged && q.Tag == m.tag }
-
-func (m *icmpMatcher) match(p *Packet) (leg, bool) {
-	if !p.Tagged || p.Tag != m.tag || p.ICMP == nil {
-		return legNone, false
-	}
-	var l leg
-	switch {
-	case p.EchoRequest():
-		l = legRequest
-	case p.EchoReply():
-		l = legReply
-	default:
-		return legNone, false
-	}
-	if !m.haveFirst {
-		m.seq, m.haveFirst = p.ICMP.Seq, true
-	}
-	return l, p.ICMP.Seq == m.seq
-}
-
-// flow is a UDP packet's addresses as seen at one place.
-type flow struct{ src, dst netip.AddrPort }
-
-// udpMatcher follows a UDP probe: datagrams carrying the tag, the request
-// and the echoed reply alike. A datagram is a reply when its flow is the
-// reverse of a request flow seen before (NAT translates the reply back
-// exactly, so this holds at every place); any other tagged datagram is the
-// request, possibly translated. Every datagram counts as the first
-// exchange: retries are identical.
-type udpMatcher struct {
-	tag Tag
-	req map[flow]bool
-	// untaggedReply: a real service answers, so a reply is any datagram
-	// of a reversed request flow, tagged or not.
-	untaggedReply bool
-}
-
-func newUDPMatcher(p Probe) *udpMatcher {
-	m := &udpMatcher{tag: p.Tag, req: map[flow]bool{}}
-	if known(p.Src) && known(p.Dst) {
-		m.req[flow{unmap(p.Src), unmap(p.Dst)}] = true
-	}
-	return m
-}
-
-func (m *udpMatcher) quotes(q *Quoted) bool { return q.Tagged && q.Tag == m.tag }
-
-func (m *udpMatcher) match(p *Packet) (leg, bool) {
-	if p.Proto != ProtoUDP {
-		return legNone, false
-	}
-	f := flow{p.SrcAddrPort(), p.DstAddrPort()}
-	if !p.Tagged || p.Tag != m.tag {
-		if m.untaggedReply && m.req[flow{f.dst, f.src}] {
-			return legReply, true
-		}
-		return legNone, false
-	}
-	switch {
-	case m.req[f]:
-		return legRequest, true
-	case m.req[flow{f.dst, f.src}]:
-		return legReply, true
-	}
-	m.req[f] = true
-	return legRequest, true
-}
-
-// tcpMatcher follows one TCP connection by sequence numbers. The client's
-// initial sequence number (isn) comes from the probe's SYN; the server's
-// from the SYN-ACK that acknowledges it. Afterwards a request segment has
-// its sequence number in the client's range and its acknowledgment in the
-// server's, a reply segment the other way round.
-type tcpMatcher struct {
-	found   bool
-	isn     uint32
-	haveSrv bool
-	srv     uint32
-}
-
-// newTCPMatcher finds the probe's SYN: the first SYN in the window that
-// leaves SrcNS (or is dropped there) from Src's port (any port if 0) to
-// Dst, and from Src's address when that is specified.
-func newTCPMatcher(p Probe, recs []*record) *tcpMatcher {
-	m := &tcpMatcher{}
-	for _, r := range recs {
-		if v := r.view; isProbeSYN(p, r.ev.NS, r.ev.Kind, r.ev.Dir, v) {
-			m.found, m.isn = true, v.TCP.Seq
-			return m
-		}
-	}
-	// None to Dst: nat/OUTPUT may have translated the destination before
-	// the first hop. Then the first SYN leaving from the address and port
-	// the prober bound is its own.
-	if p.Src.Port() != 0 {
-		q := p
-		for _, r := range recs {
-			v := r.view
-			if v.TCP == nil {
-				continue
-			}
-			q.Dst = v.DstAddrPort()
-			if isProbeSYN(q, r.ev.NS, r.ev.Kind, r.ev.Dir, v) {
-				m.found, m.isn = true, v.TCP.Seq
-				return m
-			}
-		}
-	}
-	return m
-}
-
-// isProbeSYN reports whether v, seen in namespace ns (an event of kind
-// and dir), is the SYN of TCP probe p.
-func isProbeSYN(p Probe, ns string, kind EventKind, dir Direction, v *Packet) bool {
-	switch {
-	case v.TCP == nil || !v.TCP.Flags.Has(TCPSyn) || v.TCP.Flags.Has(TCPAck):
-	case ns != p.SrcNS || (kind == KindPacket && dir != Egress):
-	case p.Src.Port() != 0 && v.SrcPort != p.Src.Port():
-	case specified(p.Src.Addr()) && v.Src != p.Src.Addr().Unmap():
-	case v.DstAddrPort() != unmap(p.Dst):
-	default:
-		return true
-	}
-	return false
-}
-
-func (m *tcpMatcher) quotes(q *Quoted) bool {
-	return m.found && q.Proto == ProtoTCP && inWindow(q.TCPSeq, m.isn)
-}
-
-func (m *tcpMatcher) match(p *Packet) (leg, bool) {
-	t := p.TCP
-	if !m.found || t == nil {
-		return legNone, false
-	}
-	syn, ack, rst := t.Flags.Has(TCPSyn), t.Flags.Has(TCPAck), t.Flags.Has(TCPRst)
-	switch {
-	case syn && !ack:
-		if t.Seq == m.isn {
-			return legRequest, true
-		}
-	case syn && ack:
-		if t.Ack == m.isn+1 {
-			if !m.haveSrv {
-				m.srv, m.haveSrv = t.Seq, true
-			}
-			if t.Seq == m.srv {
-				return legReply, true
-			}
-		}
-	case rst && ack && !m.haveSrv:
-		// The answer to a SYN when nothing listens: RST, acknowledging it.
-		if t.Ack == m.isn+1 {
-			return legReply, true
-		}
-	case ack && m.haveSrv:
-		switch {
-		case inWindow(t.Seq, m.isn+1) && inWindow(t.Ack, m.srv+1):
-			return legRequest, false
-		case inWindow(t.Seq, m.srv+1) && inWindow(t.Ack, m.isn+1):
-			return legReply, false
-		}
-	}
-	return legNone, false
-}
-
-// inWindow reports whether seq is in [start, start+tcpWindow], in sequence
-// number arithmetic (modulo 2^32).
-func inWindow(seq, start uint32) bool { return seq-start <= tcpWindow }
-
-// known reports whether a is a specific address and port.
-func known(a netip.AddrPort) bool { return specified(a.Addr()) && a.Port() != 0 }
-
-// specified reports whether a is an address rather than none or "any".
-func specified(a netip.Addr) bool { return a.IsValid() && !a.IsUnspecified() }
-
-// unmap turns an IPv4-mapped IPv6 address into IPv4, as packets carry it.
-func unmap(a netip.AddrPort) netip.AddrPort {
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
