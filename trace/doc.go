@@ -8,5 +8,6 @@
 //
 // Probes are found by the Tag hopcheck puts in their payload (ICMP, UDP) or
 // by their initial sequence number (TCP), both of which survive NAT.
-// Capture writes full frames from every interface into one pcapng file.
+// Matcher finds them the same way in packets seen one by one; package
+// trace/capture uses it to comment a probe's packets in a pcapng capture.
 package trace

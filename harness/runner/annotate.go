@@ -5,6 +5,7 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/trace"
+	"github.com/hopcheck/hopcheck/trace/capture"
 )
 
 // annotate names probe p's packets in capt (nil: no capture) with the
@@ -12,7 +13,7 @@ import (
 // Wireshark's filter frame.comment contains "ping ns1" finds them, and
 // hands it the tracer's drops among events, which the capture writes as
 // packets with their reason and location.
-func annotate(capt *trace.Capture, sc *scenario.Scenario, c *scenario.Check, p trace.Probe, from, to time.Time, events []trace.Event) {
+func annotate(capt *capture.Capture, sc *scenario.Scenario, c *scenario.Check, p trace.Probe, from, to time.Time, events []trace.Event) {
 	if capt == nil {
 		return
 	}
@@ -22,5 +23,5 @@ func annotate(capt *trace.Capture, sc *scenario.Scenario, c *scenario.Check, p t
 			drops = append(drops, e)
 		}
 	}
-	capt.Annotate(trace.Annotation{Probe: p, From: from, To: to, Comment: sc.Name + ": " + c.Name, Drops: drops})
+	capt.Annotate(capture.Annotation{Probe: p, From: from, To: to, Comment: sc.Name + ": " + c.Name, Drops: drops})
 }

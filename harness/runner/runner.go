@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"github.com/hopcheck/hopcheck/harness/probe"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/hopcheck/hopcheck/harness/probe"
+	"github.com/hopcheck/hopcheck/trace/capture"
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/hopcheck/hopcheck/harness/build"
@@ -241,7 +243,7 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 			}
 		}()
 	}
-	var capt *trace.Capture
+	var capt *capture.Capture
 	if opts.PcapDir != "" {
 		var err error
 		capt, err = startCapture(ctx, topo, filepath.Join(opts.PcapDir, sc.Name+".pcapng"))
@@ -276,15 +278,15 @@ func runOne(ctx context.Context, sc *scenario.Scenario, opts Options, shared sha
 }
 
 // startCapture opens a packet capture on every interface of the topology.
-func startCapture(ctx context.Context, topo *build.Topology, path string) (*trace.Capture, error) {
+func startCapture(ctx context.Context, topo *build.Topology, path string) (*capture.Capture, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	var ifs []trace.CaptureInterface
+	var ifs []capture.Interface
 	for _, i := range topo.Interfaces() {
-		ifs = append(ifs, trace.CaptureInterface{NS: i.NS, Netns: topo.NS(i.NS), If: i.If})
+		ifs = append(ifs, capture.Interface{NS: i.NS, Netns: topo.NS(i.NS), If: i.If})
 	}
-	return trace.StartCapture(ctx, path, ifs)
+	return capture.Start(ctx, path, ifs)
 }
 
 // Env is a set of namespaces that checks run in: a built topology, or
@@ -392,7 +394,7 @@ func startTracer(ctx context.Context, env Env, opts Options, shared sharedTrace,
 // its trace assertions, names the probe's packets in the capture (capt,
 // when there is one) and diagnoses a probe that did not get through
 // (diagnose.go).
-func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tracer, capt *trace.Capture, c *scenario.Check, opts Options) report.Check {
+func runCheck(ctx context.Context, env Env, sc *scenario.Scenario, tr *trace.Tracer, capt *capture.Capture, c *scenario.Check, opts Options) report.Check {
 	before := countersBefore(ctx, env, sc, c)
 	var from time.Duration
 	var lostBefore uint64

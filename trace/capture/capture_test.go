@@ -1,9 +1,10 @@
-package trace
+package capture
 
 import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
+	"github.com/hopcheck/hopcheck/trace"
 	"github.com/vishvananda/netlink"
 )
 
@@ -83,7 +87,7 @@ func captureVethPair(t *testing.T) (a, b netns.Handle) {
 // captureSendTagged sends one UDP datagram per tag from a to b's listener and
 // waits until b has received them all, so every frame has crossed both
 // interfaces before the test stops the capture.
-func captureSendTagged(t *testing.T, a, b netns.Handle, tags []Tag) {
+func captureSendTagged(t *testing.T, a, b netns.Handle, tags []trace.Tag) {
 	t.Helper()
 	var ln *net.UDPConn
 	if err := netns.Do(b, func() (err error) {
@@ -117,12 +121,32 @@ func captureSendTagged(t *testing.T, a, b netns.Handle, tags []Tag) {
 	}
 }
 
+// taggedPayload is a UDP probe's payload: the tag and some padding.
+func taggedPayload(tag trace.Tag) []byte { return append(tag.Append(nil), "hopcheck"...) }
+
+// udpDatagram returns an IPv4 packet carrying a UDP datagram with payload.
+func udpDatagram(t *testing.T, src, dst netip.AddrPort, payload []byte) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
+	if err := udp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, ip, udp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // readCapture returns the interface names of a pcapng file and, per
 // interface, the probe tags of the UDP frames seen on it.
-func readCapture(t *testing.T, path string) (names []string, tags map[string][]Tag) {
+func readCapture(t *testing.T, path string) (names []string, tags map[string][]trace.Tag) {
 	t.Helper()
 	frames, ifs := readCaptureFile(t, path)
-	tags = map[string][]Tag{}
+	tags = map[string][]trace.Tag{}
 	for _, f := range frames {
 		if len(f.data) != f.length {
 			t.Errorf("frame cut to %d of %d bytes; captures must hold full frames", len(f.data), f.length)
@@ -140,14 +164,14 @@ func readCapture(t *testing.T, path string) (names []string, tags map[string][]T
 func TestCapture(t *testing.T) {
 	a, b := captureVethPair(t)
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
-	c, err := StartCapture(t.Context(), path, []CaptureInterface{
+	c, err := Start(t.Context(), path, []Interface{
 		{NS: "a", Netns: a, If: "veth_a"},
 		{NS: "b", Netns: b, If: "veth_b"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Tag{0xc1, 0xc2, 0xc3}
+	want := []trace.Tag{0xc1, 0xc2, 0xc3}
 	captureSendTagged(t, a, b, want)
 	stats, err := c.Stop()
 	if err != nil {
@@ -196,7 +220,7 @@ func TestCaptureCancel(t *testing.T) {
 	a, b := captureVethPair(t)
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
 	ctx, cancel := context.WithCancel(t.Context())
-	c, err := StartCapture(ctx, path, []CaptureInterface{
+	c, err := Start(ctx, path, []Interface{
 		{NS: "a", Netns: a, If: "veth_a"},
 		{NS: "b", Netns: b, If: "veth_b"},
 	})
@@ -230,21 +254,21 @@ func TestCaptureCancel(t *testing.T) {
 func TestCaptureMissingInterface(t *testing.T) {
 	a, _ := captureVethPair(t)
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
-	_, err := StartCapture(t.Context(), path, []CaptureInterface{
+	_, err := Start(t.Context(), path, []Interface{
 		{NS: "a", Netns: a, If: "veth_a"},
 		{NS: "a", Netns: a, If: "nope0"},
 	})
 	if err == nil || !strings.Contains(err.Error(), "a/nope0") {
-		t.Fatalf("StartCapture with a missing interface: error %v, want one naming a/nope0", err)
+		t.Fatalf("Start with a missing interface: error %v, want one naming a/nope0", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a failed StartCapture left %s behind (stat: %v)", path, err)
+		t.Errorf("a failed Start left %s behind (stat: %v)", path, err)
 	}
 }
 
 func TestCaptureNoInterfaces(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
-	if _, err := StartCapture(t.Context(), path, nil); !errors.Is(err, ErrNoInterfaces) {
-		t.Fatalf("StartCapture(nil) error = %v, want ErrNoInterfaces", err)
+	if _, err := Start(t.Context(), path, nil); !errors.Is(err, ErrNoInterfaces) {
+		t.Fatalf("Start(nil) error = %v, want ErrNoInterfaces", err)
 	}
 }

@@ -1,9 +1,11 @@
-package trace
+package capture
 
 import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hopcheck/hopcheck/trace"
 )
 
 // Annotation names the packets of one probe in a capture, so that a
@@ -13,17 +15,17 @@ import (
 // window.
 type Annotation struct {
 	// Probe identifies the probe's packets; its Start and End are not used.
-	Probe Probe
+	Probe trace.Probe
 	// From and To bound the probe in wall-clock time.
 	From, To time.Time
 	// Comment is written on each packet of the probe, followed by
 	// " (request)" or " (reply)".
 	Comment string
-	// Drops are the tracer's drop events (Kind KindDrop) while the probe
+	// Drops are the tracer's drop events (Kind trace.KindDrop) while the probe
 	// ran. Each becomes a packet of the capture's "drops" interface at the
 	// time it happened, its comment naming the reason and location, and
 	// the probe's Comment when the dropped packet was the probe's.
-	Drops []Event
+	Drops []trace.Event
 }
 
 // annotationSlack widens each annotation's window: frame timestamps and
@@ -39,7 +41,7 @@ type annotator struct {
 	// nanoseconds: every frame is tested against every window, so the test
 	// must be cheap.
 	lo, hi   []int64
-	matchers []*Matcher
+	matchers []*trace.Matcher
 	// first is the first annotation whose window may still hold a frame:
 	// frames come in time order, and annotations are sorted by start.
 	first int
@@ -48,19 +50,19 @@ type annotator struct {
 func newAnnotator(anns []Annotation) *annotator {
 	anns = slices.Clone(anns)
 	slices.SortStableFunc(anns, func(x, y Annotation) int { return x.From.Compare(y.From) })
-	a := &annotator{anns: anns, matchers: make([]*Matcher, len(anns)),
+	a := &annotator{anns: anns, matchers: make([]*trace.Matcher, len(anns)),
 		lo: make([]int64, len(anns)), hi: make([]int64, len(anns))}
 	for i, an := range anns {
 		a.lo[i] = an.From.Add(-annotationSlack).UnixNano()
 		a.hi[i] = an.To.Add(annotationSlack).UnixNano()
-		a.matchers[i] = NewMatcher(an.Probe)
+		a.matchers[i] = trace.NewMatcher(an.Probe)
 	}
 	return a
 }
 
 // comment returns the comment of a packet seen at ns, leaving its
 // interface (out) or not, at time at; "" when it is no probe's.
-func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) string {
+func (a *annotator) comment(at time.Time, ns string, out bool, pkt *trace.Packet) string {
 	t := at.UnixNano()
 	for a.first < len(a.anns) && a.hi[a.first] < t {
 		a.first++
@@ -71,9 +73,9 @@ func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) stri
 			continue
 		}
 		switch a.matchers[i].Match(ns, dirOf(out), pkt) {
-		case LegRequest:
+		case trace.LegRequest:
 			return an.Comment + " (request)"
-		case LegReply:
+		case trace.LegReply:
 			return an.Comment + " (reply)"
 		}
 	}
@@ -82,13 +84,13 @@ func (a *annotator) comment(at time.Time, ns string, out bool, pkt *Packet) stri
 
 // dropComment describes a drop event, with the comment of the probe
 // whose packet it was, if any.
-func (a *annotator) dropComment(at time.Time, e Event) string {
-	d := Drop{NS: e.NS, If: e.If, Reason: e.ReasonName, Location: e.Location}
+func (a *annotator) dropComment(at time.Time, e trace.Event) string {
+	d := trace.Drop{NS: e.NS, If: e.If, Reason: e.ReasonName, Location: e.Location}
 	var b strings.Builder
 	b.WriteString("DROPPED: ")
 	reason := d.Reason
 	if reason == "" {
-		reason = NoReason
+		reason = trace.NoReason
 	}
 	b.WriteString(reason)
 	where := d.NS
@@ -99,8 +101,8 @@ func (a *annotator) dropComment(at time.Time, e Event) string {
 	if d.Location != "" {
 		b.WriteString(" at " + d.Location)
 	}
-	if pkt, err := Decode(e); err == nil {
-		out := e.Dir == Egress
+	if pkt, err := trace.Decode(e); err == nil {
+		out := e.Dir == trace.Egress
 		if c := a.comment(at, e.NS, out, &pkt); c != "" {
 			b.WriteString("; " + c)
 		}
@@ -108,9 +110,9 @@ func (a *annotator) dropComment(at time.Time, e Event) string {
 	return b.String()
 }
 
-func dirOf(out bool) Direction {
+func dirOf(out bool) trace.Direction {
 	if out {
-		return Egress
+		return trace.Egress
 	}
-	return Ingress
+	return trace.Ingress
 }

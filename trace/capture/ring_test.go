@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/trace"
 	"github.com/vishvananda/netlink"
 )
 
@@ -29,7 +30,7 @@ type capturedFrame struct {
 	length        int
 	outbound      bool
 	at            int64
-	tag           Tag
+	tag           trace.Tag
 	tagged, isUDP bool
 }
 
@@ -61,7 +62,7 @@ func readCaptureFile(t *testing.T, path string) ([]capturedFrame, []pcapgo.NgInt
 		}
 		fr := capturedFrame{iface: intf.Name, data: slices.Clone(data), length: ci.Length, at: ci.Timestamp.UnixNano()}
 		fr.outbound = opts.Flags != nil && opts.Flags.Direction == pcapgo.NgEpbFlagDirectionOutbound
-		if p, err := Decode(Event{Layer: LayerEthernet, Data: data}); err == nil && p.Proto == ProtoUDP {
+		if p, err := trace.Decode(trace.Event{Layer: trace.LayerEthernet, Data: data}); err == nil && p.Proto == trace.ProtoUDP {
 			fr.isUDP, fr.tag, fr.tagged = true, p.Tag, p.Tagged
 		}
 		frames = append(frames, fr)
@@ -116,8 +117,8 @@ func sendUDP(t *testing.T, ns netns.Handle, dst *net.UDPAddr, payloads ...[]byte
 }
 
 // statsByName indexes Stop's counts by their names.
-func statsByName(stats []CaptureStats) map[string]CaptureStats {
-	m := map[string]CaptureStats{}
+func statsByName(stats []Stats) map[string]Stats {
+	m := map[string]Stats{}
 	for _, st := range stats {
 		m[st.Name] = st
 	}
@@ -136,7 +137,7 @@ func TestCaptureRingFrames(t *testing.T) {
 			setUp(t, a, "lo")
 			setUp(t, b, "lo")
 			path := filepath.Join(t.TempDir(), "capture.pcapng")
-			c, err := startCapture(t.Context(), path, []CaptureInterface{
+			c, err := startCapture(t.Context(), path, []Interface{
 				{NS: "a", Netns: a, If: "veth_a"},
 				{NS: "a", Netns: a, If: "lo"},
 				{NS: "b", Netns: b, If: "veth_b"},
@@ -146,11 +147,11 @@ func TestCaptureRingFrames(t *testing.T) {
 			}
 			// In rounds: the kernel queues only so many datagrams while
 			// it resolves b's address.
-			var tags []Tag
+			var tags []trace.Tag
 			for round := range 6 {
-				var sent []Tag
+				var sent []trace.Tag
 				for i := range 50 {
-					sent = append(sent, Tag(0xa000+50*round+i))
+					sent = append(sent, trace.Tag(0xa000+50*round+i))
 				}
 				captureSendTagged(t, a, b, sent)
 				tags = append(tags, sent...)
@@ -174,7 +175,7 @@ func TestCaptureRingFrames(t *testing.T) {
 			}
 
 			frames, _ := readCaptureFile(t, path)
-			seen := map[string][]Tag{}
+			seen := map[string][]trace.Tag{}
 			var last int64
 			for _, f := range frames {
 				if f.at < last {
@@ -200,7 +201,7 @@ func TestCaptureRingFrames(t *testing.T) {
 					t.Errorf("tagged datagrams on %s: %d, want the %d sent, in order", name, len(seen[name]), len(tags))
 				}
 			}
-			if want := []Tag{0xb16, 0xb16}; !slices.Equal(seen["a/lo"], want) {
+			if want := []trace.Tag{0xb16, 0xb16}; !slices.Equal(seen["a/lo"], want) {
 				t.Errorf("tagged datagrams on a/lo: %v, want %v (the big one leaving and arriving)", seen["a/lo"], want)
 			}
 			for name := range seen {
@@ -224,7 +225,7 @@ func TestCaptureRingOverflow(t *testing.T) {
 			a, b := captureVethPair(t)
 			path := filepath.Join(t.TempDir(), "capture.pcapng")
 			hold := make(chan struct{})
-			c, err := startCapture(t.Context(), path, []CaptureInterface{
+			c, err := startCapture(t.Context(), path, []Interface{
 				{NS: "a", Netns: a, If: "veth_a"},
 				{NS: "a", Netns: a, If: "lo"},
 				{NS: "b", Netns: b, If: "veth_b"},
@@ -235,10 +236,10 @@ func TestCaptureRingOverflow(t *testing.T) {
 			}
 			// One datagram that b receives first: the veth pair carries
 			// frames and a knows b's address before the burst.
-			captureSendTagged(t, a, b, []Tag{0xc0})
+			captureSendTagged(t, a, b, []trace.Tag{0xc0})
 			payloads := make([][]byte, burst)
 			for i := range payloads {
-				payloads[i] = append(taggedPayload(Tag(0xc000+i)), make([]byte, 1000)...)
+				payloads[i] = append(taggedPayload(trace.Tag(0xc000+i)), make([]byte, 1000)...)
 			}
 			// No listener: b answers with (rate-limited) port
 			// unreachables, a few more frames.
@@ -301,14 +302,14 @@ func TestCaptureInterfaceDown(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			a, b := captureVethPair(t)
 			path := filepath.Join(t.TempDir(), "capture.pcapng")
-			c, err := startCapture(t.Context(), path, []CaptureInterface{
+			c, err := startCapture(t.Context(), path, []Interface{
 				{NS: "a", Netns: a, If: "veth_a"},
 				{NS: "b", Netns: b, If: "veth_b"},
 			}, captureOptions{perNamespace: mode.perNamespace})
 			if err != nil {
 				t.Fatal(err)
 			}
-			captureSendTagged(t, a, b, []Tag{0xd1})
+			captureSendTagged(t, a, b, []trace.Tag{0xd1})
 			h, err := netlink.NewHandleAt(b)
 			if err != nil {
 				t.Fatal(err)
@@ -322,7 +323,7 @@ func TestCaptureInterfaceDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			setUp(t, b, "veth_b")
-			captureSendTagged(t, a, b, []Tag{0xd2, 0xd3})
+			captureSendTagged(t, a, b, []trace.Tag{0xd2, 0xd3})
 			stats, err := c.Stop()
 			if err != nil {
 				t.Fatalf("Stop: %v", err)
@@ -333,13 +334,13 @@ func TestCaptureInterfaceDown(t *testing.T) {
 				}
 			}
 			frames, _ := readCaptureFile(t, path)
-			var got []Tag
+			var got []trace.Tag
 			for _, f := range frames {
 				if f.iface == "b/veth_b" && f.tagged {
 					got = append(got, f.tag)
 				}
 			}
-			if want := []Tag{0xd1, 0xd2, 0xd3}; !slices.Equal(got, want) {
+			if want := []trace.Tag{0xd1, 0xd2, 0xd3}; !slices.Equal(got, want) {
 				t.Errorf("tagged datagrams on b/veth_b: %v, want %v", got, want)
 			}
 		})

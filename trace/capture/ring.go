@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"encoding/binary"
@@ -20,7 +20,7 @@ import (
 //
 // Setting up a ring (PACKET_RX_RING) waits for an RCU grace period
 // (synchronize_net, 4-15 ms here), so rings are set up concurrently; see
-// StartCapture. Opening the socket with protocol 0 and binding it with
+// Start. Opening the socket with protocol 0 and binding it with
 // ETH_P_ALL once the ring is in place costs no other: such a socket is
 // hooked nowhere until the bind.
 

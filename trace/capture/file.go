@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/hopcheck/hopcheck/trace"
 )
 
 // create makes the file and writes its section header and one interface
@@ -65,7 +66,7 @@ func interfaceBlock(name, description string) pcapgo.NgInterface {
 func (c *Capture) write() error {
 	var nsLost []*captureRing
 	for _, ci := range c.ifs {
-		st := CaptureStats{Name: ci.name, Packets: ci.packets, Bytes: ci.bytes, Err: ci.ring.err}
+		st := Stats{Name: ci.name, Packets: ci.packets, Bytes: ci.bytes, Err: ci.ring.err}
 		if len(ci.ring.ifs) == 1 {
 			st.Dropped = ci.ring.lost
 		}
@@ -74,7 +75,7 @@ func (c *Capture) write() error {
 	for _, cr := range c.rings {
 		if len(cr.ifs) > 1 && cr.lost > 0 {
 			nsLost = append(nsLost, cr)
-			c.stats = append(c.stats, CaptureStats{Name: cr.ns + "/*", Dropped: cr.lost})
+			c.stats = append(c.stats, Stats{Name: cr.ns + "/*", Dropped: cr.lost})
 		}
 	}
 	errs := []error{c.writePackets()}
@@ -214,7 +215,7 @@ func (c *Capture) writePackets() error {
 	}
 	// Drops are one more spool, never spilled, whose frames' sequence
 	// numbers index drops.
-	var drops []Event
+	var drops []trace.Event
 	dropIf, dropID := -1, 0
 	for _, a := range anns {
 		drops = append(drops, a.Drops...)
@@ -258,7 +259,7 @@ func (c *Capture) writePackets() error {
 		} else {
 			flags = frameFlags(f.info)
 			if len(anns) > 0 && mayBeProbe(f.data) {
-				if pkt, err := Decode(Event{Layer: LayerEthernet, Data: f.data}); err == nil {
+				if pkt, err := trace.Decode(trace.Event{Layer: trace.LayerEthernet, Data: f.data}); err == nil {
 					comment = ann.comment(time.Unix(0, f.at), nsOf[f.iface], f.info.out, &pkt)
 				}
 			}
@@ -289,12 +290,12 @@ func mayBeProbe(frame []byte) bool {
 
 // dropFrame returns a drop event's bytes as an Ethernet frame: a drop
 // seen before its packet had a MAC header gets a zeroed one.
-func dropFrame(e Event) []byte {
+func dropFrame(e trace.Event) []byte {
 	var etherType uint16
 	switch e.Layer {
-	case LayerIPv4:
+	case trace.LayerIPv4:
 		etherType = uint16(layers.EthernetTypeIPv4)
-	case LayerIPv6:
+	case trace.LayerIPv6:
 		etherType = uint16(layers.EthernetTypeIPv6)
 	default:
 		return e.Data

@@ -1,4 +1,4 @@
-package trace
+package capture
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
-// ErrNoInterfaces is returned by StartCapture when given nothing to capture.
+// ErrNoInterfaces is returned by Start when given nothing to capture.
 var ErrNoInterfaces = errors.New("trace: capture: no interfaces")
 
 const (
@@ -43,18 +43,18 @@ const (
 	ringParallel = 256
 )
 
-// CaptureInterface names one interface to capture on.
-type CaptureInterface struct {
+// Interface names one interface to capture on.
+type Interface struct {
 	// NS is the scenario's name for the namespace ("host", "ns1"), and
-	// Netns an open handle to it. The handle is only used by StartCapture.
+	// Netns an open handle to it. The handle is only used by Start.
 	NS    string
 	Netns netns.Handle
 	// If is the interface name inside the namespace.
 	If string
 }
 
-// CaptureStats counts what was captured on one interface.
-type CaptureStats struct {
+// Stats counts what was captured on one interface.
+type Stats struct {
 	// Name is "ns/if", as in the file's interface block.
 	Name string
 	// Packets and Bytes count the frames written (Bytes at their full
@@ -96,13 +96,13 @@ type Capture struct {
 	wg          sync.WaitGroup
 	readAfter   <-chan struct{} // see captureOptions
 	unctx       func() bool     // stops the context.AfterFunc that halts the rings
-	// monoToWall converts the kernel's monotonic clock (Event.Time) to
+	// monoToWall converts the kernel's monotonic clock (trace.Event.Time) to
 	// wall-clock time, as frames are stamped.
 	monoToWall time.Duration
 
 	haltOnce sync.Once
 	stopOnce sync.Once
-	stats    []CaptureStats
+	stats    []Stats
 	stopErr  error
 
 	mu          sync.Mutex // guards annotations
@@ -142,13 +142,13 @@ type captureRing struct {
 	lost uint64
 }
 
-// StartCapture opens a packet socket with a receive ring on every
+// Start opens a packet socket with a receive ring on every
 // namespace in ifaces (or on every interface, see Capture), creates the
 // pcapng file at path, and starts reading. Cancelling ctx ends reading
 // early; Stop must be called in every case to read what the rings hold,
 // flush and close the file, and wait for the reader. On error nothing is
 // left open and no file is left behind.
-func StartCapture(ctx context.Context, path string, ifaces []CaptureInterface) (*Capture, error) {
+func Start(ctx context.Context, path string, ifaces []Interface) (*Capture, error) {
 	return startCapture(ctx, path, ifaces, captureOptions{perNamespace: namespaceTaps()})
 }
 
@@ -161,8 +161,8 @@ type captureOptions struct {
 	readAfter <-chan struct{}
 }
 
-// startCapture is StartCapture as opts say.
-func startCapture(ctx context.Context, path string, ifaces []CaptureInterface, opts captureOptions) (*Capture, error) {
+// startCapture is Start as opts say.
+func startCapture(ctx context.Context, path string, ifaces []Interface, opts captureOptions) (*Capture, error) {
 	perNamespace := opts.perNamespace
 	if len(ifaces) == 0 {
 		return nil, ErrNoInterfaces
@@ -450,10 +450,10 @@ func (c *Capture) finishRings(closing *sync.WaitGroup) {
 // Stop stops reading, reads what the rings still hold, writes every frame
 // in time order with the annotations' comments and drops, and flushes and
 // closes the file. It returns the counts per interface, in the order
-// given to StartCapture, then one per namespace whose lost frames the
-// kernel does not count per interface (see CaptureStats), and the first
+// given to Start, then one per namespace whose lost frames the
+// kernel does not count per interface (see Stats), and the first
 // error writing the file. Calling it again returns the same.
-func (c *Capture) Stop() ([]CaptureStats, error) {
+func (c *Capture) Stop() ([]Stats, error) {
 	c.stopOnce.Do(func() {
 		c.unctx()
 		c.halt()

@@ -1,7 +1,8 @@
-package trace
+package capture
 
 import (
 	"context"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hopcheck/hopcheck/trace"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,30 +77,30 @@ func TestCaptureOrderAndAnnotations(t *testing.T) {
 	}
 	a, b := captureVethPair(t)
 	path := filepath.Join(t.TempDir(), "capture.pcapng")
-	c, err := StartCapture(t.Context(), path, []CaptureInterface{
+	c, err := Start(t.Context(), path, []Interface{
 		{NS: "a", Netns: a, If: "veth_a"},
 		{NS: "b", Netns: b, If: "veth_b"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	captureSendTagged(t, a, b, []Tag{0xc1})
+	captureSendTagged(t, a, b, []trace.Tag{0xc1})
 	from := time.Now()
-	captureSendTagged(t, a, b, []Tag{0xc2, 0xc2})
+	captureSendTagged(t, a, b, []trace.Tag{0xc2, 0xc2})
 	to := time.Now()
-	captureSendTagged(t, a, b, []Tag{0xc3})
+	captureSendTagged(t, a, b, []trace.Tag{0xc3})
 	var mono unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
 		t.Fatal(err)
 	}
 	c.Annotate(Annotation{
-		Probe:   Probe{Tag: 0xc2, Proto: ProtoUDP, SrcNS: "a"},
+		Probe:   trace.Probe{Tag: 0xc2, Proto: trace.ProtoUDP, SrcNS: "a"},
 		From:    from,
 		To:      to,
 		Comment: "capture-test: udp a -> 10.99.0.2:9999",
-		Drops: []Event{{
-			Kind: KindDrop, Time: time.Duration(mono.Nano()) - time.Millisecond, NS: "b", If: "veth_b", Dir: Ingress,
-			Layer: LayerIPv4, Data: udpPacket(t, "10.99.0.1:40000", "10.99.0.2:9999", taggedPayload(0xc2)),
+		Drops: []trace.Event{{
+			Kind: trace.KindDrop, Time: time.Duration(mono.Nano()) - time.Millisecond, NS: "b", If: "veth_b", Dir: trace.Ingress,
+			Layer: trace.LayerIPv4, Data: udpDatagram(t, netip.MustParseAddrPort("10.99.0.1:40000"), netip.MustParseAddrPort("10.99.0.2:9999"), taggedPayload(0xc2)),
 			Len: 44, ReasonName: "NETFILTER_DROP", Location: "nf_hook_slow+0x9c",
 		}},
 	})
