@@ -205,22 +205,48 @@ func (r *packetRing) readReady(fn func(ringFrame)) int {
 // readRest calls fn with the frames left in the ring after quiesce: those of
 // blocks handed over, then those of the block the kernel was filling,
 // which it never hands over now. It returns how many frames it read.
+func (r *packetRing) readRest(fn func(ringFrame)) int {
+	return r.readReady(fn) + r.readOpen(fn)
+}
+
+// readOpen calls fn with the frames of the block the kernel was filling
+// when the ring was halted: the next one, if the kernel opened it after
+// the last block read (the kernel numbers blocks as it opens them; an
+// older number means it has not opened it again since hopcheck read it).
 //
 // Only the retire timer still writes to the ring then, once every
-// ringRetireTimeout: should it fire during these microseconds and, the
-// ring having been full, open the next block again, the block's header
-// may be read half rewritten. Its frames are still whole ones, of an
-// earlier round of the ring.
-func (r *packetRing) readRest(fn func(ringFrame)) int {
-	n := r.readReady(fn)
-	// The block being filled is the next one, opened after the last
-	// read; an older number means the kernel has not opened it again
-	// since hopcheck read it.
+// ringRetireTimeout: when the ring had been full, the timer may open that
+// block again, rewriting its header (sequence number first, then the
+// frame count) to say it is a new, empty one. Read during the rewrite, the
+// header would give the new number with the old count, and the frames of
+// an earlier round, already read, would be added again. So the frames are
+// kept aside while the block is walked, and given to fn only if its
+// number and count are the same afterwards. The rewrite's two stores are
+// adjacent: a header read half rewritten is still read so after the walk
+// only if the timer stalls between them for all of it.
+func (r *packetRing) readOpen(fn func(ringFrame)) int {
 	b := r.block(r.next)
-	if binary.NativeEndian.Uint64(b[blockSeqOff:]) == r.lastSeq+1 {
-		n += walkBlock(b, fn)
+	seq, num := blockHeader(b)
+	if seq != r.lastSeq+1 || num == 0 {
+		return 0
 	}
-	return n
+	var frames []ringFrame
+	walkBlock(b, func(f ringFrame) { frames = append(frames, f) })
+	if seqAfter, numAfter := blockHeader(b); seqAfter != seq || numAfter != num {
+		return 0
+	}
+	for _, f := range frames {
+		fn(f)
+	}
+	return len(frames)
+}
+
+// blockHeader returns block b's sequence number and frame count, read
+// atomically (the retire timer may be writing them).
+func blockHeader(b []byte) (seq uint64, num uint32) {
+	seq = atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[blockSeqOff])))
+	num = atomic.LoadUint32((*uint32)(unsafe.Pointer(&b[blockNumPktsOff])))
+	return seq, num
 }
 
 // walkBlock calls fn with each frame of block b and returns how many there
