@@ -1,7 +1,12 @@
 package trace
 
 import (
+	"os"
+	"os/exec"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hopcheck/hopcheck/internal/netns"
 	"github.com/hopcheck/hopcheck/internal/privtest"
@@ -34,21 +39,37 @@ func TestProbeFeatures(t *testing.T) {
 }
 
 // TestProbeClsactLeavesNothing runs the clsact probe: it works in an
-// unnamed namespace, so no named namespace appears.
+// unnamed namespace, so no named namespace appears. The probe runs in a
+// child process of this test with a mount namespace of its own and an
+// empty tmpfs on the named-namespace directory, so namespaces that other
+// tests name meanwhile cannot be taken for the probe's.
 func TestProbeClsactLeavesNothing(t *testing.T) {
 	privtest.Require(t)
-	before, err := netns.List()
-	if err != nil {
+	if os.Getenv("HOPCHECK_PROBE_CHILD") == "1" {
+		if err := unix.Mount("tmpfs", netns.RunDir, "tmpfs", 0, "size=1m"); err != nil {
+			t.Fatalf("mount a private %s: %v", netns.RunDir, err)
+		}
+		if why := probeClsact(); why != "" {
+			privtest.Unavailable(t, "clsact ("+why+")")
+		}
+		ents, err := os.ReadDir(netns.RunDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			t.Errorf("the probe left %s/%s", netns.RunDir, e.Name())
+		}
+		return
+	}
+	if err := os.MkdirAll(netns.RunDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if why := probeClsact(); why != "" {
-		privtest.Unavailable(t, "clsact ("+why+")")
-	}
-	after, err := netns.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after) > len(before) {
-		t.Errorf("named namespaces before the probe %v, after %v", before, after)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProbeClsactLeavesNothing$", "-test.v")
+	cmd.Env = append(os.Environ(), "HOPCHECK_PROBE_CHILD=1")
+	// Go makes the child's mounts private before it runs: the tmpfs
+	// stays in the child's mount namespace.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("probe in a private mount namespace: %v\n%s", err, out)
 	}
 }
