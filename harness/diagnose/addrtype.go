@@ -73,7 +73,7 @@ func addrType4(ns *NSState, a netip.Addr, dev string) string {
 		return "multicast"
 	}
 	if slices.ContainsFunc(ns.Routes, func(r Route) bool { return r.Table == TableLocal && r.Dst.Addr().Is4() }) {
-		r, ok := ns.tableLookup(TableLocal, a)
+		r, ok := ns.TableLookup(TableLocal, a)
 		if !ok || dev != "" && r.Dev != dev || r.Type == "" {
 			return RouteUnicast
 		}

@@ -150,7 +150,7 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 	}
 	ns := w.st.NS(e.ns)
 	l := ns.Link(e.ifname)
-	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.configured()) > 0 {
+	if l == nil || l.Master != "" || l.Kind != "veth" || len(l.Configured()) > 0 {
 		return "", false, false
 	}
 	peer, found := w.peer(e)
@@ -165,8 +165,8 @@ func (w *walker) intendedMaster(e endpoint) (br string, inferred, ok bool) {
 		if b.Kind != "bridge" {
 			continue
 		}
-		for _, bp := range b.configured() {
-			for _, pa := range pl.configured() {
+		for _, bp := range b.Configured() {
+			for _, pa := range pl.Configured() {
 				if bp.Masked().Contains(pa.Addr()) {
 					return b.Name, true, true
 				}

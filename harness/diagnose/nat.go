@@ -301,7 +301,7 @@ func (w *walker) dnatIn(ns string) *natRecord {
 // connections to masquerade them). The fix masquerades that flow where it
 // was translated.
 func (w *walker) localSource(ns *NSState, in string, p packet) *finding {
-	if p.Reply || !p.Src.IsValid() || p.Src.IsLoopback() || !ns.isLocal(p.Src) {
+	if p.Reply || !p.Src.IsValid() || p.Src.IsLoopback() || !ns.IsLocal(p.Src) {
 		return nil
 	}
 	f := &finding{Cause: NoReturnRoute, NS: ns.Name, If: in,

@@ -116,8 +116,8 @@ func (a answer) text() string {
 // subnet, else the device's first. IPv6 solicitations are sent from an
 // address of dev as well.
 func (w *walker) arpSender(ns *NSState, dev string, nh, src netip.Addr) netip.Addr {
-	announce := max(ns.sysctlInt("net.ipv4.conf.all.arp_announce", 0), ns.sysctlInt("net.ipv4.conf."+dev+".arp_announce", 0))
-	if nh.Is4() && announce == 0 && src.IsValid() && ns.isLocal(src) {
+	announce := max(ns.SysctlInt("net.ipv4.conf.all.arp_announce", 0), ns.SysctlInt("net.ipv4.conf."+dev+".arp_announce", 0))
+	if nh.Is4() && announce == 0 && src.IsValid() && ns.IsLocal(src) {
 		return src
 	}
 	l := ns.Link(dev)
@@ -152,7 +152,7 @@ func (w *walker) holder(seg segment, a netip.Addr, ideal bool, sender netip.Addr
 			if l == nil || (!ideal && !l.Up) {
 				continue
 			}
-			if ns.answers(e.ifname, a, sender) == kind {
+			if answers(ns, e.ifname, a, sender) == kind {
 				return e, kind, true
 			}
 		}
@@ -168,7 +168,7 @@ func (w *walker) holder(seg segment, a netip.Addr, ideal bool, sender netip.Addr
 // those whose subnet also holds the sender, 8 for none. Failing that,
 // proxy_arp on in answers for an address the namespace forwards to out of
 // another interface (arp_fwd_proxy).
-func (n *NSState) answers(in string, a, sender netip.Addr) answer {
+func answers(n *NSState, in string, a, sender netip.Addr) answer {
 	l := n.Link(in)
 	if l == nil {
 		return noAnswer
@@ -179,7 +179,7 @@ func (n *NSState) answers(in string, a, sender netip.Addr) answer {
 		}
 		return noAnswer
 	}
-	ignore := n.arpIgnore(in)
+	ignore := arpIgnore(n, in)
 	if l.HasAddr(a) {
 		switch {
 		case ignore >= 3:
@@ -189,7 +189,7 @@ func (n *NSState) answers(in string, a, sender netip.Addr) answer {
 		}
 		return ownAddr
 	}
-	if n.isLocal(a) {
+	if n.IsLocal(a) {
 		if ignore == 0 {
 			if h := n.LinkWithAddr(a); h != nil && (h.Up || h.IsLoopback()) {
 				return weakHost
@@ -197,7 +197,7 @@ func (n *NSState) answers(in string, a, sender netip.Addr) answer {
 		}
 		return noAnswer
 	}
-	if n.proxyARP(in) && n.forwarding(in, false) {
+	if proxyARPOn(n, in) && forwarding(n, in, false) {
 		if r, ok := n.RouteGet(a); ok && forwardable(r.Type) {
 			if r.Dev != in {
 				return proxyARP
@@ -207,12 +207,12 @@ func (n *NSState) answers(in string, a, sender netip.Addr) answer {
 	return noAnswer
 }
 
-func (n *NSState) arpIgnore(in string) int {
-	return max(n.sysctlInt("net.ipv4.conf.all.arp_ignore", 0), n.sysctlInt("net.ipv4.conf."+in+".arp_ignore", 0))
+func arpIgnore(n *NSState, in string) int {
+	return max(n.SysctlInt("net.ipv4.conf.all.arp_ignore", 0), n.SysctlInt("net.ipv4.conf."+in+".arp_ignore", 0))
 }
 
-func (n *NSState) proxyARP(in string) bool {
-	return n.sysctlInt("net.ipv4.conf.all.proxy_arp", 0) == 1 || n.sysctlInt("net.ipv4.conf."+in+".proxy_arp", 0) == 1
+func proxyARPOn(n *NSState, in string) bool {
+	return n.SysctlInt("net.ipv4.conf.all.proxy_arp", 0) == 1 || n.SysctlInt("net.ipv4.conf."+in+".proxy_arp", 0) == 1
 }
 
 // sameSubnet reports whether sender is inside the subnet of l's address a.
@@ -337,10 +337,10 @@ func (w *walker) quietHolder(seg segment, nh, sender netip.Addr) *finding {
 	for _, e := range seg.order {
 		ns := w.st.NS(e.ns)
 		l := ns.Link(e.ifname)
-		if l == nil || !l.Up || !ns.isLocal(nh) {
+		if l == nil || !l.Up || !ns.IsLocal(nh) {
 			continue
 		}
-		ignore := ns.arpIgnore(e.ifname)
+		ignore := arpIgnore(ns, e.ifname)
 		if ignore == 0 {
 			continue
 		}
@@ -354,7 +354,7 @@ func (w *walker) quietHolder(seg segment, nh, sender netip.Addr) *finding {
 		}
 		var cmds []string
 		for _, key := range []string{"all", e.ifname} {
-			if ns.sysctlInt("net.ipv4.conf."+key+".arp_ignore", 0) != 0 {
+			if ns.SysctlInt("net.ipv4.conf."+key+".arp_ignore", 0) != 0 {
 				cmds = append(cmds, fmt.Sprintf("net.ipv4.conf.%s.arp_ignore=0", key))
 			}
 		}
@@ -362,7 +362,7 @@ func (w *walker) quietHolder(seg segment, nh, sender netip.Addr) *finding {
 			Cause: ARPFailed, NS: e.ns, If: e.ifname,
 			Summary: fmt.Sprintf("%s holds %s (%s), but arp_ignore=%d on %s makes it %s, so nobody answers ARP for %s", e.ns, nh, where, ignore, e.ifname, why, nh),
 			Evidence: []string{
-				fmt.Sprintf("%s: net.ipv4.conf.all.arp_ignore = %d, net.ipv4.conf.%s.arp_ignore = %d", e.ns, ns.sysctlInt("net.ipv4.conf.all.arp_ignore", 0), e.ifname, ns.sysctlInt("net.ipv4.conf."+e.ifname+".arp_ignore", 0)),
+				fmt.Sprintf("%s: net.ipv4.conf.all.arp_ignore = %d, net.ipv4.conf.%s.arp_ignore = %d", e.ns, ns.SysctlInt("net.ipv4.conf.all.arp_ignore", 0), e.ifname, ns.SysctlInt("net.ipv4.conf."+e.ifname+".arp_ignore", 0)),
 			},
 			Fix: fixIn(e.ns, "sysctl -w "+strings.Join(cmds, " ")),
 		}
@@ -383,7 +383,7 @@ func (w *walker) missingProxyARP(ns *NSState, r Route, nh netip.Addr, seg segmen
 		}
 		hn := w.st.NS(e.ns)
 		l := hn.Link(e.ifname)
-		if l == nil || !l.Up || hn.proxyARP(e.ifname) || !hn.forwarding(e.ifname, false) {
+		if l == nil || !l.Up || proxyARPOn(hn, e.ifname) || !forwarding(hn, e.ifname, false) {
 			continue
 		}
 		rt, ok := hn.RouteGet(nh)
@@ -392,7 +392,7 @@ func (w *walker) missingProxyARP(ns *NSState, r Route, nh netip.Addr, seg segmen
 		}
 		var siblings []string
 		for _, o := range hn.Links {
-			if o.Name != e.ifname && hn.sysctlInt("net.ipv4.conf."+o.Name+".proxy_arp", 0) == 1 {
+			if o.Name != e.ifname && hn.SysctlInt("net.ipv4.conf."+o.Name+".proxy_arp", 0) == 1 {
 				siblings = append(siblings, e.ns+"/"+o.Name)
 			}
 		}
@@ -405,7 +405,7 @@ func (w *walker) missingProxyARP(ns *NSState, r Route, nh netip.Addr, seg segmen
 			Cause: ARPFailed, NS: e.ns, If: e.ifname,
 			Summary: fmt.Sprintf("%s routes %s via gateway %s on %s, which no interface holds: %s must answer for it by proxy ARP, but proxy_arp is off there", ns.Name, r.Dst, nh, r.Dev, e),
 			Evidence: []string{
-				fmt.Sprintf("%s: net.ipv4.conf.%s.proxy_arp = %d, net.ipv4.conf.all.proxy_arp = %d", e.ns, e.ifname, hn.sysctlInt("net.ipv4.conf."+e.ifname+".proxy_arp", 0), hn.sysctlInt("net.ipv4.conf.all.proxy_arp", 0)),
+				fmt.Sprintf("%s: net.ipv4.conf.%s.proxy_arp = %d, net.ipv4.conf.all.proxy_arp = %d", e.ns, e.ifname, hn.SysctlInt("net.ipv4.conf."+e.ifname+".proxy_arp", 0), hn.SysctlInt("net.ipv4.conf.all.proxy_arp", 0)),
 				fmt.Sprintf("%s: ip route get %s -> %s (out of another interface, so proxy ARP would answer)", e.ns, nh, rt),
 			},
 			Fix: fixIn(e.ns, fmt.Sprintf("sysctl -w net.ipv4.conf.%s.proxy_arp=1", e.ifname)),

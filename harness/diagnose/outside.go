@@ -251,7 +251,7 @@ func (w *walker) replyLeavesView(req, rep legEnd) *finding {
 // network back to a node, and runtimes masquerade their bridges' subnets
 // for that reason.
 func (w *walker) unmasqueraded(ns *NSState, x *exit, p packet) *finding {
-	if ns == nil || !p.Src.IsPrivate() || ns.isLocal(p.Src) || w.translated("SNAT") {
+	if ns == nil || !p.Src.IsPrivate() || ns.IsLocal(p.Src) || w.translated("SNAT") {
 		return nil
 	}
 	l := ns.Link(x.at.ifname)

@@ -109,8 +109,8 @@ func defaultRules(v6 bool) []IPRule {
 	return rs
 }
 
-// isDefault reports whether r is one of the rules a namespace starts with.
-func (r IPRule) isDefault() bool {
+// IsDefault reports whether r is one of the rules a namespace starts with.
+func (r IPRule) IsDefault() bool {
 	return slices.Contains(defaultRules(r.V6), r)
 }
 
@@ -165,11 +165,11 @@ func (n *NSState) rulesFor(v6 bool) []IPRule {
 	return out
 }
 
-// hasPolicy reports whether the namespace has a rule of the family other
+// HasPolicy reports whether the namespace has a rule of the family other
 // than the defaults.
-func (n *NSState) hasPolicy(v6 bool) bool {
+func (n *NSState) HasPolicy(v6 bool) bool {
 	for _, r := range n.Rules {
-		if r.V6 == v6 && !r.isDefault() {
+		if r.V6 == v6 && !r.IsDefault() {
 			return true
 		}
 	}
@@ -212,7 +212,7 @@ func (n *NSState) Lookup(f Flow) Lookup {
 			l.Trail = append(l.Trail, r.String())
 			continue
 		case ActionLookup, "":
-			rt, ok := n.tableLookup(r.Table, f.Dst)
+			rt, ok := n.TableLookup(r.Table, f.Dst)
 			if !ok {
 				l.Trail = append(l.Trail, fmt.Sprintf("%s: table %s has no route to %s", r, tableName(r.Table), f.Dst))
 				continue
@@ -233,9 +233,9 @@ func (n *NSState) Lookup(f Flow) Lookup {
 	return l
 }
 
-// tableLookup finds the route for dst in one table: the longest
+// TableLookup finds the route for dst in one table: the longest
 // matching prefix, then the lowest metric; a throw route counts as none.
-func (n *NSState) tableLookup(table int, dst netip.Addr) (Route, bool) {
+func (n *NSState) TableLookup(table int, dst netip.Addr) (Route, bool) {
 	if table == 0 {
 		table = TableMain
 	}
@@ -267,7 +267,7 @@ func (n *NSState) tableLookup(table int, dst netip.Addr) (Route, bool) {
 func (w *walker) routeFor(ns *NSState, in string, p packet) (Route, bool) {
 	l := ns.Lookup(flowOf(in, p))
 	w.lookup = l
-	if ns.hasPolicy(p.IPv6()) {
+	if ns.HasPolicy(p.IPv6()) {
 		for _, t := range l.Trail {
 			w.note("%s: ip rule %s", ns.Name, t)
 		}
@@ -304,7 +304,7 @@ func (w *walker) ruleMissedRoute(ns *NSState, lookup string, p packet) *finding 
 	for k := len(path) - 1; k >= 0; k-- {
 		up := path[k]
 		l := up.lookup
-		if up.out == "" || up.ns == ns.Name || !l.OK || l.Rule.isDefault() {
+		if up.out == "" || up.ns == ns.Name || !l.OK || l.Rule.IsDefault() {
 			continue
 		}
 		table := l.Route.Table
@@ -312,7 +312,7 @@ func (w *walker) ruleMissedRoute(ns *NSState, lookup string, p packet) *finding 
 			continue
 		}
 		un := w.st.NS(up.ns)
-		main, ok := un.tableLookup(TableMain, p.Dst)
+		main, ok := un.TableLookup(TableMain, p.Dst)
 		if !ok || !forwardable(main.Type) || main.Dst.Bits() <= l.Route.Dst.Bits() {
 			continue
 		}

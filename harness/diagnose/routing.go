@@ -135,19 +135,19 @@ func (n *NSState) sourceFor6(r Route, dst netip.Addr) netip.Addr {
 // snapshot has it (set from ip_forward whenever ip_forward is written),
 // else net.ipv4.ip_forward. IPv6: net.ipv6.conf.all.forwarding, which is
 // what ip6_forward reads (writing it sets every interface's value too).
-func (n *NSState) forwarding(in string, v6 bool) bool {
+func forwarding(n *NSState, in string, v6 bool) bool {
 	if v6 {
-		return n.sysctlInt("net.ipv6.conf.all.forwarding", 0) == 1
+		return n.SysctlInt("net.ipv6.conf.all.forwarding", 0) == 1
 	}
 	if v, ok := n.Sysctl("net.ipv4.conf." + in + ".forwarding"); ok {
 		return v == "1"
 	}
-	return n.sysctlInt("net.ipv4.ip_forward", 0) == 1
+	return n.SysctlInt("net.ipv4.ip_forward", 0) == 1
 }
 
-// isLocal reports whether a is an address of the namespace: the local
+// IsLocal reports whether a is an address of the namespace: the local
 // table delivers it.
-func (n *NSState) isLocal(a netip.Addr) bool {
+func (n *NSState) IsLocal(a netip.Addr) bool {
 	r, ok := n.RouteGet(a)
 	return ok && r.Type == RouteLocal
 }
@@ -187,7 +187,7 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 		}
 	}
 	f := &finding{Cause: NoRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
-	if ns.hasPolicy(p.IPv6()) {
+	if ns.HasPolicy(p.IPv6()) {
 		f.Evidence = append(f.Evidence, prefixAll(ns.Name+": ip rule ", ns.Lookup(flowOf(in, p)).Trail)...)
 	}
 	if rs := w.mainRoutes(ns, p.IPv6()); rs != "" {
@@ -290,7 +290,7 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 	}
 	for i := range ns.Links {
 		l := &ns.Links[i]
-		if l.IsLoopback() || !l.Up || len(l.configured()) == 0 {
+		if l.IsLoopback() || !l.Up || len(l.Configured()) == 0 {
 			continue
 		}
 		seg := w.flood(endpoint{ns.Name, l.Name}, false)
@@ -304,7 +304,7 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 				if a.Addr().Is4() != dst.Is4() || !onSubnet(l, a.Addr()) {
 					continue
 				}
-				fwd := peerNS.forwarding(e.ifname, dst.Is6())
+				fwd := forwarding(peerNS, e.ifname, dst.Is6())
 				r, ok := peerNS.RouteGet(dst)
 				if ok && (delivers(r.Type) || (forwardable(r.Type) && fwd)) {
 					if a.Addr().IsLinkLocalUnicast() {
@@ -479,11 +479,11 @@ func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *find
 				continue
 			}
 			xn := w.st.NS(x.ns)
-			subnet, ok := xn.connected(p.Dst)
+			subnet, ok := connected(xn, p.Dst)
 			if !ok || (subnet.Bits() <= used.Dst.Bits()) {
 				continue
 			}
-			if !xn.isLocal(p.Dst) && !xn.forwarding(x.ifname, p.IPv6()) {
+			if !xn.IsLocal(p.Dst) && !forwarding(xn, x.ifname, p.IPv6()) {
 				continue
 			}
 			gw := w.addrOnSegment(xn, x.ifname, un, up.out, !p.IPv6())
@@ -508,13 +508,13 @@ func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *find
 
 // connected returns the subnet of a configured address of the namespace
 // that holds a (a connected route, or the namespace's own address).
-func (n *NSState) connected(a netip.Addr) (netip.Prefix, bool) {
+func connected(n *NSState, a netip.Addr) (netip.Prefix, bool) {
 	for i := range n.Links {
 		l := &n.Links[i]
 		if l.IsLoopback() || !l.Up {
 			continue
 		}
-		for _, p := range l.configured() {
+		for _, p := range l.Configured() {
 			if p.Masked().Contains(a) && p.Bits() < p.Addr().BitLen() {
 				return p.Masked(), true
 			}

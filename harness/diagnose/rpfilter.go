@@ -20,9 +20,9 @@ const (
 // rpFilter returns the reverse-path filter mode for packets arriving on
 // link in: the larger of conf.all.rp_filter and conf.IN.rp_filter, as the
 // kernel's IN_DEV_RPFILTER does.
-func (n *NSState) rpFilter(in string) (rpfMode, []string) {
-	all := n.sysctlInt("net.ipv4.conf.all.rp_filter", 0)
-	dev := n.sysctlInt("net.ipv4.conf."+in+".rp_filter", 0)
+func rpFilterMode(n *NSState, in string) (rpfMode, []string) {
+	all := n.SysctlInt("net.ipv4.conf.all.rp_filter", 0)
+	dev := n.SysctlInt("net.ipv4.conf."+in+".rp_filter", 0)
 	mode := max(all, dev)
 	if mode > 2 || mode < 0 {
 		mode = 0
@@ -37,7 +37,7 @@ func (n *NSState) rpFilter(in string) (rpfMode, []string) {
 // strict mode wants the route back to the source to leave through in,
 // loose mode any route back.
 func (w *walker) rpFilter(ns *NSState, in string, p packet) *finding {
-	mode, settings := ns.rpFilter(in)
+	mode, settings := rpFilterMode(ns, in)
 	if mode == rpfOff || in == "lo" {
 		return nil
 	}
@@ -71,7 +71,7 @@ func (w *walker) rpFilter(ns *NSState, in string, p packet) *finding {
 	}
 	var cmds []string
 	for _, key := range []string{"all", in} {
-		if ns.sysctlInt("net.ipv4.conf."+key+".rp_filter", 0) == int(rpfStrict) {
+		if ns.SysctlInt("net.ipv4.conf."+key+".rp_filter", 0) == int(rpfStrict) {
 			cmds = append(cmds, fmt.Sprintf("net.ipv4.conf.%s.rp_filter=2", key))
 		}
 	}

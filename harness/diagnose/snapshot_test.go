@@ -147,8 +147,8 @@ func TestTake(t *testing.T) {
 		if want := "32765: from all fwmark 0x4/0xf iif lo lookup main"; !slices.Contains(v6, want) || len(v6) != 3 {
 			t.Errorf("ns1 IPv6 rules %q, want the defaults and %q", v6, want)
 		}
-		if ns2.hasPolicy(false) || ns2.hasPolicy(true) || !ns1.hasPolicy(false) {
-			t.Errorf("hasPolicy: ns2 %v/%v, ns1 %v", ns2.hasPolicy(false), ns2.hasPolicy(true), ns1.hasPolicy(false))
+		if ns2.HasPolicy(false) || ns2.HasPolicy(true) || !ns1.HasPolicy(false) {
+			t.Errorf("HasPolicy: ns2 %v/%v, ns1 %v", ns2.HasPolicy(false), ns2.HasPolicy(true), ns1.HasPolicy(false))
 		}
 	})
 	t.Run("neighbors", func(t *testing.T) {

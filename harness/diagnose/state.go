@@ -146,10 +146,10 @@ type FDBEntry struct {
 // IsLoopback reports whether l is the namespace's lo.
 func (l *Link) IsLoopback() bool { return l.Kind == "loopback" || l.Name == "lo" }
 
-// configured returns l's addresses but the IPv6 link-local ones, which
+// Configured returns l's addresses but the IPv6 link-local ones, which
 // the kernel gives every interface that comes up: the addresses someone
 // configured.
-func (l *Link) configured() []netip.Prefix {
+func (l *Link) Configured() []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range l.Addrs {
 		if !(p.Addr().Is6() && p.Addr().IsLinkLocalUnicast()) {
@@ -273,9 +273,9 @@ func (n *NSState) Sysctl(key string) (string, bool) {
 	return v, ok
 }
 
-// sysctlInt returns key as a number, or def when it is missing or not a
+// SysctlInt returns key as a number, or def when it is missing or not a
 // number.
-func (n *NSState) sysctlInt(key string, def int) int {
+func (n *NSState) SysctlInt(key string, def int) int {
 	v, ok := n.Sysctl(key)
 	if !ok {
 		return def

@@ -279,7 +279,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 	if !ok || !forwardable(r.Type) {
 		return stop(w.noRoute(ns, in, r, ok, p))
 	}
-	if !ns.forwarding(in, p.IPv6()) {
+	if !forwarding(ns, in, p.IPv6()) {
 		return stop(w.forwardingOff(ns, in, r, p))
 	}
 	if f := w.rpFilter(ns, in, p); f != nil {
