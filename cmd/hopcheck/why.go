@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hopcheck/hopcheck/harness/build"
-	"github.com/hopcheck/hopcheck/harness/diagnose"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/runner"
 	"github.com/hopcheck/hopcheck/harness/runs"
@@ -248,9 +248,9 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 		return &exitError{code: exitBadInput, err: err}
 	}
 	defer closeParticipants(ps)
-	var env diagnose.Named
+	var env snapshot.Named
 	for _, p := range ps {
-		env = append(env, diagnose.NamedNS{Name: p.name, Handle: p.h, Exec: p.exec})
+		env = append(env, snapshot.NamedNS{Name: p.name, Handle: p.h, Exec: p.exec})
 	}
 	from := checkFrom(c)
 	if !env.NS(from).IsOpen() {
@@ -264,7 +264,7 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 		return &exitError{code: exitBadInput, err: fmt.Errorf("--from %s is not one of the namespaces given (%s)%s", from, participantNames(ps), hint)}
 	}
 	// The diagnosis may take in namespaces the path crosses beyond those
-	// given (diagnose.Named.Follow); they are closed here with the rest.
+	// given (snapshot.Named.Follow); they are closed here with the rest.
 	defer func() {
 		for _, n := range env[len(ps):] {
 			n.Handle.Close()

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // What the routing of a namespace makes of an address, for the rule
@@ -13,7 +14,7 @@ import (
 // iif): the namespace as a netfilter.Namespace.
 
 // rulesView shows a namespace to the rule evaluators.
-type rulesView struct{ n *NSState }
+type rulesView struct{ n *snapshot.NSState }
 
 var _ netfilter.Namespace = rulesView{}
 
@@ -27,18 +28,18 @@ func (v rulesView) AddrType(a netip.Addr, dev string) string {
 	}
 	for _, l := range v.n.Links {
 		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
-			return RouteLocal
+			return snapshot.RouteLocal
 		}
 	}
 	for _, r := range v.n.Routes {
-		if r.Table == TableLocal && r.Type == RouteLocal && r.Dst.Contains(a) && (dev == "" || r.Dev == dev) {
-			return RouteLocal
+		if r.Table == snapshot.TableLocal && r.Type == snapshot.RouteLocal && r.Dst.Contains(a) && (dev == "" || r.Dev == dev) {
+			return snapshot.RouteLocal
 		}
 	}
 	if a.IsMulticast() {
 		return "multicast"
 	}
-	return RouteUnicast
+	return snapshot.RouteUnicast
 }
 
 // RouteType is the type of the route RouteGet finds for a.
@@ -65,31 +66,31 @@ func (v rulesView) Link(name string) (index int, loopback bool) {
 // dev, a route of another device counts as unicast. A snapshot without
 // IPv4 local-table routes (built by hand) has its links' addresses
 // stand for them.
-func addrType4(ns *NSState, a netip.Addr, dev string) string {
+func addrType4(ns *snapshot.NSState, a netip.Addr, dev string) string {
 	switch {
 	case a.As4()[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return RouteBroadcast
+		return snapshot.RouteBroadcast
 	case a.IsMulticast():
 		return "multicast"
 	}
-	if slices.ContainsFunc(ns.Routes, func(r Route) bool { return r.Table == TableLocal && r.Dst.Addr().Is4() }) {
-		r, ok := ns.TableLookup(TableLocal, a)
+	if slices.ContainsFunc(ns.Routes, func(r snapshot.Route) bool { return r.Table == snapshot.TableLocal && r.Dst.Addr().Is4() }) {
+		r, ok := ns.TableLookup(snapshot.TableLocal, a)
 		if !ok || dev != "" && r.Dev != dev || r.Type == "" {
-			return RouteUnicast
+			return snapshot.RouteUnicast
 		}
 		return r.Type
 	}
 	for _, l := range ns.Links {
 		if (dev == "" || l.Name == dev) && l.HasAddr(a) {
-			return RouteLocal
+			return snapshot.RouteLocal
 		}
 		for _, pfx := range l.Addrs {
 			if pfx.Addr().Is4() && pfx.Bits() < 31 && a == lastAddr(pfx) {
-				return RouteBroadcast
+				return snapshot.RouteBroadcast
 			}
 		}
 	}
-	return RouteUnicast
+	return snapshot.RouteUnicast
 }
 
 // lastAddr is the last address of an IPv4 prefix (its broadcast address).

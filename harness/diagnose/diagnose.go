@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/trace"
 )
@@ -70,9 +71,9 @@ type Input struct {
 	// Trace is the probe's trace; nil when tracing was off.
 	Trace *trace.Trace
 	// Before holds the iptables counters taken just before the probe
-	// (TakeCounters); nil when they were not taken. After is the full
-	// snapshot taken after the probe failed (Take).
-	Before, After *State
+	// (snapshot.TakeCounters); nil when they were not taken. After is the full
+	// snapshot taken after the probe failed (snapshot.Take).
+	Before, After *snapshot.State
 }
 
 // Diagnosis says why a probe failed.
@@ -128,7 +129,7 @@ func Diagnose(in Input) *Diagnosis {
 		sc:     in.Scenario,
 		st:     in.After,
 		probe:  in.Probe,
-		moved:  Delta(in.Before, in.After),
+		moved:  snapshot.Delta(in.Before, in.After),
 		before: in.Before,
 	}
 	f, finalDst := w.run()
@@ -172,7 +173,7 @@ func Diagnose(in Input) *Diagnosis {
 		d.Fix = ""
 	}
 	for _, x := range w.exits {
-		if x.veth && x.peerNS != "" && x.who != homeNS {
+		if x.veth && x.peerNS != "" && x.who != snapshot.HomeNS {
 			d.Beyond, d.beyondIno = x.peerNS, x.peerIno
 			break
 		}

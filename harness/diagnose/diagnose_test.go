@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/trace"
 )
 
 // zeroCounters returns what TakeCounters would have seen before the
 // probe: the same rules with every counter at 0.
-func zeroCounters(st *State) *State {
-	out := &State{}
+func zeroCounters(st *snapshot.State) *snapshot.State {
+	out := &snapshot.State{}
 	for _, n := range st.Namespaces {
-		c := &NSState{Name: n.Name}
+		c := &snapshot.NSState{Name: n.Name}
 		for _, t := range n.IPTables {
 			nt := iptrules.Table{Name: t.Name}
 			for _, ch := range t.Chains {
@@ -74,7 +75,7 @@ COMMIT
 	tests := []struct {
 		name     string
 		sc       *scenario.Scenario
-		state    *State
+		state    *snapshot.State
 		counters bool // take Before as the state with counters zeroed
 		probe    Probe
 		trace    *trace.Trace

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/hopcheck/hopcheck/harness/check"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -99,7 +100,7 @@ func outcomeOf(r check.Result) Outcome {
 // path leads into: Follow opens the namespace a user names s (an `ip netns`
 // name or a path) and returns the name it goes by, or an error.
 type Follower interface {
-	Env
+	snapshot.Env
 	Follow(s string, ino uint64) (name string, err error)
 }
 
@@ -112,7 +113,7 @@ const maxFollow = 8
 // evidence rather than failing the diagnosis. This is the whole sequence
 // for a caller that has sent one probe, such as `hopcheck why`:
 //
-//	before, _ := diagnose.TakeCounters(ctx, topo)
+//	before, _ := snapshot.TakeCounters(ctx, topo)
 //	res := check.Run(ctx, topo, c)            // the probe
 //	p, _ := diagnose.ProbeOf(c, res)
 //	d := diagnose.Explain(ctx, topo, diagnose.Input{Scenario: sc, Probe: p, Trace: t, Before: before})
@@ -121,11 +122,11 @@ const maxFollow = 8
 // (Diagnosis.Beyond) and env is a Follower, that namespace is taken in and
 // the diagnosis made again, up to maxFollow times: the user gives the
 // namespaces they know, hopcheck finds the ones the path crosses.
-func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
+func Explain(ctx context.Context, env snapshot.Env, in Input) *Diagnosis {
 	var takeErr error
 	given := in.After
 	if in.After == nil {
-		in.After, takeErr = Take(ctx, env)
+		in.After, takeErr = snapshot.Take(ctx, env)
 	}
 	d := Diagnose(in)
 	var followed []string
@@ -140,7 +141,7 @@ func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
 				break
 			}
 			followed = append(followed, fmt.Sprintf("followed the path into %s, which was not given", name))
-			in.After, takeErr = Take(ctx, env)
+			in.After, takeErr = snapshot.Take(ctx, env)
 			d = Diagnose(in)
 		}
 	}
@@ -154,4 +155,14 @@ func Explain(ctx context.Context, env Env, in Input) *Diagnosis {
 		}
 	}
 	return d
+}
+
+// State is the snapshot a diagnosis rests on (snapshot.State), under the
+// name callers that take counters through this package use.
+type State = snapshot.State
+
+// TakeCounters is snapshot.TakeCounters: the netfilter counters of every
+// namespace of env, taken before a probe for Input.Before.
+func TakeCounters(ctx context.Context, env snapshot.Env) (*State, error) {
+	return snapshot.TakeCounters(ctx, env)
 }

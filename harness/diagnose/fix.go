@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
@@ -59,7 +60,7 @@ func shellSafe(name string) bool {
 // unsafeNameIn returns a name of the snapshot that is not shellSafe and
 // that fix mentions, or "": a fix holding one is not printed, since typing
 // it would let whoever named the interface run commands as root.
-func unsafeNameIn(st *State, fix string) string {
+func unsafeNameIn(st *snapshot.State, fix string) string {
 	if st == nil || fix == "" {
 		return ""
 	}

@@ -3,10 +3,12 @@ package diagnose
 import (
 	"strings"
 	"testing"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 func TestRunnableFix(t *testing.T) {
-	env := Named{
+	env := snapshot.Named{
 		{Name: "node"},
 		{Name: "red", Exec: []string{"ip", "netns", "exec", "red"}},
 		{Name: "web", Exec: []string{"nsenter", "-t", "42", "-n"}},

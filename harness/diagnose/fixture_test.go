@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -16,7 +17,7 @@ import (
 // `ip link set X down`.
 type fx struct {
 	t   *testing.T
-	nss []*NSState
+	nss []*snapshot.NSState
 	// static holds each namespace's static routes until build.
 	static map[string][]string
 }
@@ -30,22 +31,22 @@ func (f *fx) ns(name string) *nsFx {
 			return &nsFx{f: f, n: n}
 		}
 	}
-	n := &NSState{Name: name, Sysctls: map[string]string{"net.ipv4.ip_forward": "0"}}
-	n.Links = append(n.Links, Link{Name: "lo", Kind: "loopback", Up: true, Addrs: prefixes(f.t, "127.0.0.1/8")})
+	n := &snapshot.NSState{Name: name, Sysctls: map[string]string{"net.ipv4.ip_forward": "0"}}
+	n.Links = append(n.Links, snapshot.Link{Name: "lo", Kind: "loopback", Up: true, Addrs: prefixes(f.t, "127.0.0.1/8")})
 	f.nss = append(f.nss, n)
 	return &nsFx{f: f, n: n}
 }
 
 type nsFx struct {
 	f *fx
-	n *NSState
+	n *snapshot.NSState
 }
 
-func (b *nsFx) link(name string) *Link {
+func (b *nsFx) link(name string) *snapshot.Link {
 	if l := b.n.Link(name); l != nil {
 		return l
 	}
-	b.n.Links = append(b.n.Links, Link{Name: name, Index: len(b.n.Links) + 1, Up: true})
+	b.n.Links = append(b.n.Links, snapshot.Link{Name: name, Index: len(b.n.Links) + 1, Up: true})
 	return &b.n.Links[len(b.n.Links)-1]
 }
 
@@ -107,13 +108,13 @@ func (b *nsFx) down(name string) *nsFx {
 }
 
 func (b *nsFx) neigh(ip, dev, state string) *nsFx {
-	b.n.Neighbors = append(b.n.Neighbors, Neighbor{IP: netip.MustParseAddr(ip), Dev: dev, State: state})
+	b.n.Neighbors = append(b.n.Neighbors, snapshot.Neighbor{IP: netip.MustParseAddr(ip), Dev: dev, State: state})
 	return b
 }
 
 // neighMAC adds a neighbor entry with a MAC.
 func (b *nsFx) neighMAC(ip, mac, dev, state string) *nsFx {
-	b.n.Neighbors = append(b.n.Neighbors, Neighbor{IP: netip.MustParseAddr(ip), MAC: mac, Dev: dev, State: state})
+	b.n.Neighbors = append(b.n.Neighbors, snapshot.Neighbor{IP: netip.MustParseAddr(ip), MAC: mac, Dev: dev, State: state})
 	return b
 }
 
@@ -127,10 +128,10 @@ func (b *nsFx) mac(name, mac string) *nsFx {
 func (b *nsFx) vxlan(name string, vni, port int, remote, dev string, addrs ...string) *nsFx {
 	l := b.link(name)
 	l.Kind = "vxlan"
-	l.VXLAN = &VXLAN{VNI: vni, Port: port, Dev: dev, Learning: true}
+	l.VXLAN = &snapshot.VXLAN{VNI: vni, Port: port, Dev: dev, Learning: true}
 	if remote != "" {
 		l.VXLAN.Remote = netip.MustParseAddr(remote)
-		l.VXLAN.FDB = append(l.VXLAN.FDB, FDBEntry{MAC: "00:00:00:00:00:00", Dst: l.VXLAN.Remote})
+		l.VXLAN.FDB = append(l.VXLAN.FDB, snapshot.FDBEntry{MAC: "00:00:00:00:00:00", Dst: l.VXLAN.Remote})
 	}
 	l.Addrs = append(l.Addrs, prefixes(b.f.t, addrs...)...)
 	return b
@@ -147,13 +148,13 @@ func (b *nsFx) ip6t(save string) *nsFx {
 }
 
 func (b *nsFx) listen(proto, addr string) *nsFx {
-	b.n.Listeners = append(b.n.Listeners, Listener{Proto: proto, Addr: netip.MustParseAddrPort(addr)})
+	b.n.Listeners = append(b.n.Listeners, snapshot.Listener{Proto: proto, Addr: netip.MustParseAddrPort(addr)})
 	return b
 }
 
 // build derives carrier and routes and returns the State.
-func (f *fx) build() *State {
-	st := &State{Namespaces: f.nss}
+func (f *fx) build() *snapshot.State {
+	st := &snapshot.State{Namespaces: f.nss}
 	for _, n := range f.nss {
 		for i := range n.Links {
 			l := &n.Links[i]
@@ -174,19 +175,19 @@ func (f *fx) build() *State {
 		for _, l := range n.Links {
 			for _, a := range l.Addrs {
 				if !(l.IsLoopback() && !l.Up) {
-					n.Routes = append(n.Routes, Route{Table: TableLocal, Type: RouteLocal, Dst: netip.PrefixFrom(a.Addr(), a.Addr().BitLen()), Dev: l.Name, Src: a.Addr()})
+					n.Routes = append(n.Routes, snapshot.Route{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: netip.PrefixFrom(a.Addr(), a.Addr().BitLen()), Dev: l.Name, Src: a.Addr()})
 				}
 				if l.IsLoopback() && l.Up && a.Bits() < a.Addr().BitLen() && a.Addr().Is4() {
-					n.Routes = append(n.Routes, Route{Table: TableLocal, Type: RouteLocal, Dst: a.Masked(), Dev: l.Name, Src: a.Addr()})
+					n.Routes = append(n.Routes, snapshot.Route{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: a.Masked(), Dev: l.Name, Src: a.Addr()})
 				}
 				if l.Up && !l.IsLoopback() && a.Bits() < a.Addr().BitLen() {
-					n.Routes = append(n.Routes, Route{Table: TableMain, Type: RouteUnicast, Dst: a.Masked(), Dev: l.Name, Src: a.Addr(), LinkDown: !l.Carrier})
+					n.Routes = append(n.Routes, snapshot.Route{Table: snapshot.TableMain, Type: snapshot.RouteUnicast, Dst: a.Masked(), Dev: l.Name, Src: a.Addr(), LinkDown: !l.Carrier})
 				}
 			}
 		}
 		for _, spec := range f.static[n.Name] {
-			typ := RouteUnicast
-			for _, t := range []string{RouteUnreachable, RouteBlackhole, RouteProhibit} {
+			typ := snapshot.RouteUnicast
+			for _, t := range []string{snapshot.RouteUnreachable, snapshot.RouteBlackhole, snapshot.RouteProhibit} {
 				if rest, ok := strings.CutPrefix(spec, t+" "); ok {
 					typ, spec = t, rest+" dev lo"
 				}
@@ -195,12 +196,12 @@ func (f *fx) build() *State {
 			if err != nil {
 				f.t.Fatal(err)
 			}
-			r := Route{Table: TableMain, Type: typ, Dst: sr.Dst, Via: sr.Via, Dev: sr.Dev, Src: sr.Src, Metric: sr.Metric}
+			r := snapshot.Route{Table: snapshot.TableMain, Type: typ, Dst: sr.Dst, Via: sr.Via, Dev: sr.Dev, Src: sr.Src, Metric: sr.Metric}
 			if sr.Table != 0 {
 				r.Table = sr.Table
 			}
-			if typ != RouteUnicast {
-				n.Routes = append(n.Routes, Route{Table: TableMain, Type: typ, Dst: sr.Dst})
+			if typ != snapshot.RouteUnicast {
+				n.Routes = append(n.Routes, snapshot.Route{Table: snapshot.TableMain, Type: typ, Dst: sr.Dst})
 				continue
 			}
 			if r.Dev == "" {
@@ -297,7 +298,7 @@ COMMIT
 
 // natEgress builds the healthy nat-egress state; edit changes the
 // fixture before routes are derived.
-func natEgress(t *testing.T, edit func(f *fx)) *State {
+func natEgress(t *testing.T, edit func(f *fx)) *snapshot.State {
 	f := newFx(t)
 	f.ns("host").
 		bridge("br0", "10.0.0.1/24").
@@ -349,7 +350,7 @@ links:
   - [client/eth1, server/eth1]
 `
 
-func rpState(t *testing.T, serverRPF string) (*scenario.Scenario, *State) {
+func rpState(t *testing.T, serverRPF string) (*scenario.Scenario, *snapshot.State) {
 	sc, err := scenario.Parse("rp.yaml", []byte(rpYAML))
 	if err != nil {
 		t.Fatal(err)

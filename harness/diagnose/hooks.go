@@ -8,6 +8,7 @@ import (
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // The chains a netfilter hook runs: the iptables tables' built-in chains
@@ -29,7 +30,7 @@ type hookStep struct {
 // POSTROUTING) of ns that see a packet of the family v6 gives, in priority
 // order: the nat chains when nat is set, the others otherwise. Tables that
 // iptables-nft made are evaluated from iptables-save's view only.
-func hookSteps(ns *NSState, hook string, v6, nat bool) []hookStep {
+func hookSteps(ns *snapshot.NSState, hook string, v6, nat bool) []hookStep {
 	var out []hookStep
 	tables := ns.IPTables
 	if v6 {
@@ -56,7 +57,7 @@ func hookSteps(ns *NSState, hook string, v6, nat bool) []hookStep {
 
 // eval runs p through the step's chain. A mark a rule sets stays in
 // p.Mark for the hooks after this one.
-func (s hookStep) eval(ns *NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) netfilter.Verdict {
+func (s hookStep) eval(ns *snapshot.NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) netfilter.Verdict {
 	if s.ipt != nil {
 		return s.ipt.Eval(hook, p, rulesView{ns}, movedIn(moved, ns.Name, p.IPv6()), counters)
 	}
@@ -74,7 +75,7 @@ func (s hookStep) eval(ns *NSState, hook string, p netfilter.Packet, moved []net
 // INPUT, FORWARD, OUTPUT, POSTROUTING) of namespace ns and returns the
 // first verdict that drops, or ok with the notes of rules that may have
 // matched.
-func filterHook(ns *NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) (drop *netfilter.Verdict, maybe []string) {
+func filterHook(ns *snapshot.NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) (drop *netfilter.Verdict, maybe []string) {
 	for _, s := range hookSteps(ns, hook, p.IPv6(), false) {
 		v := s.eval(ns, hook, p, moved, counters)
 		maybe = append(maybe, v.Maybe...)
@@ -87,7 +88,7 @@ func filterHook(ns *NSState, hook string, p netfilter.Packet, moved []netfilter.
 
 // natHook runs the request through the nat chains at hook and returns
 // the translation verdict, if a rule translates it.
-func natHook(ns *NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) *netfilter.Verdict {
+func natHook(ns *snapshot.NSState, hook string, p netfilter.Packet, moved []netfilter.Moved, counters bool) *netfilter.Verdict {
 	if p.Reply {
 		return nil // conntrack translates replies; nat chains see only the first packet
 	}
@@ -130,7 +131,7 @@ func nftMovedIn(moved []netfilter.Moved, ns string) []netfilter.Moved {
 // masqueradeFix is the command that masquerades src leaving ns through
 // out: a rule at the top of ns's native nft nat postrouting chain when ns
 // has one for the family, else an iptables rule.
-func masqueradeFix(ns *NSState, v6 bool, src, out string) string {
+func masqueradeFix(ns *snapshot.NSState, v6 bool, src, out string) string {
 	for _, s := range hookSteps(ns, "POSTROUTING", v6, true) {
 		if s.nft == nil {
 			continue

@@ -7,12 +7,13 @@ import (
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // routerNS is a router with nft tables: eth0 192.0.2.1/24 outside, br0
 // 10.88.0.1/16 inside.
-func routerNS(tables ...nftrules.Table) *NSState {
-	return &NSState{Name: "host", NFT: tables, Links: []Link{
+func routerNS(tables ...nftrules.Table) *snapshot.NSState {
+	return &snapshot.NSState{Name: "host", NFT: tables, Links: []snapshot.Link{
 		{Name: "lo", Index: 1, Kind: "loopback", Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}},
 		{Name: "eth0", Index: 2, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}},
 		{Name: "br0", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("10.88.0.1/16")}},

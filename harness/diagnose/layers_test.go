@@ -4,13 +4,15 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // layerCase is one hand-built state for the rules of one layer: the cause
 // and place Diagnose must name, and the fix it must suggest.
 type layerCase struct {
 	name              string
-	state             *State
+	state             *snapshot.State
 	probe             Probe
 	cause, ns, ifname string
 	fix               string   // substring of Fix; "-" for none
@@ -45,7 +47,7 @@ func runLayerCases(t *testing.T, cases []layerCase) {
 // dualStack is a client, a router and a server, each link with IPv4,
 // IPv6 and link-local addresses; edit changes it before routes are
 // derived.
-func dualStack(t *testing.T, edit func(f *fx)) *State {
+func dualStack(t *testing.T, edit func(f *fx)) *snapshot.State {
 	f := newFx(t)
 	f.ns("client").veth("eth0", "router/e1", "10.1.0.2/24", "2001:db8:1::2/64", "fe80::2/64").
 		route("default via 10.1.0.1").route("default via 2001:db8:1::1")
@@ -140,7 +142,7 @@ func TestSourceFor6(t *testing.T) {
 	if got := c.SourceFor(r, mustAddr("2001:db8:2::2")); got != mustAddr("2001:db8:1::2") {
 		t.Errorf("source for a global destination via a link-local gateway = %v, want the global address", got)
 	}
-	if got := c.SourceFor(Route{Dev: "eth0"}, mustAddr("fe80::1")); got != mustAddr("fe80::2") {
+	if got := c.SourceFor(snapshot.Route{Dev: "eth0"}, mustAddr("fe80::1")); got != mustAddr("fe80::2") {
 		t.Errorf("source for a link-local destination = %v", got)
 	}
 }
@@ -213,7 +215,7 @@ func TestDiagnoseNeighbors(t *testing.T) {
 // route via 169.254.1.1, which nobody holds; the node answers for it by
 // proxy ARP on each pod's host end and routes each pod's /32 to its veth.
 // cali2's proxy_arp is given.
-func routedVeths(t *testing.T, cali2ProxyARP string) *State {
+func routedVeths(t *testing.T, cali2ProxyARP string) *snapshot.State {
 	f := newFx(t)
 	f.ns("node").veth("cali1", "pod1/eth0").veth("cali2", "pod2/eth0").veth("eth0", "up/eth0", "192.0.2.2/24").
 		route("10.244.0.5 dev cali1").route("10.244.0.6 dev cali2").route("default via 192.0.2.1").
@@ -229,12 +231,12 @@ func routedVeths(t *testing.T, cali2ProxyARP string) *State {
 // VNI 42: n1 is the hub, with FDB entries for both spokes; each spoke has
 // the hub as its remote. n3's overlay is a bridge with the vxlan device
 // and a pod's veth end as ports.
-func vxlanHub(t *testing.T, edit func(f *fx)) *State {
+func vxlanHub(t *testing.T, edit func(f *fx)) *snapshot.State {
 	f := newFx(t)
 	f.ns("sw").bridge("br0").port("p1", "br0", "n1/eth0").port("p2", "br0", "n2/eth0").port("p3", "br0", "n3/eth0")
 	f.ns("n1").veth("eth0", "sw/p1", "172.16.0.1/24").vxlan("vx0", 42, 4789, "", "eth0", "10.10.0.1/24")
 	hub := f.ns("n1").link("vx0").VXLAN
-	hub.FDB = []FDBEntry{{MAC: "00:00:00:00:00:00", Dst: mustAddr("172.16.0.2")}, {MAC: "00:00:00:00:00:00", Dst: mustAddr("172.16.0.3")}}
+	hub.FDB = []snapshot.FDBEntry{{MAC: "00:00:00:00:00:00", Dst: mustAddr("172.16.0.2")}, {MAC: "00:00:00:00:00:00", Dst: mustAddr("172.16.0.3")}}
 	f.ns("n2").veth("eth0", "sw/p2", "172.16.0.2/24").vxlan("vx0", 42, 4789, "172.16.0.1", "eth0", "10.10.0.2/24")
 	f.ns("n3").veth("eth0", "sw/p3", "172.16.0.3/24").vxlan("vx0", 42, 4789, "172.16.0.1", "eth0").
 		bridge("br0", "10.10.0.3/24").port("pod", "br0", "pod3/eth0")
@@ -282,7 +284,7 @@ func TestDiagnoseOverlay(t *testing.T) {
 		state: vxlanHub(t, func(f *fx) {
 			v := f.ns("n2").link("vx0").VXLAN
 			v.Remote = mustAddr("172.16.0.9")
-			v.FDB = []FDBEntry{{MAC: "00:00:00:00:00:00", Dst: v.Remote}}
+			v.FDB = []snapshot.FDBEntry{{MAC: "00:00:00:00:00:00", Dst: v.Remote}}
 		}),
 		probe: ping("n2", "10.10.0.1"),
 		cause: VXLANMismatch, ns: "n2", ifname: "vx0",
@@ -300,7 +302,7 @@ func TestDiagnoseOverlay(t *testing.T) {
 func TestDiagnoseFixAtTheMistake(t *testing.T) {
 	// host-gw: three nodes on one segment with a router; each node
 	// routes the others' pod subnets directly. n3 lacks n1's.
-	hostGW := func(t *testing.T, n3Routes []string) *State {
+	hostGW := func(t *testing.T, n3Routes []string) *snapshot.State {
 		f := newFx(t)
 		f.ns("sw").bridge("br0").port("p1", "br0", "n1/eth0").port("p3", "br0", "n3/eth0").port("pg", "br0", "gw/eth0")
 		f.ns("gw").veth("eth0", "sw/pg", "172.16.0.254/24").sysctl("net.ipv4.ip_forward", "1")
@@ -316,7 +318,7 @@ func TestDiagnoseFixAtTheMistake(t *testing.T) {
 		f.ns("pod3").veth("eth0", "n3/v3", "10.244.3.5/24").route("default via 10.244.3.1")
 		return f.build()
 	}
-	dnatFwd := func(t *testing.T, fwd string) *State {
+	dnatFwd := func(t *testing.T, fwd string) *snapshot.State {
 		return natEgress(t, func(f *fx) {
 			f.ns("host").ipt("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n" +
 				"[0:0] -A PREROUTING -d 198.51.100.2/32 -i eth0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.2:80\nCOMMIT\n" +

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // Links and bridges: where a frame sent out of an interface arrives,
@@ -267,7 +269,7 @@ func masterText(m string) string {
 	return "master " + m
 }
 
-func (w *walker) blockageFinding(ns *NSState, r Route, nh netip.Addr, holder endpoint, b *blockage) *finding {
+func (w *walker) blockageFinding(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, holder endpoint, b *blockage) *finding {
 	f := &finding{Cause: b.cause, NS: b.at.ns, If: b.at.ifname}
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%s: ip route get %s -> %s", ns.Name, nh, r))
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%s holds %s; the way there from %s/%s is cut: %s", holder, nh, ns.Name, r.Dev, b.why))
@@ -291,7 +293,7 @@ func (w *walker) blockageFinding(ns *NSState, r Route, nh netip.Addr, holder end
 // downLinkFor returns a link of ns that is down and would carry a packet
 // to dst: an address of it covers dst, or a route of the scenario through
 // it does.
-func (w *walker) downLinkFor(ns *NSState, dst netip.Addr) string {
+func (w *walker) downLinkFor(ns *snapshot.NSState, dst netip.Addr) string {
 	for _, l := range ns.Links {
 		if l.Up || l.IsLoopback() {
 			continue

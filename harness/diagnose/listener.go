@@ -7,6 +7,7 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // The destination: something must listen where a tcp or udp request is
@@ -83,7 +84,7 @@ func (w *walker) listener(at endpoint, p packet) *finding {
 // port published on 127.0.0.1 only), or a jump for the port into a chain
 // that no longer holds its DNAT (a runtime's per-container chain
 // flushed). "" when ns has no nat rule for the port.
-func (w *walker) unmatchedDNAT(ns *NSState, at endpoint, p packet) string {
+func (w *walker) unmatchedDNAT(ns *snapshot.NSState, at endpoint, p packet) string {
 	t := ns.TableFor("nat", p.IPv6())
 	if t == nil {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // markFwd is a forwarded tcp request as the FORWARD hook sees it.
@@ -60,7 +61,7 @@ func TestMarkStateIPTables(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ns := &NSState{Name: "host", IPTables: tables}
+			ns := &snapshot.NSState{Name: "host", IPTables: tables}
 			drop, maybe := filterHook(ns, "FORWARD", markFwd(), nil, false)
 			if got := markOutcome(drop, maybe, "filter/FORWARD"); got != tc.want {
 				t.Errorf("got %s, want %s (drop %+v, maybe %q)", got, tc.want, drop, maybe)
@@ -85,7 +86,7 @@ func TestMarkConnmarkIsNotThePacketMark(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ns := &NSState{Name: "host", IPTables: tables}
+			ns := &snapshot.NSState{Name: "host", IPTables: tables}
 			drop, maybe := filterHook(ns, "FORWARD", markFwd(), nil, false)
 			if got := markOutcome(drop, maybe, "filter/FORWARD"); got != tc.want {
 				t.Errorf("got %s, want %s (drop %+v, maybe %q)", got, tc.want, drop, maybe)
@@ -135,17 +136,17 @@ func TestMarkStateNFT(t *testing.T) {
 	dropMarked := nfRule(9, nfMarked, []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})
 	for _, tc := range []struct {
 		name string
-		ns   *NSState
+		ns   *snapshot.NSState
 		note string
 		want string
 	}{
-		{"nft sets, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfSetMark), dropMarked)}}, "handle 9", "drop"},
-		{"nft may set, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfMaybe, nfSetMark), dropMarked)}}, "handle 9", "maybe"},
-		{"nft sets, iptables drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfSetMark))},
+		{"nft sets, nft drops", &snapshot.NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfSetMark), dropMarked)}}, "handle 9", "drop"},
+		{"nft may set, nft drops", &snapshot.NSState{Name: "host", NFT: []nftrules.Table{fwd(0, nfRule(1, nfMaybe, nfSetMark), dropMarked)}}, "handle 9", "maybe"},
+		{"nft sets, iptables drops", &snapshot.NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfSetMark))},
 			IPTables: ipt("*filter\n:FORWARD ACCEPT [0:0]\n" + markDrop + "COMMIT\n")}, "filter/FORWARD", "drop"},
-		{"nft may set, iptables drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfMaybe, nfSetMark))},
+		{"nft may set, iptables drops", &snapshot.NSState{Name: "host", NFT: []nftrules.Table{fwd(-150, nfRule(1, nfMaybe, nfSetMark))},
 			IPTables: ipt("*filter\n:FORWARD ACCEPT [0:0]\n" + markDrop + "COMMIT\n")}, "filter/FORWARD", "maybe"},
-		{"iptables sets, nft drops", &NSState{Name: "host", NFT: []nftrules.Table{fwd(0, dropMarked)},
+		{"iptables sets, nft drops", &snapshot.NSState{Name: "host", NFT: []nftrules.Table{fwd(0, dropMarked)},
 			IPTables: ipt("*mangle\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j MARK --set-xmark 0x2000/0x2000\nCOMMIT\n")}, "handle 9", "drop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,27 +161,27 @@ func TestMarkStateNFT(t *testing.T) {
 // addrtypeNS has 10.0.0.2/24 and 2001:db8::2/64 on eth0 with their local
 // and broadcast routes in table local, and blackhole, unreachable and
 // prohibit routes in main.
-func addrtypeNS() *NSState {
+func addrtypeNS() *snapshot.NSState {
 	pfx := netip.MustParsePrefix
-	return &NSState{Name: "host",
-		Links: []Link{
+	return &snapshot.NSState{Name: "host",
+		Links: []snapshot.Link{
 			{Name: "lo", Index: 1, Kind: "loopback", Up: true, Addrs: []netip.Prefix{pfx("127.0.0.1/8"), pfx("::1/128")}},
 			{Name: "eth0", Index: 2, Up: true, Addrs: []netip.Prefix{pfx("10.0.0.2/24"), pfx("2001:db8::2/64")}},
 		},
-		Routes: []Route{
-			{Table: TableLocal, Type: RouteLocal, Dst: pfx("127.0.0.0/8"), Dev: "lo"},
-			{Table: TableLocal, Type: RouteLocal, Dst: pfx("10.0.0.2/32"), Dev: "eth0"},
-			{Table: TableLocal, Type: RouteBroadcast, Dst: pfx("10.0.0.255/32"), Dev: "eth0"},
-			{Table: TableLocal, Type: RouteBlackhole, Dst: pfx("192.0.2.0/24")},
-			{Table: TableMain, Type: RouteUnicast, Dst: pfx("10.0.0.0/24"), Dev: "eth0"},
-			{Table: TableMain, Type: RouteBlackhole, Dst: pfx("198.51.100.0/24")},
-			{Table: TableMain, Type: RouteUnreachable, Dst: pfx("203.0.113.0/24")},
-			{Table: TableLocal, Type: RouteLocal, Dst: pfx("::1/128"), Dev: "lo"},
-			{Table: TableLocal, Type: RouteLocal, Dst: pfx("2001:db8::2/128"), Dev: "eth0"},
-			{Table: TableMain, Type: RouteUnicast, Dst: pfx("2001:db8::/64"), Dev: "eth0"},
-			{Table: TableMain, Type: RouteBlackhole, Dst: pfx("2001:db8:dead::/48")},
-			{Table: TableMain, Type: RouteProhibit, Dst: pfx("2001:db8:beef::/48")},
-			{Table: TableMain, Type: RouteUnreachable, Dst: pfx("2001:db8:cafe::/48")},
+		Routes: []snapshot.Route{
+			{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: pfx("127.0.0.0/8"), Dev: "lo"},
+			{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: pfx("10.0.0.2/32"), Dev: "eth0"},
+			{Table: snapshot.TableLocal, Type: snapshot.RouteBroadcast, Dst: pfx("10.0.0.255/32"), Dev: "eth0"},
+			{Table: snapshot.TableLocal, Type: snapshot.RouteBlackhole, Dst: pfx("192.0.2.0/24")},
+			{Table: snapshot.TableMain, Type: snapshot.RouteUnicast, Dst: pfx("10.0.0.0/24"), Dev: "eth0"},
+			{Table: snapshot.TableMain, Type: snapshot.RouteBlackhole, Dst: pfx("198.51.100.0/24")},
+			{Table: snapshot.TableMain, Type: snapshot.RouteUnreachable, Dst: pfx("203.0.113.0/24")},
+			{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: pfx("::1/128"), Dev: "lo"},
+			{Table: snapshot.TableLocal, Type: snapshot.RouteLocal, Dst: pfx("2001:db8::2/128"), Dev: "eth0"},
+			{Table: snapshot.TableMain, Type: snapshot.RouteUnicast, Dst: pfx("2001:db8::/64"), Dev: "eth0"},
+			{Table: snapshot.TableMain, Type: snapshot.RouteBlackhole, Dst: pfx("2001:db8:dead::/48")},
+			{Table: snapshot.TableMain, Type: snapshot.RouteProhibit, Dst: pfx("2001:db8:beef::/48")},
+			{Table: snapshot.TableMain, Type: snapshot.RouteUnreachable, Dst: pfx("2001:db8:cafe::/48")},
 		}}
 }
 
@@ -249,16 +250,16 @@ func TestAddrType(t *testing.T) {
 		addr, dev string
 		want      string
 	}{
-		{"10.0.0.2", "", RouteLocal},
-		{"10.0.0.2", "eth0", RouteLocal},
-		{"10.0.0.2", "lo", RouteUnicast},
-		{"10.0.0.255", "", RouteBroadcast},
-		{"0.1.2.3", "", RouteBroadcast},
+		{"10.0.0.2", "", snapshot.RouteLocal},
+		{"10.0.0.2", "eth0", snapshot.RouteLocal},
+		{"10.0.0.2", "lo", snapshot.RouteUnicast},
+		{"10.0.0.255", "", snapshot.RouteBroadcast},
+		{"0.1.2.3", "", snapshot.RouteBroadcast},
 		{"224.0.0.5", "", "multicast"},
-		{"198.51.100.7", "", RouteUnicast},
-		{"192.0.2.1", "", RouteBlackhole}, // from the local table
-		{"2001:db8::2", "", RouteLocal},
-		{"2001:db8::9", "", RouteUnicast},
+		{"198.51.100.7", "", snapshot.RouteUnicast},
+		{"192.0.2.1", "", snapshot.RouteBlackhole}, // from the local table
+		{"2001:db8::2", "", snapshot.RouteLocal},
+		{"2001:db8::9", "", snapshot.RouteUnicast},
 	} {
 		if got := ns.AddrType(netip.MustParseAddr(tc.addr), tc.dev); got != tc.want {
 			t.Errorf("fib %s (dev %q) type: got %q, want %q", tc.addr, tc.dev, got, tc.want)

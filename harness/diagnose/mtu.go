@@ -2,6 +2,8 @@ package diagnose
 
 import (
 	"fmt"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // MTU: a packet larger than a link's MTU. The kernel checks it in three
@@ -29,7 +31,7 @@ const vlanSlack = 4
 // it out of; in is "" for a packet ns generates. It returns the packet as it
 // leaves by route r (in fragments of the MTU when it may be fragmented),
 // or the finding when it cannot leave.
-func (w *walker) egressMTU(ns *NSState, in string, r Route, p packet) (packet, *finding) {
+func (w *walker) egressMTU(ns *snapshot.NSState, in string, r snapshot.Route, p packet) (packet, *finding) {
 	dev := r.Dev
 	l := ns.Link(dev)
 	if p.Size == 0 || l == nil || l.MTU == 0 || p.Size <= l.MTU {
@@ -70,7 +72,7 @@ func (w *walker) egressMTU(ns *NSState, in string, r Route, p packet) (packet, *
 // larger MTU that the packet fits, dev is the odd one out and is raised
 // to theirs; otherwise the whole link is that small, and only a smaller
 // packet passes.
-func (w *walker) mtuFix(f *finding, ns *NSState, dev string, mtu, size int) {
+func (w *walker) mtuFix(f *finding, ns *snapshot.NSState, dev string, mtu, size int) {
 	peer := w.segmentMTU(endpoint{ns.Name, dev})
 	if peer > mtu && peer >= size {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("the other interfaces on %s/%s's link have mtu %d", ns.Name, dev, peer))
@@ -116,7 +118,7 @@ func (w *walker) linkMTU(e endpoint) int {
 // linkPathMTU checks p, sent out of ns/dev, against the interfaces its
 // frame crosses on the way to next: a veth end receiving it, a bridge port
 // sending it on. The first whose MTU it exceeds drops it.
-func (w *walker) linkPathMTU(ns *NSState, dev string, next endpoint, p packet) *finding {
+func (w *walker) linkPathMTU(ns *snapshot.NSState, dev string, next endpoint, p packet) *finding {
 	if p.Size == 0 {
 		return nil
 	}

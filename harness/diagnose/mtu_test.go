@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/trace"
 )
 
@@ -17,7 +18,7 @@ func (b *nsFx) mtu(kv ...any) *nsFx {
 }
 
 // mtuState is dualStack with every link's MTU 1500 but those edit sets.
-func mtuState(t *testing.T, edit func(f *fx)) *State {
+func mtuState(t *testing.T, edit func(f *fx)) *snapshot.State {
 	return dualStack(t, func(f *fx) {
 		f.ns("client").mtu("eth0", 1500)
 		f.ns("router").mtu("e1", 1500, "e2", 1500)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // NAT: DNAT and REDIRECT on the request's way in, SNAT and MASQUERADE on
@@ -75,7 +76,7 @@ var natTargets = map[string]struct{ kind, opt string }{
 // ("" when ns sends it). REDIRECT sends it to the port --to-ports names,
 // at in's first address of the destination's family (the loopback
 // address when ns sends it).
-func (w *walker) dnat(ns *NSState, in string, v *netfilter.Verdict, p packet) packet {
+func (w *walker) dnat(ns *snapshot.NSState, in string, v *netfilter.Verdict, p packet) packet {
 	return w.translate(ns.Name, "DNAT", v, p, func(dst netip.AddrPort) (netip.AddrPort, bool) {
 		a, port := dst.Addr(), dst.Port()
 		if pt, err := parsePort(v.Opts["--to-ports"]); err == nil {
@@ -101,9 +102,9 @@ func (w *walker) dnat(ns *NSState, in string, v *netfilter.Verdict, p packet) pa
 // snat applies a SNAT or MASQUERADE verdict to the request leaving
 // through r's device. MASQUERADE takes the address the namespace picks
 // as source on that way.
-func (w *walker) snat(ns *NSState, r Route, v *netfilter.Verdict, p packet) packet {
+func (w *walker) snat(ns *snapshot.NSState, r snapshot.Route, v *netfilter.Verdict, p packet) packet {
 	return w.translate(ns.Name, "SNAT", v, p, func(src netip.AddrPort) (netip.AddrPort, bool) {
-		a := ns.SourceFor(Route{Dev: r.Dev, Via: r.Via}, p.Dst)
+		a := ns.SourceFor(snapshot.Route{Dev: r.Dev, Via: r.Via}, p.Dst)
 		return netip.AddrPortFrom(a, src.Port()), a.IsValid()
 	})
 }
@@ -300,7 +301,7 @@ func (w *walker) dnatIn(ns string) *natRecord {
 // no MASQUERADE replaces the source on the way (runtimes mark such
 // connections to masquerade them). The fix masquerades that flow where it
 // was translated.
-func (w *walker) localSource(ns *NSState, in string, p packet) *finding {
+func (w *walker) localSource(ns *snapshot.NSState, in string, p packet) *finding {
 	if p.Reply || !p.Src.IsValid() || p.Src.IsLoopback() || !ns.IsLocal(p.Src) {
 		return nil
 	}

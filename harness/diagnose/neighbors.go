@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // Neighbors: which interface answers ARP (or NDP) for a next hop on a
@@ -32,7 +34,7 @@ const (
 // must also own the MAC the sender's neighbor entry gives. When nobody
 // receives it, it says why: a link or bridge port on the way, a wrong
 // neighbor entry, or nobody answering for the address.
-func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
+func (w *walker) resolve(ns *snapshot.NSState, r snapshot.Route, p packet) (endpoint, *finding) {
 	nh := p.Dst
 	gateway := r.Via.IsValid()
 	if gateway {
@@ -83,7 +85,7 @@ func (w *walker) resolve(ns *NSState, r Route, p packet) (endpoint, *finding) {
 // address (it has no address of its own, its peer's address is on the
 // bridge's subnet): the port was taken off its bridge, and the frames,
 // sent to the MAC the bridge had, die there as addressed to another host.
-func (w *walker) unbridgedHolder(ns *NSState, r Route, nh netip.Addr, e endpoint, how answer) *finding {
+func (w *walker) unbridgedHolder(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, e endpoint, how answer) *finding {
 	if how != weakHost {
 		return nil
 	}
@@ -115,7 +117,7 @@ func (a answer) text() string {
 // packet's source when it is local, 1 and 2 an address of dev on nh's
 // subnet, else the device's first. IPv6 solicitations are sent from an
 // address of dev as well.
-func (w *walker) arpSender(ns *NSState, dev string, nh, src netip.Addr) netip.Addr {
+func (w *walker) arpSender(ns *snapshot.NSState, dev string, nh, src netip.Addr) netip.Addr {
 	announce := max(ns.SysctlInt("net.ipv4.conf.all.arp_announce", 0), ns.SysctlInt("net.ipv4.conf."+dev+".arp_announce", 0))
 	if nh.Is4() && announce == 0 && src.IsValid() && ns.IsLocal(src) {
 		return src
@@ -168,7 +170,7 @@ func (w *walker) holder(seg segment, a netip.Addr, ideal bool, sender netip.Addr
 // those whose subnet also holds the sender, 8 for none. Failing that,
 // proxy_arp on in answers for an address the namespace forwards to out of
 // another interface (arp_fwd_proxy).
-func answers(n *NSState, in string, a, sender netip.Addr) answer {
+func answers(n *snapshot.NSState, in string, a, sender netip.Addr) answer {
 	l := n.Link(in)
 	if l == nil {
 		return noAnswer
@@ -207,16 +209,16 @@ func answers(n *NSState, in string, a, sender netip.Addr) answer {
 	return noAnswer
 }
 
-func arpIgnore(n *NSState, in string) int {
+func arpIgnore(n *snapshot.NSState, in string) int {
 	return max(n.SysctlInt("net.ipv4.conf.all.arp_ignore", 0), n.SysctlInt("net.ipv4.conf."+in+".arp_ignore", 0))
 }
 
-func proxyARPOn(n *NSState, in string) bool {
+func proxyARPOn(n *snapshot.NSState, in string) bool {
 	return n.SysctlInt("net.ipv4.conf.all.proxy_arp", 0) == 1 || n.SysctlInt("net.ipv4.conf."+in+".proxy_arp", 0) == 1
 }
 
 // sameSubnet reports whether sender is inside the subnet of l's address a.
-func sameSubnet(l *Link, a, sender netip.Addr) bool {
+func sameSubnet(l *snapshot.Link, a, sender netip.Addr) bool {
 	for _, p := range l.Addrs {
 		if p.Addr() == a && p.Masked().Contains(sender) {
 			return true
@@ -228,7 +230,7 @@ func sameSubnet(l *Link, a, sender netip.Addr) bool {
 // bridgeOwns reports whether a frame to mac reaches bridge e's own stack:
 // a bridge keeps a local FDB entry for the MAC of each of its ports, and
 // delivers frames to those MACs to itself as to its own.
-func (w *walker) bridgeOwns(e endpoint, bl *Link, mac string) bool {
+func (w *walker) bridgeOwns(e endpoint, bl *snapshot.Link, mac string) bool {
 	if bl.Kind != "bridge" {
 		return false
 	}
@@ -246,9 +248,9 @@ func (w *walker) bridgeOwns(e endpoint, bl *Link, mac string) bool {
 // sends the frame to a MAC nobody on the segment owns (flooded by a
 // bridge, dropped as PACKET_OTHERHOST by whoever receives it) or to the
 // wrong receiver.
-func (w *walker) wrongMAC(ns *NSState, r Route, nh netip.Addr, e endpoint, how answer, seg segment) *finding {
+func (w *walker) wrongMAC(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, e endpoint, how answer, seg segment) *finding {
 	nb := ns.Neighbor(nh, r.Dev)
-	if nb == nil || nb.MAC == "" || strings.Contains(nb.State, NeighFailed) || strings.Contains(nb.State, NeighIncomplete) {
+	if nb == nil || nb.MAC == "" || strings.Contains(nb.State, snapshot.NeighFailed) || strings.Contains(nb.State, snapshot.NeighIncomplete) {
 		return nil
 	}
 	hl := w.st.NS(e.ns).Link(e.ifname)
@@ -285,7 +287,7 @@ func (w *walker) wrongMAC(ns *NSState, r Route, nh netip.Addr, e endpoint, how a
 // answers for: a host end of a routed veth without proxy_arp, a holder
 // that arp_ignore keeps quiet, a gateway nobody holds (arp-failed), or an
 // on-link destination that nobody has (address-missing).
-func (w *walker) nobodyHolds(ns *NSState, r Route, nh netip.Addr, gateway bool, p packet, seg segment, sender netip.Addr) *finding {
+func (w *walker) nobodyHolds(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, gateway bool, p packet, seg segment, sender netip.Addr) *finding {
 	f := &finding{NS: ns.Name, If: r.Dev}
 	proto := "ARP"
 	if nh.Is6() {
@@ -376,7 +378,7 @@ func (w *walker) quietHolder(seg segment, nh, sender netip.Addr) *finding {
 // routes the gateway out of another interface, but with proxy_arp off.
 // An interface of the same namespace that has proxy_arp on shows the
 // intent.
-func (w *walker) missingProxyARP(ns *NSState, r Route, nh netip.Addr, seg segment) *finding {
+func (w *walker) missingProxyARP(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, seg segment) *finding {
 	for _, e := range seg.order {
 		if e.ns == ns.Name {
 			continue

@@ -9,6 +9,7 @@ import (
 	"github.com/hopcheck/hopcheck/harness/diagnose/iptrules"
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
 	"github.com/hopcheck/hopcheck/harness/diagnose/nftrules"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // Netfilter: the finding when a hook's chains (hooks.go) drop the packet,
@@ -16,7 +17,7 @@ import (
 
 // filter runs p through a hook's filtering tables in ns and explains a
 // drop. at is the interface named for the drop.
-func (w *walker) filter(ns *NSState, hook string, p netfilter.Packet, at string) *finding {
+func (w *walker) filter(ns *snapshot.NSState, hook string, p netfilter.Packet, at string) *finding {
 	v, maybe := filterHook(ns, hook, p, w.moved, w.counted(ns.Name))
 	for _, m := range maybe {
 		w.note("%s: %s may match (not fully modelled)", ns.Name, m)
@@ -83,7 +84,7 @@ func (w *walker) filter(ns *NSState, hook string, p netfilter.Packet, at string)
 // in DOCKER-USER where Docker keeps it for the user's own rules (dockerd
 // rewrites FORWARD), else at the top of FORWARD. It returns "" when
 // deleting v would do.
-func (w *walker) openBothWays(ns *NSState, hook string, p netfilter.Packet, v *netfilter.Verdict) string {
+func (w *walker) openBothWays(ns *snapshot.NSState, hook string, p netfilter.Packet, v *netfilter.Verdict) string {
 	if hook != "FORWARD" || p.Reply || v.Rule == 0 || v.NFT != nil || p.In == "" || p.Out == "" {
 		return ""
 	}
@@ -108,7 +109,7 @@ func (w *walker) openBothWays(ns *NSState, hook string, p netfilter.Packet, v *n
 
 // droppedWithout reports whether p is still dropped at hook once rule v
 // is deleted.
-func droppedWithout(ns *NSState, hook string, p netfilter.Packet, v *netfilter.Verdict) bool {
+func droppedWithout(ns *snapshot.NSState, hook string, p netfilter.Packet, v *netfilter.Verdict) bool {
 	cp := *ns
 	tables := &cp.IPTables
 	if v.IPv6 {
@@ -140,7 +141,7 @@ func droppedWithout(ns *NSState, hook string, p netfilter.Packet, v *netfilter.V
 // reply by a policy (a FORWARD policy of DROP with the runtime's accept
 // rules gone): a fix for one direction only would move the drop to the
 // reply. It returns "" when the reply passes.
-func (w *walker) replyAlsoDropped(ns *NSState, hook string, p netfilter.Packet) string {
+func (w *walker) replyAlsoDropped(ns *snapshot.NSState, hook string, p netfilter.Packet) string {
 	if hook != "FORWARD" || p.Reply {
 		return ""
 	}
@@ -164,7 +165,7 @@ func (w *walker) replyAlsoDropped(ns *NSState, hook string, p netfilter.Packet) 
 // accept names the translated destination, protocol and port, as the
 // runtimes' own rules do, so that it opens the published service and not
 // every new connection between the two interfaces.
-func (w *walker) acceptSpec(ns *NSState, hook string, p netfilter.Packet) string {
+func (w *walker) acceptSpec(ns *snapshot.NSState, hook string, p netfilter.Packet) string {
 	spec := acceptSpec(hook, p)
 	if p.Reply || w.dnatIn(ns.Name) == nil {
 		return spec
@@ -213,7 +214,7 @@ type miss struct {
 // packet as it was before DNAT (the public port, the public address) or
 // with a mistyped interface. It returns the rule with those options
 // corrected, or nil.
-func (w *walker) nearMiss(ns *NSState, v *netfilter.Verdict, p netfilter.Packet) *miss {
+func (w *walker) nearMiss(ns *snapshot.NSState, v *netfilter.Verdict, p netfilter.Packet) *miss {
 	c := ns.TableFor(v.Table, v.IPv6).Chain(v.Chain)
 	if c == nil || p.Reply {
 		// A reply's accept rule is the ESTABLISHED one, not a rule of the

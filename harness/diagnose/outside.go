@@ -1,106 +1,12 @@
 package diagnose
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
-	"github.com/hopcheck/hopcheck/internal/netns"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
-
-// Finding the namespaces a path leaves into: a veth whose peer is in a
-// namespace hopcheck was not given names that namespace only by a netns
-// id (IFLA_LINK_NETNSID), which means nothing to a user. findOutside maps
-// those ids to a name the user can pass back to hopcheck: an `ip netns`
-// name, else /proc/PID/ns/net of a process living there (a container's).
-
-// outsideNS is a namespace outside the snapshot, as a user names it.
-type outsideNS struct {
-	path string // "hcdockinet" (ip netns) or "/proc/4242/ns/net"
-	who  string // "process 4242 (httpd)", or ""
-	ino  uint64 // the namespace's inode, to check a later open of path
-}
-
-// homeNS is outsideNS.who for the namespace hopcheck runs in.
-const homeNS = "the namespace hopcheck runs in"
-
-// maxOutsideProcs bounds how many processes findOutside looks at: a node
-// with more processes than that is searched only this far.
-const maxOutsideProcs = 20000
-
-// findOutside returns, for every netns id that h's namespace has assigned,
-// how a user names that namespace. Namespaces in handles are skipped
-// (they are in the snapshot already). Named namespaces come first; a
-// process is taken for a namespace without a name, the oldest (lowest
-// PID) first, which is a container's init rather than a passing exec.
-func findOutside(ctx context.Context, h *netlink.Handle, handles map[string]netns.Handle) map[int]outsideNS {
-	out := map[int]outsideNS{}
-	seen := map[uint64]bool{}
-	for _, hd := range handles {
-		if ino, err := netns.Inode(hd); err == nil {
-			seen[ino] = true
-		}
-	}
-	try := func(path, name, who string) {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return
-		}
-		defer unix.Close(fd)
-		ino, err := netns.Inode(netns.Handle(fd))
-		if err != nil || seen[ino] {
-			return
-		}
-		seen[ino] = true
-		id, err := h.GetNetNsIdByFd(fd)
-		if err != nil || id < 0 {
-			return
-		}
-		if _, ok := out[id]; !ok {
-			out[id] = outsideNS{path: name, who: who, ino: ino}
-		}
-	}
-	// hopcheck's own namespace first: it takes part only with --node.
-	try("/proc/thread-self/ns/net", "", homeNS)
-	names, _ := filepath.Glob("/run/netns/*")
-	sort.Strings(names)
-	for _, p := range names {
-		try(p, filepath.Base(p), "")
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return out
-	}
-	var pids []int
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	sort.Ints(pids)
-	for i, pid := range pids {
-		if i >= maxOutsideProcs || ctx.Err() != nil {
-			break
-		}
-		p := "/proc/" + strconv.Itoa(pid) + "/ns/net"
-		comm, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-		who := "process " + strconv.Itoa(pid)
-		if c := strings.TrimSpace(string(comm)); c != "" {
-			who += " (" + c + ")"
-		}
-		try(p, p, who)
-	}
-	return out
-}
 
 // exit is an interface through which frames leave the snapshot's
 // namespaces: a veth whose peer lives in a namespace hopcheck was not
@@ -127,7 +33,7 @@ type exit struct {
 // exitAt reports whether a frame sent out of e (link l) leaves the
 // snapshot: a veth whose peer is not in it, or a device of a kind that
 // has no peer in a namespace (anything but a veth, bridge, vxlan or lo).
-func (w *walker) exitAt(e endpoint, l *Link) (exit, bool) {
+func (w *walker) exitAt(e endpoint, l *snapshot.Link) (exit, bool) {
 	x := exit{at: e, recv: e, kind: l.Kind}
 	if m := w.master(e, false); m != "" {
 		x.recv = endpoint{e.ns, m}
@@ -148,7 +54,7 @@ func (w *walker) exitAt(e endpoint, l *Link) (exit, bool) {
 // include says how to bring the far side of x into view.
 func (x exit) include() string {
 	switch {
-	case x.veth && x.who == homeNS:
+	case x.veth && x.who == snapshot.HomeNS:
 		return fmt.Sprintf("the peer of %s is in the namespace hopcheck runs in; add --node", x.at)
 	case x.veth && x.peerNS == "":
 		return fmt.Sprintf("the peer of %s is in a namespace hopcheck could not name; pass it with --netns PATH or --container NAME", x.at)
@@ -172,7 +78,7 @@ func (x exit) include() string {
 // (FAILED, INCOMPLETE), that is the finding; otherwise the packet leaves
 // the view through the exit whose bridge port learned the neighbor's MAC
 // (or the only one), and the walk records it in w.exited.
-func (w *walker) leaveView(ns *NSState, r Route, nh netip.Addr, p packet, seg segment) *finding {
+func (w *walker) leaveView(ns *snapshot.NSState, r snapshot.Route, nh netip.Addr, p packet, seg segment) *finding {
 	nb := ns.Neighbor(nh, r.Dev)
 	if nb != nil && (nb.State == "FAILED" || nb.State == "INCOMPLETE") {
 		proto := "ARP"
@@ -250,7 +156,7 @@ func (w *walker) replyLeavesView(req, rep legEnd) *finding {
 // own and that no SNAT translated: the outside rarely routes a private
 // network back to a node, and runtimes masquerade their bridges' subnets
 // for that reason.
-func (w *walker) unmasqueraded(ns *NSState, x *exit, p packet) *finding {
+func (w *walker) unmasqueraded(ns *snapshot.NSState, x *exit, p packet) *finding {
 	if ns == nil || !p.Src.IsPrivate() || ns.IsLocal(p.Src) || w.translated("SNAT") {
 		return nil
 	}

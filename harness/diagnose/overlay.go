@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // Overlays: a frame sent out of a VXLAN device is encapsulated and sent
@@ -16,7 +18,7 @@ import (
 
 // vtepTargets returns the underlay addresses a vxlan device sends to: its
 // remote and the destinations of its FDB entries.
-func vtepTargets(v *VXLAN) []netip.Addr {
+func vtepTargets(v *snapshot.VXLAN) []netip.Addr {
 	var out []netip.Addr
 	add := func(a netip.Addr) {
 		if a.IsValid() && !a.IsUnspecified() && !slices.Contains(addrStrings(out), a.String()) {
@@ -151,7 +153,7 @@ func (w *walker) tunnelMismatch(v, x endpoint) *blockage {
 	vv, xv := vl.VXLAN, xl.VXLAN
 	at := w.vtepAddr(x)
 	if vv.VNI != xv.VNI {
-		odd := w.oddOne(v, x, func(a *VXLAN) int { return a.VNI })
+		odd := w.oddOne(v, x, func(a *snapshot.VXLAN) int { return a.VNI })
 		ol := w.st.NS(odd.ns).Link(odd.ifname).VXLAN
 		want := vv.VNI
 		if odd == v {
@@ -162,7 +164,7 @@ func (w *walker) tunnelMismatch(v, x endpoint) *blockage {
 			fix: w.recreateVXLAN(odd, want, ol.Port)}
 	}
 	if vv.Port != xv.Port {
-		odd := w.oddOne(v, x, func(a *VXLAN) int { return a.Port })
+		odd := w.oddOne(v, x, func(a *snapshot.VXLAN) int { return a.Port })
 		ol := w.st.NS(odd.ns).Link(odd.ifname).VXLAN
 		want := vv.Port
 		if odd == v {
@@ -196,7 +198,7 @@ func (w *walker) tunnelMismatch(v, x endpoint) *blockage {
 
 // oddOne returns whichever of a and b has the value of field that fewer
 // of the snapshot's other vxlan devices share; b on a tie.
-func (w *walker) oddOne(a, b endpoint, field func(*VXLAN) int) endpoint {
+func (w *walker) oddOne(a, b endpoint, field func(*snapshot.VXLAN) int) endpoint {
 	av := field(w.st.NS(a.ns).Link(a.ifname).VXLAN)
 	bv := field(w.st.NS(b.ns).Link(b.ifname).VXLAN)
 	var na, nb int

@@ -1,10 +1,11 @@
 package diagnose
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -13,7 +14,7 @@ import (
 // default rules too.
 func (b *nsFx) rule(specs ...string) *nsFx {
 	if len(b.n.Rules) == 0 {
-		b.n.Rules = append(defaultRules(false), defaultRules(true)...)
+		b.n.Rules = append(snapshot.DefaultRules(false), snapshot.DefaultRules(true)...)
 	}
 	for _, spec := range specs {
 		sr, err := scenario.ParseRule(spec)
@@ -27,10 +28,10 @@ func (b *nsFx) rule(specs ...string) *nsFx {
 
 // ipRuleFromScenario is what the kernel holds after `ip rule add` of sr
 // given the rules before it.
-func ipRuleFromScenario(before []IPRule, sr scenario.Rule) IPRule {
-	r := IPRule{V6: sr.V6, Not: sr.Not, From: sr.From, To: sr.To, IIf: sr.IIf, OIf: sr.OIf, Action: ActionLookup, Table: sr.Table}
+func ipRuleFromScenario(before []snapshot.IPRule, sr scenario.Rule) snapshot.IPRule {
+	r := snapshot.IPRule{V6: sr.V6, Not: sr.Not, From: sr.From, To: sr.To, IIf: sr.IIf, OIf: sr.OIf, Action: snapshot.ActionLookup, Table: sr.Table}
 	if r.Table == 0 {
-		r.Table = TableMain
+		r.Table = snapshot.TableMain
 	}
 	if sr.HasMark {
 		r.Mark, r.Mask = sr.Mark, sr.Mask
@@ -49,47 +50,9 @@ func ipRuleFromScenario(before []IPRule, sr scenario.Rule) IPRule {
 	return r
 }
 
-func flow(src, dst, iif string) Flow {
-	f := Flow{Dst: netip.MustParseAddr(dst), IIf: iif}
-	if src != "" {
-		f.Src = netip.MustParseAddr(src)
-	}
-	return f
-}
-
-func TestRuleMatches(t *testing.T) {
-	p := netip.MustParsePrefix
-	for _, tc := range []struct {
-		name string
-		rule IPRule
-		flow Flow
-		want bool
-	}{
-		{"from all", IPRule{}, flow("", "10.2.0.2", "lo"), true},
-		{"from a subnet, source in it", IPRule{From: p("10.1.0.0/24")}, flow("10.1.0.2", "10.2.0.2", "eth0"), true},
-		{"from a subnet, source outside", IPRule{From: p("10.1.0.0/24")}, flow("10.3.0.2", "10.2.0.2", "eth0"), false},
-		{"from a subnet, no source yet (an unbound socket's first lookup)", IPRule{From: p("10.1.0.0/24")}, flow("", "10.2.0.2", "lo"), false},
-		{"to a host", IPRule{To: p("10.2.0.2/32")}, flow("", "10.2.0.2", "lo"), true},
-		{"to another host", IPRule{To: p("10.2.0.2/32")}, flow("", "10.2.0.3", "lo"), false},
-		{"iif lo matches locally generated packets", IPRule{IIf: "lo"}, flow("", "10.2.0.2", "lo"), true},
-		{"iif eth0, forwarded from eth1", IPRule{IIf: "eth0"}, flow("10.1.0.2", "10.2.0.2", "eth1"), false},
-		{"oif never matches an unbound probe", IPRule{OIf: "eth0"}, flow("", "10.2.0.2", "lo"), false},
-		{"fwmark 1 on an unmarked packet", IPRule{Mark: 1, Mask: 0xffffffff}, flow("", "10.2.0.2", "lo"), false},
-		{"fwmark 0/0 matches everything", IPRule{Mark: 0, Mask: 0}, flow("", "10.2.0.2", "lo"), true},
-		{"not from a subnet", IPRule{Not: true, From: p("10.1.0.0/24")}, flow("10.3.0.2", "10.2.0.2", "eth0"), true},
-		{"an IPv6 rule ignores IPv4 packets", IPRule{V6: true}, flow("", "10.2.0.2", "lo"), false},
-		{"an IPv4 rule ignores IPv6 packets", IPRule{}, flow("", "2001:db8::2", "lo"), false},
-		{"IPv6 from", IPRule{V6: true, From: p("2001:db8:1::/64")}, flow("2001:db8:1::2", "2001:db8:2::2", "eth0"), true},
-	} {
-		if got := tc.rule.matches(tc.flow); got != tc.want {
-			t.Errorf("%s: %s matches %+v = %v, want %v", tc.name, tc.rule, tc.flow, got, tc.want)
-		}
-	}
-}
-
 // A router with two uplinks: 10.1.0.0/24 leaves by isp-b through table
 // 100, everything else by the main table's default to isp-a.
-func policyState(t *testing.T, rules []string, table100 ...string) *State {
+func policyState(t *testing.T, rules []string, table100 ...string) *snapshot.State {
 	f := newFx(t)
 	f.ns("router").veth("lan1", "c1/eth0", "10.1.0.1/24").veth("lan2", "c2/eth0", "10.2.0.1/24").
 		veth("wana", "ispa/eth0", "198.51.100.2/24").veth("wanb", "ispb/eth0", "203.0.113.2/24").
@@ -109,7 +72,7 @@ func TestLookupFollowsRules(t *testing.T) {
 	r := st.NS("router")
 	for _, tc := range []struct {
 		name string
-		flow Flow
+		flow snapshot.Flow
 		want string
 	}{
 		{"from the policy subnet: table 100", flow("10.1.0.2", "192.0.2.8", "lan1"), "default via 203.0.113.1 dev wanb table 100"},
@@ -157,4 +120,14 @@ func TestDiagnosePolicyRouting(t *testing.T) {
 		probe: ping("c1", "10.2.0.2"),
 		cause: Unknown, ns: "c1",
 	}})
+}
+
+// flow is what the walk looks up for a packet from src ("" for none
+// chosen yet) to dst that arrived on iif.
+func flow(src, dst, iif string) snapshot.Flow {
+	p := packet{Packet: netfilter.Packet{Dst: mustAddr(dst)}}
+	if src != "" {
+		p.Src = mustAddr(src)
+	}
+	return flowOf(iif, p)
 }

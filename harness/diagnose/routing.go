@@ -4,138 +4,28 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
-// Routing: the route lookup (policy rules, tables, longest prefix,
-// metric), source address selection, forwarding, and the findings when a
-// lookup fails on the request's or the reply's way.
-
-// RouteGet returns the route the namespace uses for a packet to dst that
-// it generates itself, before a source is chosen: the pure equivalent of
-// `ip route get DST`, following the namespace's rules (Lookup). ok is
-// false when no rule's table has a route; an unreachable, blackhole or
-// prohibit route is returned as found, with its type.
-func (n *NSState) RouteGet(dst netip.Addr) (r Route, ok bool) {
-	l := n.Lookup(Flow{Dst: dst, IIf: "lo"})
-	return l.Route, l.OK
-}
-
-// better reports whether a wins over b for the same destination: a longer
-// prefix, then a lower metric.
-func better(a, b Route) bool {
-	if a.Dst.Bits() != b.Dst.Bits() {
-		return a.Dst.Bits() > b.Dst.Bits()
-	}
-	return a.Metric < b.Metric
-}
+// Routing: forwarding, and the findings when a route lookup fails on
+// the request's or the reply's way. The lookup itself (policy rules,
+// tables, longest prefix, metric, source address selection) is the
+// snapshot's: NSState.Lookup.
 
 // delivers reports whether a route of type t hands the packet to the
 // namespace's own stack.
-func delivers(t string) bool { return t == RouteLocal || t == RouteBroadcast }
+func delivers(t string) bool { return t == snapshot.RouteLocal || t == snapshot.RouteBroadcast }
 
 // forwardable reports whether a route of type t sends the packet on.
-func forwardable(t string) bool { return t == "" || t == RouteUnicast }
-
-// SourceFor returns the source address the namespace picks for a packet
-// to dst sent along route r: the route's src, else an address of r's
-// device whose subnet holds the next hop, else the device's first address,
-// else the first address of any other link that is up (lo last), as the
-// kernel's inet_select_addr does for scope global. For IPv6 the scope of
-// dst decides (RFC 6724, as ipv6_dev_get_saddr): a link-local
-// destination gets the device's link-local address, any other a global
-// one, preferably of the device, whatever the next hop's scope.
-func (n *NSState) SourceFor(r Route, dst netip.Addr) netip.Addr {
-	if r.Src.IsValid() {
-		return r.Src
-	}
-	if dst.Is6() && !dst.Is4In6() {
-		return n.sourceFor6(r, dst)
-	}
-	nh := dst
-	if r.Via.IsValid() {
-		nh = r.Via
-	}
-	if l := n.Link(r.Dev); l != nil {
-		for _, p := range l.Addrs {
-			if p.Addr().Is4() == nh.Is4() && p.Masked().Contains(nh) {
-				return p.Addr()
-			}
-		}
-		for _, p := range l.Addrs {
-			if p.Addr().Is4() == nh.Is4() && !p.Addr().IsLinkLocalUnicast() {
-				return p.Addr()
-			}
-		}
-	}
-	var fallback netip.Addr
-	for _, l := range n.Links {
-		if !l.Up {
-			continue
-		}
-		for _, p := range l.Addrs {
-			if p.Addr().Is4() != nh.Is4() || p.Addr().IsLinkLocalUnicast() {
-				continue
-			}
-			if l.IsLoopback() || p.Addr().IsLoopback() {
-				if !fallback.IsValid() {
-					fallback = p.Addr()
-				}
-				continue
-			}
-			return p.Addr()
-		}
-	}
-	return fallback
-}
-
-// sourceFor6 is SourceFor for IPv6.
-func (n *NSState) sourceFor6(r Route, dst netip.Addr) netip.Addr {
-	ll := dst.IsLinkLocalUnicast()
-	fits := func(a netip.Addr) bool {
-		return a.Is6() && !a.Is4In6() && a.IsLinkLocalUnicast() == ll && !a.IsLoopback()
-	}
-	if l := n.Link(r.Dev); l != nil {
-		for _, p := range l.Addrs {
-			if fits(p.Addr()) && p.Masked().Contains(dst) {
-				return p.Addr()
-			}
-		}
-		for _, p := range l.Addrs {
-			if fits(p.Addr()) {
-				return p.Addr()
-			}
-		}
-	}
-	if ll {
-		return netip.Addr{}
-	}
-	var fallback netip.Addr
-	for _, l := range n.Links {
-		if !l.Up {
-			continue
-		}
-		for _, p := range l.Addrs {
-			if !p.Addr().Is6() || p.Addr().IsLinkLocalUnicast() {
-				continue
-			}
-			if l.IsLoopback() || p.Addr().IsLoopback() {
-				if !fallback.IsValid() && !p.Addr().IsLoopback() {
-					fallback = p.Addr()
-				}
-				continue
-			}
-			return p.Addr()
-		}
-	}
-	return fallback
-}
+func forwardable(t string) bool { return t == "" || t == snapshot.RouteUnicast }
 
 // forwarding reports whether the namespace forwards packets of the
 // family of dst arriving on link in. IPv4: conf.IN.forwarding when the
 // snapshot has it (set from ip_forward whenever ip_forward is written),
 // else net.ipv4.ip_forward. IPv6: net.ipv6.conf.all.forwarding, which is
 // what ip6_forward reads (writing it sets every interface's value too).
-func forwarding(n *NSState, in string, v6 bool) bool {
+func forwarding(n *snapshot.NSState, in string, v6 bool) bool {
 	if v6 {
 		return n.SysctlInt("net.ipv6.conf.all.forwarding", 0) == 1
 	}
@@ -145,17 +35,10 @@ func forwarding(n *NSState, in string, v6 bool) bool {
 	return n.SysctlInt("net.ipv4.ip_forward", 0) == 1
 }
 
-// IsLocal reports whether a is an address of the namespace: the local
-// table delivers it.
-func (n *NSState) IsLocal(a netip.Addr) bool {
-	r, ok := n.RouteGet(a)
-	return ok && r.Type == RouteLocal
-}
-
 // noRoute explains a lookup that found no usable route in ns for p: an
 // interface that is down took the route with it (link-down), or there is
 // none (no-route, or no-return-route on the reply's way).
-func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) *finding {
+func (w *walker) noRoute(ns *snapshot.NSState, in string, r snapshot.Route, found bool, p packet) *finding {
 	lookup := fmt.Sprintf("%s: ip route get %s -> no route", ns.Name, p.Dst)
 	if found {
 		lookup = fmt.Sprintf("%s: ip route get %s -> %s (%s route)", ns.Name, p.Dst, r, r.Type)
@@ -227,7 +110,7 @@ func (w *walker) noRoute(ns *NSState, in string, r Route, found bool, p packet) 
 // noReturnRoute explains a reply that cannot be routed back from ns: the
 // request arrived untranslated from an address ns has no route to. The fix
 // is MASQUERADE where the request left a private network, or a route back.
-func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *finding {
+func (w *walker) noReturnRoute(ns *snapshot.NSState, in, lookup string, p packet) *finding {
 	f := &finding{Cause: NoReturnRoute, NS: ns.Name, If: in, Evidence: []string{lookup}}
 	var from *crossing // the crossing that handed the request to ns
 	for i := range w.request {
@@ -257,7 +140,7 @@ func (w *walker) noReturnRoute(ns *NSState, in, lookup string, p packet) *findin
 }
 
 // forwardingOff explains a namespace that must forward but does not.
-func (w *walker) forwardingOff(ns *NSState, in string, r Route, p packet) *finding {
+func (w *walker) forwardingOff(ns *snapshot.NSState, in string, r snapshot.Route, p packet) *finding {
 	ev := []string{fmt.Sprintf("%s: ip route get %s -> %s (not a local address: %s must forward it)", ns.Name, p.Dst, r, ns.Name)}
 	key, fix := "net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1"
 	if p.IPv6() {
@@ -283,7 +166,7 @@ func (w *walker) forwardingOff(ns *NSState, in string, r Route, p packet) *findi
 // family on a segment of one of ns's links, held by a namespace that
 // forwards and has a route to dst. A global address is preferred to a
 // link-local one.
-func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bool) {
+func (w *walker) gatewayFor(ns *snapshot.NSState, dst netip.Addr) (netip.Addr, string, bool) {
 	var fallback struct {
 		gw  netip.Addr
 		dev string
@@ -333,7 +216,7 @@ func (w *walker) gatewayFor(ns *NSState, dst netip.Addr) (netip.Addr, string, bo
 // has resolved on a link whose segment leaves the snapshot (a node's
 // uplink), on that link's subnet. ok is false when there is none, or more
 // than one to choose from.
-func (w *walker) gatewayBeyondView(ns *NSState, dst netip.Addr) (netip.Addr, string, bool) {
+func (w *walker) gatewayBeyondView(ns *snapshot.NSState, dst netip.Addr) (netip.Addr, string, bool) {
 	var gw netip.Addr
 	var dev string
 	for i := range ns.Links {
@@ -346,7 +229,7 @@ func (w *walker) gatewayBeyondView(ns *NSState, dst netip.Addr) (netip.Addr, str
 		}
 		for _, nb := range ns.Neighbors {
 			if nb.Dev != l.Name || nb.IP.Is4() != dst.Is4() || !onSubnet(l, nb.IP) || nb.IP.IsLinkLocalUnicast() ||
-				strings.Contains(nb.State, NeighFailed) || strings.Contains(nb.State, NeighIncomplete) {
+				strings.Contains(nb.State, snapshot.NeighFailed) || strings.Contains(nb.State, snapshot.NeighIncomplete) {
 				continue
 			}
 			if gw.IsValid() && gw != nb.IP {
@@ -359,7 +242,7 @@ func (w *walker) gatewayBeyondView(ns *NSState, dst netip.Addr) (netip.Addr, str
 }
 
 // onSubnet reports whether a is inside the subnet of one of l's addresses.
-func onSubnet(l *Link, a netip.Addr) bool {
+func onSubnet(l *snapshot.Link, a netip.Addr) bool {
 	for _, p := range l.Addrs {
 		if p.Masked().Contains(a) && p.Addr() != a {
 			return true
@@ -370,7 +253,7 @@ func onSubnet(l *Link, a netip.Addr) bool {
 
 // addrOnSegment returns the address of fwd's link out that is on the
 // subnet of ns's link in: the gateway ns would route back through.
-func (w *walker) addrOnSegment(fwd *NSState, out string, ns *NSState, in string, v4 bool) netip.Addr {
+func (w *walker) addrOnSegment(fwd *snapshot.NSState, out string, ns *snapshot.NSState, in string, v4 bool) netip.Addr {
 	ol, il := fwd.Link(out), ns.Link(in)
 	if ol == nil || il == nil {
 		return netip.Addr{}
@@ -386,7 +269,7 @@ func (w *walker) addrOnSegment(fwd *NSState, out string, ns *NSState, in string,
 // publicSide reports whether link out of ns faces a public network: its
 // addresses are not private (the scenario's simulated internet uses the
 // documentation ranges).
-func (w *walker) publicSide(ns *NSState, out string) bool {
+func (w *walker) publicSide(ns *snapshot.NSState, out string) bool {
 	l := ns.Link(out)
 	if l == nil {
 		return false
@@ -419,9 +302,9 @@ func (w *walker) sourceNet(src netip.Addr) netip.Prefix {
 
 // hasDefault reports whether ns has a default route of the family in
 // table main.
-func (w *walker) hasDefault(ns *NSState, v6 bool) bool {
+func (w *walker) hasDefault(ns *snapshot.NSState, v6 bool) bool {
 	for _, r := range ns.Routes {
-		if r.Table == TableMain && r.Dst.Bits() == 0 && r.Dst.Addr().Is6() == v6 {
+		if r.Table == snapshot.TableMain && r.Dst.Bits() == 0 && r.Dst.Addr().Is6() == v6 {
 			return true
 		}
 	}
@@ -430,10 +313,10 @@ func (w *walker) hasDefault(ns *NSState, v6 bool) bool {
 
 // mainRoutes lists the routes of the family in table main, leaving out
 // IPv6's link-local and multicast routes, which every interface has.
-func (w *walker) mainRoutes(ns *NSState, v6 bool) string {
+func (w *walker) mainRoutes(ns *snapshot.NSState, v6 bool) string {
 	var s []string
 	for _, r := range ns.Routes {
-		if r.Table == TableMain && r.Dst.Addr().Is6() == v6 && !r.Dst.Addr().IsLinkLocalUnicast() && !r.Dst.Addr().IsMulticast() {
+		if r.Table == snapshot.TableMain && r.Dst.Addr().Is6() == v6 && !r.Dst.Addr().IsLinkLocalUnicast() && !r.Dst.Addr().IsMulticast() {
 			s = append(s, r.String())
 		}
 	}
@@ -466,7 +349,7 @@ func routeDst(p netip.Prefix) string {
 // (host-gw routing with one node's pod route missing): adding it there
 // makes the probe pass, where a default route in ns would only move the
 // packet on.
-func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *finding {
+func (w *walker) routeMissedUpstream(ns *snapshot.NSState, lookup string, p packet) *finding {
 	for k := len(w.request) - 1; k >= 0; k-- {
 		up := w.request[k]
 		if up.out == "" || up.ns == ns.Name {
@@ -508,7 +391,7 @@ func (w *walker) routeMissedUpstream(ns *NSState, lookup string, p packet) *find
 
 // connected returns the subnet of a configured address of the namespace
 // that holds a (a connected route, or the namespace's own address).
-func connected(n *NSState, a netip.Addr) (netip.Prefix, bool) {
+func connected(n *snapshot.NSState, a netip.Addr) (netip.Prefix, bool) {
 	for i := range n.Links {
 		l := &n.Links[i]
 		if l.IsLoopback() || !l.Up {
@@ -529,8 +412,8 @@ func connected(n *NSState, a netip.Addr) (netip.Prefix, bool) {
 // its MAC in the neighbor table of the bridge its veth hangs on
 // (address-missing, with that address to restore). It returns nil for a
 // namespace that never had an address there (a switch: plain no-route).
-func (w *walker) unaddressed(ns *NSState, p packet) *finding {
-	var bare []*Link
+func (w *walker) unaddressed(ns *snapshot.NSState, p packet) *finding {
+	var bare []*snapshot.Link
 	for i := range ns.Links {
 		l := &ns.Links[i]
 		if l.IsLoopback() {
@@ -572,7 +455,7 @@ func (w *walker) unaddressed(ns *NSState, p packet) *finding {
 // formerAddr finds the address link l of e had: its veth peer's bridge
 // holds a neighbor entry with l's MAC; the prefix is the bridge's subnet
 // and the gateway the bridge's address there.
-func (w *walker) formerAddr(e endpoint, l *Link, v4 bool) (addr, gw netip.Prefix, ok bool) {
+func (w *walker) formerAddr(e endpoint, l *snapshot.Link, v4 bool) (addr, gw netip.Prefix, ok bool) {
 	peer, found := w.peer(e)
 	if !found || l.MAC == "" {
 		return addr, gw, false

@@ -3,6 +3,8 @@ package diagnose
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // Reverse-path filtering: the route back to a packet's source must leave
@@ -20,7 +22,7 @@ const (
 // rpFilter returns the reverse-path filter mode for packets arriving on
 // link in: the larger of conf.all.rp_filter and conf.IN.rp_filter, as the
 // kernel's IN_DEV_RPFILTER does.
-func rpFilterMode(n *NSState, in string) (rpfMode, []string) {
+func rpFilterMode(n *snapshot.NSState, in string) (rpfMode, []string) {
 	all := n.SysctlInt("net.ipv4.conf.all.rp_filter", 0)
 	dev := n.SysctlInt("net.ipv4.conf."+in+".rp_filter", 0)
 	mode := max(all, dev)
@@ -36,14 +38,14 @@ func rpFilterMode(n *NSState, in string) (rpfMode, []string) {
 // rpFilter applies reverse-path filtering to a packet arriving on in:
 // strict mode wants the route back to the source to leave through in,
 // loose mode any route back.
-func (w *walker) rpFilter(ns *NSState, in string, p packet) *finding {
+func (w *walker) rpFilter(ns *snapshot.NSState, in string, p packet) *finding {
 	mode, settings := rpFilterMode(ns, in)
 	if mode == rpfOff || in == "lo" {
 		return nil
 	}
 	// The reverse lookup of fib_validate_source: to the source, from the
 	// destination, as if generated here.
-	lk := ns.Lookup(Flow{Src: p.Dst, Dst: p.Src, IIf: "lo"})
+	lk := ns.Lookup(snapshot.Flow{Src: p.Dst, Dst: p.Src, IIf: "lo"})
 	back, ok := lk.Route, lk.OK
 	good := ok && forwardable(back.Type)
 	if mode == rpfStrict {

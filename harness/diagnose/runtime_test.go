@@ -3,6 +3,8 @@ package diagnose
 import (
 	"strings"
 	"testing"
+
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 )
 
 // dockerSave is `iptables-save` of a Docker 20.10 node (docker.io, one
@@ -48,7 +50,7 @@ COMMIT
 // the container web in view, the uplink eth0's far side out of view
 // (its gateway answered ARP), docker-proxy listening on 0.0.0.0:8080.
 // edit changes the rule set or the state before it is built.
-func dockerNode(t *testing.T, save string, withWeb bool, edit func(f *fx)) *State {
+func dockerNode(t *testing.T, save string, withWeb bool, edit func(f *fx)) *snapshot.State {
 	f := newFx(t)
 	node := f.ns("node").
 		bridge("docker0", "172.17.0.1/16").mac("docker0", "02:42:ff:04:90:d6").
@@ -233,7 +235,7 @@ COMMIT
 // POSTROUTING masquerade it; nothing else is marked, so other traffic
 // takes the subnet's MASQUERADE or none.
 func TestNetavarkMarks(t *testing.T) {
-	build := func() *State {
+	build := func() *snapshot.State {
 		f := newFx(t)
 		node := f.ns("node").
 			bridge("podman0", "10.88.0.1/16").mac("podman0", "ca:32:17:35:4a:23").

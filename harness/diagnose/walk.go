@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/hopcheck/hopcheck/harness/diagnose/netfilter"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 )
 
@@ -64,16 +65,16 @@ type crossing struct {
 	ns      string
 	in, out string
 	// lookup is the route lookup that sent the packet out.
-	lookup Lookup
+	lookup snapshot.Lookup
 }
 
 // walker walks a probe's packets through a State.
 type walker struct {
 	sc    *scenario.Scenario
-	st    *State
+	st    *snapshot.State
 	moved []netfilter.Moved
 	// before is the counter snapshot taken before the probe, or nil.
-	before *State
+	before *snapshot.State
 	probe  Probe
 	// trail is the evidence of the walk: one line per decision.
 	trail []string
@@ -82,7 +83,7 @@ type walker struct {
 	// those the reply crossed.
 	request, reply []crossing
 	// lookup is the walk's latest route lookup (routeFor).
-	lookup Lookup
+	lookup snapshot.Lookup
 	// exited is set by resolve when the packet leaves the snapshot's
 	// namespaces (outside.go); the leg ends there. exits lists every
 	// exit the walk took.
@@ -208,7 +209,7 @@ func (w *walker) legAt(start, in string, p packet) legEnd {
 // step is what a namespace decided about a packet: the route it leaves
 // by, or the end of the leg (delivered here, or stopped).
 type step struct {
-	r   Route
+	r   snapshot.Route
 	p   packet
 	end *legEnd
 }
@@ -217,7 +218,7 @@ func stop(f *finding) step { return step{end: &legEnd{f: f}} }
 
 // send handles a packet the namespace generates: nat OUTPUT, the route
 // lookup and source selection, local delivery through lo, filter OUTPUT.
-func (w *walker) send(ns *NSState, p packet) step {
+func (w *walker) send(ns *snapshot.NSState, p packet) step {
 	p.In, p.Out = "", ""
 	p.Mark = &netfilter.Mark{Known: true} // a packet a namespace sends starts unmarked
 	if v := natHook(ns, "OUTPUT", p.Packet, w.moved, w.counted(ns.Name)); v != nil {
@@ -250,7 +251,7 @@ func (w *walker) send(ns *NSState, p packet) step {
 // request, conntrack's reverse SNAT for the reply), the route lookup, then
 // local delivery through rp_filter and INPUT, or forwarding through
 // ip_forward, rp_filter and FORWARD, in the kernel's order.
-func (w *walker) receive(ns *NSState, in string, p packet) step {
+func (w *walker) receive(ns *snapshot.NSState, in string, p packet) step {
 	p.In, p.Out = in, ""
 	p.Mark = &netfilter.Mark{Known: true} // crossing into a namespace clears the mark (skb_scrub_packet)
 	if f := w.localSource(ns, in, p); f != nil {
@@ -300,7 +301,7 @@ func (w *walker) receive(ns *NSState, in string, p packet) step {
 // leave sends p out along r: POSTROUTING (SNAT for the request,
 // conntrack's reverse DNAT for the reply), then the link and the
 // neighbor that receives it.
-func (w *walker) leave(ns *NSState, in string, r Route, p packet) (endpoint, packet, *finding) {
+func (w *walker) leave(ns *snapshot.NSState, in string, r snapshot.Route, p packet) (endpoint, packet, *finding) {
 	if v := natHook(ns, "POSTROUTING", p.Packet, w.moved, w.counted(ns.Name)); v != nil {
 		p = w.snat(ns, r, v, p)
 	}
@@ -329,7 +330,7 @@ func (w *walker) cross(p packet, c crossing) {
 
 // deliverLocal handles a packet a namespace sends to one of its own
 // addresses: it goes through lo, which must be up.
-func (w *walker) deliverLocal(ns *NSState, r Route, p packet) legEnd {
+func (w *walker) deliverLocal(ns *snapshot.NSState, r snapshot.Route, p packet) legEnd {
 	lo := ns.Link("lo")
 	if lo == nil || !lo.Up {
 		return legEnd{f: &finding{
