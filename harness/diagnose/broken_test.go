@@ -266,15 +266,7 @@ func TestBrokenFixes(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			topo, err := build.Up(ctx, sc, build.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if err := topo.Down(context.Background()); err != nil {
-					t.Errorf("teardown: %v", err)
-				}
-			}()
+			topo := up(ctx, t, sc)
 			opts := runner.Options{Trace: runner.TraceOff}
 			for _, c := range sc.Checks {
 				if c.Cause == "" {
@@ -310,6 +302,22 @@ func TestBrokenFixes(t *testing.T) {
 // package) inside namespace ns, and returns its output. The output goes to
 // a file, so that starting the command inside the namespace starts no
 // goroutine there.
+// up builds sc in fresh namespaces and tears them down when the test
+// ends.
+func up(ctx context.Context, t *testing.T, sc *scenario.Scenario) *build.Topology {
+	t.Helper()
+	topo, err := build.Up(ctx, sc, build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := topo.Down(context.Background()); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+	})
+	return topo
+}
+
 func runIn(ns netns.Handle, line string) (string, error) {
 	out, err := os.CreateTemp("", "fix-")
 	if err != nil {

@@ -1,4 +1,4 @@
-package diagnose
+package diagnose_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hopcheck/hopcheck/harness/build"
+	"github.com/hopcheck/hopcheck/harness/diagnose"
 	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/probe"
 	"github.com/hopcheck/hopcheck/harness/scenario"
@@ -49,15 +49,7 @@ func TestExplainTopology(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	topo, err := build.Up(ctx, sc, build.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := topo.Down(context.Background()); err != nil {
-			t.Errorf("teardown: %v", err)
-		}
-	}()
+	topo := up(ctx, t, sc)
 	before, err := snapshot.TakeCounters(ctx, topo)
 	if err != nil {
 		t.Fatalf("TakeCounters: %v", err)
@@ -73,8 +65,8 @@ func TestExplainTopology(t *testing.T) {
 		{"built", topo, sc},
 		{"named", snapshot.Named{{Name: "ns1", Handle: topo.NS("ns1")}, {Name: "host", Handle: topo.NS("host")}}, nil},
 	} {
-		d := Explain(ctx, tc.env, Input{Scenario: tc.sc, Probe: ping("ns1", "10.9.0.1"), Before: before})
-		if d.Cause != NetfilterDrop || d.Place() != "host/br0" {
+		d := diagnose.Explain(ctx, tc.env, diagnose.Input{Scenario: tc.sc, Probe: diagnose.Probe{Proto: "icmp", From: "ns1", Dst: netip.MustParseAddrPort("10.9.0.1:0"), Outcome: diagnose.OutcomeTimeout}, Before: before})
+		if d.Cause != diagnose.NetfilterDrop || d.Place() != "host/br0" {
 			t.Errorf("%s: got %s at %s (%s), want netfilter-drop at host/br0\n  %s", tc.name, d.Cause, d.Place(), d.Summary, strings.Join(d.Evidence, "\n  "))
 		}
 	}
