@@ -156,13 +156,3 @@ func Explain(ctx context.Context, env snapshot.Env, in Input) *Diagnosis {
 	}
 	return d
 }
-
-// State is the snapshot a diagnosis rests on (snapshot.State), under the
-// name callers that take counters through this package use.
-type State = snapshot.State
-
-// TakeCounters is snapshot.TakeCounters: the netfilter counters of every
-// namespace of env, taken before a probe for Input.Before.
-func TakeCounters(ctx context.Context, env snapshot.Env) (*State, error) {
-	return snapshot.TakeCounters(ctx, env)
-}

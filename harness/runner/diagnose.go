@@ -6,6 +6,7 @@ import (
 
 	"github.com/hopcheck/hopcheck/harness/check"
 	"github.com/hopcheck/hopcheck/harness/diagnose"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/harness/report"
 	"github.com/hopcheck/hopcheck/harness/scenario"
 	"github.com/hopcheck/hopcheck/trace"
@@ -24,11 +25,11 @@ func wantsDiagnosis(c *scenario.Check) bool {
 // a probe check that may need diagnosing, so that the diagnosis can tell
 // which rules and policies the probe moved. nil for other checks, and when
 // the counters cannot be read (the diagnosis then goes without them).
-func countersBefore(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check) *diagnose.State {
+func countersBefore(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check) *snapshot.State {
 	if !wantsDiagnosis(c) {
 		return nil
 	}
-	st, err := diagnose.TakeCounters(ctx, counterScope{env, sc})
+	st, err := snapshot.TakeCounters(ctx, counterScope{env, sc})
 	if err != nil {
 		return nil
 	}
@@ -66,7 +67,7 @@ func (s counterScope) Namespaces() []string {
 // an `expect: fail` check's cause: it passes only when the diagnosis names
 // that cause. t is the probe's trace,
 // nil when tracing is off.
-func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check, res check.Result, t *trace.Trace, before *diagnose.State, rc *report.Check) {
+func diagnoseCheck(ctx context.Context, env Env, sc *scenario.Scenario, c *scenario.Check, res check.Result, t *trace.Trace, before *snapshot.State, rc *report.Check) {
 	if !wantsDiagnosis(c) || res.Err != nil {
 		return // not a probe, or it could not run: nothing failed on the network
 	}
