@@ -82,6 +82,12 @@ func TestBrokenLibraryCoversEveryCause(t *testing.T) {
 		}
 	}
 	for _, code := range diagnose.Causes() {
+		// A full neighbor table is a limit of the whole machine: a
+		// scenario reaching it would fail every other test running
+		// beside it. TestDiagnose covers it from the trace.
+		if code == diagnose.NeighborTableFull {
+			continue
+		}
 		if code != diagnose.Unknown && !seen[code] {
 			t.Errorf("no scenario in %s states cause %s", brokenDir, code)
 		}

@@ -20,6 +20,7 @@ const (
 	WrongMAC           = scenario.CauseWrongMAC
 	VXLANMismatch      = scenario.CauseVXLANMismatch
 	MTU                = scenario.CauseMTU
+	NeighborTableFull  = scenario.CauseNeighborTableFull
 	Unknown            = scenario.CauseUnknown
 )
 
@@ -29,6 +30,7 @@ func Causes() []string {
 	return []string{
 		NoRoute, NoReturnRoute, ForwardingDisabled, NetfilterDrop, LinkDown,
 		NotBridged, ARPFailed, RPFilter, NoListener, AddressMissing,
-		LoopbackDown, WrongMAC, VXLANMismatch, MTU, Unknown,
+		LoopbackDown, WrongMAC, VXLANMismatch, MTU, NeighborTableFull,
+		Unknown,
 	}
 }

@@ -82,6 +82,7 @@ COMMIT
 
 		cause, ns, ifname string
 		fix               string   // substring of Fix; "-" for no fix
+		summary           string   // substring of Summary
 		evidence          []string // substrings, each in some evidence line
 		noEvidence        []string // substrings in no evidence line
 	}{{
@@ -327,6 +328,18 @@ COMMIT
 		cause: NetfilterDrop, ns: "host",
 		evidence: []string{"trace: request crossed ns1/veth_1 -> host/veth1; last seen at host/veth1 ingress", "trace: dropped in host at nf_hook_slow: NETFILTER_DROP"},
 	}, {
+		name:  "healthy state, the trace shows the neighbor table full",
+		sc:    nat,
+		state: natEgress(t, nil),
+		probe: ping("ns1", "203.0.113.8"),
+		trace: &trace.Trace{
+			Request: []trace.Hop{hop("ns1", "veth_1", trace.Egress), hop("host", "veth1", trace.Ingress)},
+			Drop:    &trace.Drop{NS: "host", Reason: "NEIGH_CREATEFAIL", Location: "__neigh_create+0x5c1"},
+		},
+		cause: NeighborTableFull, ns: "host", fix: "-",
+		summary:  "net.ipv4.neigh.default.gc_thresh3",
+		evidence: []string{"trace: dropped in host at __neigh_create: NEIGH_CREATEFAIL"},
+	}, {
 		name:  "healthy state, the trace shows an unanswered ARP for the destination",
 		sc:    nat,
 		state: natEgress(t, nil),
@@ -378,8 +391,8 @@ COMMIT
 					d.Summary, strings.Join(d.Evidence, "\n  "))
 			}
 			t.Logf("cause: %s at %s: %s\n  %s\nfix: %s", d.Cause, d.Place(), d.Summary, strings.Join(d.Evidence, "\n  "), d.Fix)
-			if d.Summary == "" {
-				t.Error("no summary")
+			if d.Summary == "" || !strings.Contains(d.Summary, tc.summary) {
+				t.Errorf("summary %q, want it to contain %q", d.Summary, tc.summary)
 			}
 			switch {
 			case tc.fix == "-" && d.Fix != "":

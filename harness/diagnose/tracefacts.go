@@ -47,6 +47,15 @@ func fromTrace(t *trace.Trace, p Probe, dst netip.Addr) *finding {
 		case "NEIGH_FAILED":
 			// The packet waited for a neighbor that never answered.
 			f.Cause = ARPFailed
+		case "NEIGH_CREATEFAIL":
+			// No entry could be made to resolve the next hop: the
+			// table all namespaces share is at gc_thresh3. Nothing
+			// the scenario configures explains it, and the remedy is
+			// a sysctl of the machine's root namespace, which hopcheck
+			// never changes, so it is advice rather than a fix.
+			f.Cause = NeighborTableFull
+			f.Summary = "the kernel could not create a neighbor entry for the next hop: its neighbor table, shared by every namespace of the machine, is full (" + d.String() + "); " +
+				"fewer neighbors at once, or a larger net." + neighFamily(p) + ".neigh.default.gc_thresh3 (1024 by default) set in the machine's root namespace, make room"
 		}
 		if f.Cause != "" {
 			return f
@@ -173,4 +182,13 @@ func plural(n uint64, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.FormatUint(n, 10) + " " + noun + "s"
+}
+
+// neighFamily is the sysctl family ("ipv4" or "ipv6") of p's neighbor
+// table.
+func neighFamily(p Probe) string {
+	if p.Dst.Addr().Unmap().Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
 }

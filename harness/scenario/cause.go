@@ -49,6 +49,11 @@ const (
 	// (ICMPv6 "packet too big"), or the receiving end of a link with a
 	// smaller MTU than its sender's drops the frame.
 	CauseMTU = "mtu"
+	// CauseNeighborTableFull: the kernel could not create a neighbor
+	// (ARP or NDP) entry because its neighbor table, one for every
+	// namespace of the machine together, is full (gc_thresh3): a limit of
+	// the machine, not of the scenario's configuration.
+	CauseNeighborTableFull = "neighbor-table-full"
 	// CauseUnknown: none of the above; the evidence is still shown.
 	CauseUnknown = "unknown"
 )
@@ -61,7 +66,7 @@ func CauseCodes() []string {
 		CauseNetfilterDrop, CauseLinkDown, CauseNotBridged, CauseARPFailed,
 		CauseRPFilter, CauseNoListener, CauseAddressMissing,
 		CauseLoopbackDown, CauseWrongMAC, CauseVXLANMismatch, CauseMTU,
-		CauseUnknown,
+		CauseNeighborTableFull, CauseUnknown,
 	}
 }
 

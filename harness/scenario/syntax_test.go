@@ -386,7 +386,7 @@ func TestDidYouMean(t *testing.T) {
 
 func TestCauseCodes(t *testing.T) {
 	codes := CauseCodes()
-	if len(codes) != 15 || codes[0] != "no-route" || codes[len(codes)-1] != "unknown" {
+	if len(codes) != 16 || codes[0] != "no-route" || codes[len(codes)-1] != "unknown" {
 		t.Errorf("CauseCodes() = %v", codes)
 	}
 	codes[0] = "changed"
