@@ -127,12 +127,23 @@ struct {
 	__array(values, struct events);
 } rings SEC(".maps");
 
+// MAX_NAMESPACES and MAX_ADDRS bound what every tracer of one load traces
+// at once: all the scenarios of a run that are running together (eight
+// 1000-container scenarios are 8,008 namespaces and some 24,000
+// addresses), not one tracer's share. The per-namespace maps are not
+// preallocated (BPF_F_NO_PREALLOC), so these cost nothing until used;
+// only user space adds and removes their entries, and the programs only
+// look them up.
+#define MAX_NAMESPACES 65536
+#define MAX_ADDRS (4 * MAX_NAMESPACES)
+
 // netns_filter maps the cookie of each traced namespace to the slot in
 // rings of the tracer that traces it. User space fills it; programs emit
 // nothing for any other namespace.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, MAX_NAMESPACES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u32);
 } netns_filter SEC(".maps");
@@ -150,7 +161,8 @@ volatile const __u64 wakeup_bytes = 512 << 10;
 // netns_filter entry, so every loss is counted.
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, MAX_NAMESPACES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, __u64);
 } lost SEC(".maps");
@@ -178,7 +190,8 @@ struct addr_key {
 // end of it.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, MAX_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct addr_key);
 	__type(value, __u8);
 } local_addrs SEC(".maps");

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/hopcheck/hopcheck/internal/privtest"
 )
@@ -269,4 +270,34 @@ func BenchmarkTracerSetup(b *testing.B) {
 	b.ReportMetric(float64(withShared.Microseconds())/float64(n)/1000, "shared-ms")
 	b.ReportMetric(float64(withOwn.Microseconds())/float64(n)/1000, "own-ms")
 	b.ReportMetric(float64(withOwn)/float64(withShared), "x-own")
+}
+
+// TestSharedMapsHoldARunsNamespaces: one load of the programs serves every
+// scenario of a run at once, so its per-namespace maps must hold what the
+// scenarios running together trace, not what one Tracer traced when each
+// had maps of its own. Eight 1000-container scenarios (--parallel 8) are
+// 8,008 namespaces and some 24,000 addresses; a map that is full makes
+// AddNamespace fail, and the scenario runs untraced, its path, snat and
+// dnat assertions unchecked. The entries are made up (cookies no
+// namespace has) and written straight to the maps.
+func TestSharedMapsHoldARunsNamespaces(t *testing.T) {
+	p := loadTestPrograms(t, Options{})
+	const scenarios, namespaces, addrs = 8, 1001, 3
+	zero := make([]uint64, p.cpus)
+	for i := range scenarios * namespaces {
+		cookie := uint64(1)<<62 + uint64(i)
+		if err := p.lost.Update(cookie, zero, ebpf.UpdateNoExist); err != nil {
+			t.Fatalf("namespace %d: add loss counter: %v", i, err)
+		}
+		if err := p.filter.Update(cookie, uint32(i%scenarios), ebpf.UpdateNoExist); err != nil {
+			t.Fatalf("namespace %d: add to netns_filter: %v", i, err)
+		}
+		for a := range addrs {
+			k := addrKey{Netns: cookie}
+			k.Addr[15] = byte(a)
+			if err := p.addrs.Put(k, uint8(1)); err != nil {
+				t.Fatalf("namespace %d: add address %d to local_addrs: %v", i, a, err)
+			}
+		}
+	}
 }
