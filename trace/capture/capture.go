@@ -379,18 +379,18 @@ func (c *Capture) serve(cr *captureRing, events uint32) {
 
 // halt stops the kernel writing to the rings and wakes the reader, which
 // returns. The frames the rings hold stay for Stop. Every ring refuses
-// frames first; then one grace period, which all share, lets the frames
-// being written finish (see packetRing.quiesce).
+// frames first; then one grace period lets the frames being written
+// finish (see quiesce).
 func (c *Capture) halt() {
 	c.haltOnce.Do(func() {
-		var quiet *captureRing
+		refused := false
 		for _, cr := range c.rings {
 			if cr.r.refuse() == nil {
 				cr.halted = true
-				quiet = cmp.Or(quiet, cr)
+				refused = true
 			}
 		}
-		if quiet != nil && quiet.r.quiesce() != nil {
+		if refused && quiesce() != nil {
 			for _, cr := range c.rings {
 				cr.halted = false
 			}

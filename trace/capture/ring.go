@@ -44,15 +44,11 @@ const (
 	// ringRetireTimeout is how long the kernel waits before handing over
 	// a block that is not full (tp_retire_blk_tov, in ms; the kernel keeps
 	// 16 bits). A capture needs its frames only when it stops, which
-	// reads the open block itself (see packetRing.quiesce), so blocks are
+	// reads the open block itself (see quiesce), so blocks are
 	// handed over when full and the timer all but never fires: each
 	// expiry is a timer interrupt, and at a few milliseconds, hundreds of
 	// rings cost tens of percent of a CPU while idle.
 	ringRetireTimeout = 65535
-	// ringHaltProtocol is the protocol quiesce rebinds to: any other than
-	// ETH_P_ALL unhooks the socket; this one (IEEE 802.3 loopback) is
-	// rarely seen, and refuse's filter refuses it anyway.
-	ringHaltProtocol = unix.ETH_P_LOOPBACK
 )
 
 // Offsets in the ring's kernel structures (include/uapi/linux/if_packet.h).
@@ -298,15 +294,24 @@ func (r *packetRing) refuse() error {
 	return nil
 }
 
-// quiesce unhooks the socket by rebinding it to another protocol, which
-// waits for an RCU grace period: frames are written to rings inside RCU
-// read-side sections, so when it returns, every frame that reached this
-// ring or any other before its refuse has been written. After refuse on
+// quiesce waits for an RCU grace period: frames are written to rings
+// inside RCU read-side sections, so when it returns, every frame that
+// reached any ring before its refuse has been written. After refuse on
 // every ring of a capture, one quiesce halts them all, and readRest may
 // read the blocks the kernel was filling.
-func (r *packetRing) quiesce() error {
-	if err := unix.Bind(r.fd, &unix.SockaddrLinklayer{Protocol: htons(ringHaltProtocol)}); err != nil {
-		return fmt.Errorf("packet socket: unbind: %w", err)
+//
+// It closes a packet socket of its own, never hooked (protocol 0): the
+// kernel releases a packet socket only after synchronize_net, whatever
+// its state, and close returns once it has. Rebinding a ring's socket
+// would wait only if that socket is hooked, which one bound to an
+// interface that is down or gone is not.
+func quiesce() error {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("packet socket: quiesce: %w", err)
+	}
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("packet socket: quiesce: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/hopcheck/hopcheck/internal/netns"
@@ -344,5 +345,43 @@ func TestCaptureInterfaceDown(t *testing.T) {
 				t.Errorf("tagged datagrams on b/veth_b: %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestHaltWaitsWithFirstInterfaceDown: halt must wait for an RCU grace
+// period after the rings refuse frames, whatever the state of the ring it
+// quiesces through, or Stop reads the block the kernel was filling while
+// a frame is still being copied into it (the frame count is raised
+// before the copy). One ring per interface (kernels before 6.15) is bound
+// to its interface, and a socket whose interface is down is unhooked:
+// rebinding such a socket waits for nothing. Here the first interface,
+// the ring halt quiesced through, is down. A grace period takes
+// milliseconds; a rebind that waits for none, microseconds.
+func TestHaltWaitsWithFirstInterfaceDown(t *testing.T) {
+	a, b := captureVethPair(t)
+	h, err := netlink.NewHandleAt(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName("veth_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := startCapture(t.Context(), filepath.Join(t.TempDir(), "capture.pcapng"), []Interface{
+		{NS: "a", Netns: a, If: "veth_a"},
+		{NS: "b", Netns: b, If: "veth_b"},
+	}, captureOptions{perNamespace: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := h.LinkSetDown(link); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.halt()
+	if took := time.Since(start); took < 200*time.Microsecond {
+		t.Errorf("halt took %v with a/veth_a down: it waited for no grace period, so frames still being written to b/veth_b's ring may be read", took)
 	}
 }
