@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hopcheck/hopcheck/harness/container"
+	"github.com/hopcheck/hopcheck/harness/diagnose/snapshot"
 	"github.com/hopcheck/hopcheck/internal/netns"
 )
 
@@ -22,6 +23,9 @@ type participant struct {
 	// exec is its runnable form: the argv prefix that runs a command in
 	// it (none for the node).
 	exec []string
+	// recorded are the addresses the container's runtime recorded for
+	// its interfaces (none but for a container given by name).
+	recorded []snapshot.RecordedAddr
 }
 
 // participantFlags are the flags that name the namespaces of why and
@@ -101,7 +105,8 @@ func openParticipants(ctx context.Context, f participantFlags) (ps []participant
 				h.Close()
 				return ps, fmt.Errorf("--container %s: container %s uses the network namespace hopcheck runs in (host networking); observe that namespace with --node", spec, c.Spec())
 			}
-			ps = append(ps, participant{name: c.Name, given: "--container " + c.Spec(), path: c.NetNS, h: h, exec: c.Exec()})
+			ps = append(ps, participant{name: c.Name, given: "--container " + c.Spec(), path: c.NetNS, h: h, exec: c.Exec(),
+				recorded: recordedAddrs(c)})
 		}
 	}
 	return ps, checkParticipants(ps)
@@ -141,4 +146,14 @@ func participantNames(ps []participant) string {
 		names = append(names, p.name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// recordedAddrs turns what c's runtime recorded for its interfaces into
+// the snapshot's form, saying who recorded it as a user would ask again.
+func recordedAddrs(c container.Container) []snapshot.RecordedAddr {
+	var out []snapshot.RecordedAddr
+	for _, a := range c.Addresses {
+		out = append(out, snapshot.RecordedAddr{By: c.Runtime + " inspect " + c.Name, MAC: a.MAC, Addr: a.Addr, Gateway: a.Gateway})
+	}
+	return out
 }

@@ -349,14 +349,21 @@ while read -r r; do eval iptables "$r" || exit 1; done`, h.web.IP),
 			place:  "node",
 			fixHas: []string{h.web.IP.String() + "/32", "--dport 80"},
 		})
-	case realnode.Podman:
+	}
+	switch m.node.Kind {
+	case realnode.Podman, realnode.Docker:
 		bs = append(bs, breakage{
 			// Says no-route at web, "web has no route to 203.0.113.8", no
 			// fix: eth0 lost its address (and so its routes); the runtime
-			// knows the address.
+			// knows the address (and the node's neighbor entry for it,
+			// unless collected meanwhile).
 			name:    "container's address removed",
-			kinds:   []realnode.Kind{P},
-			breakIt: ctr + "ip addr del " + h.web.IP.String() + "/16 dev eth0",
+			kinds:   []realnode.Kind{P, D},
+			// The container talks first, as a running one does, so the
+			// node's neighbor entry is fresh (Podman 4.3's inspect in a
+			// sandbox node cannot read its network, so that entry is
+			// what is left to know the address by).
+			breakIt: ctr + "ping -c 1 -W 1 " + h.web.Gateway.String() + " >/dev/null; " + ctr + "ip addr del " + h.web.IP.String() + "/16 dev eth0",
 			undo:    ctr + "ip addr replace " + h.web.IP.String() + "/16 dev eth0 && " + ctr + "ip route replace default via " + h.web.Gateway.String(),
 			cause:   diagnose.AddressMissing,
 			place:   h.webName(),

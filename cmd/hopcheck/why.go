@@ -250,7 +250,7 @@ func whyNetns(cmd *cobra.Command, f participantFlags, c *scenario.Check, opts ru
 	defer closeParticipants(ps)
 	var env snapshot.Named
 	for _, p := range ps {
-		env = append(env, snapshot.NamedNS{Name: p.name, Handle: p.h, Exec: p.exec})
+		env = append(env, snapshot.NamedNS{Name: p.name, Handle: p.h, Exec: p.exec, Recorded: p.recorded})
 	}
 	from := checkFrom(c)
 	if !env.NS(from).IsOpen() {

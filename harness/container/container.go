@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,26 @@ type Container struct {
 	// NetNS is the path of the container's network namespace,
 	// /proc/PID/ns/net.
 	NetNS string
+	// Addresses are those the runtime recorded for the container's
+	// interfaces when it connected them (IPAM): what they should have,
+	// whatever they have now. Docker and Podman record them; CRI does
+	// not say them here.
+	Addresses []Address
+}
+
+// Address is an address a runtime recorded for one of a container's
+// interfaces.
+type Address struct {
+	// Network is the runtime's name for the network ("bridge",
+	// "podman").
+	Network string
+	// MAC is the interface's MAC as recorded: how to tell which
+	// interface it belongs to. Empty when the runtime did not say.
+	MAC string
+	// Addr is the address with its prefix length, and Gateway the
+	// network's gateway (invalid when it has none).
+	Addr    netip.Prefix
+	Gateway netip.Addr
 }
 
 // Spec is how the container is given, "runtime:NAME".

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -54,6 +57,43 @@ type engineJSON struct {
 		Running bool   `json:"Running"`
 		Pid     int    `json:"Pid"`
 	} `json:"State"`
+	NetworkSettings struct {
+		Networks map[string]engineNetwork `json:"Networks"`
+	} `json:"NetworkSettings"`
+}
+
+// engineNetwork is one network of a container as `docker inspect` and
+// `podman inspect` print it.
+type engineNetwork struct {
+	IPAddress           string `json:"IPAddress"`
+	IPPrefixLen         int    `json:"IPPrefixLen"`
+	Gateway             string `json:"Gateway"`
+	GlobalIPv6Address   string `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int    `json:"GlobalIPv6PrefixLen"`
+	IPv6Gateway         string `json:"IPv6Gateway"`
+	MacAddress          string `json:"MacAddress"`
+}
+
+// addresses returns the addresses of the networks, sorted by network
+// name; fields that do not parse are left out.
+func (c engineJSON) addresses() []Address {
+	var out []Address
+	for _, name := range slices.Sorted(maps.Keys(c.NetworkSettings.Networks)) {
+		n := c.NetworkSettings.Networks[name]
+		for _, a := range []struct {
+			addr string
+			bits int
+			gw   string
+		}{{n.IPAddress, n.IPPrefixLen, n.Gateway}, {n.GlobalIPv6Address, n.GlobalIPv6PrefixLen, n.IPv6Gateway}} {
+			ip, err := netip.ParseAddr(a.addr)
+			if err != nil || a.bits <= 0 || a.bits > ip.BitLen() {
+				continue
+			}
+			gw, _ := netip.ParseAddr(a.gw)
+			out = append(out, Address{Network: name, MAC: strings.ToLower(n.MacAddress), Addr: netip.PrefixFrom(ip, a.bits), Gateway: gw})
+		}
+	}
+	return out
 }
 
 // ParseEngineInspect reads the output of `docker inspect --type
@@ -76,5 +116,10 @@ func ParseEngineInspect(runtime, name string, out []byte) (Container, error) {
 		return Container{}, &Error{Runtime: runtime, Name: name, Err: ErrBadOutput, Detail: "no Id or Name"}
 	}
 	// Docker names start with '/', Podman's do not.
-	return fromState(runtime, strings.TrimPrefix(c.Name, "/"), c.ID, c.State.Pid, c.State.Running, c.State.Status)
+	ct, err := fromState(runtime, strings.TrimPrefix(c.Name, "/"), c.ID, c.State.Pid, c.State.Running, c.State.Status)
+	if err != nil {
+		return ct, err
+	}
+	ct.Addresses = c.addresses()
+	return ct, nil
 }

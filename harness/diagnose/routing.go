@@ -438,32 +438,62 @@ func (w *walker) unaddressed(ns *snapshot.NSState, p packet) *finding {
 	// that is the mistake. A namespace that never had one (a switch) has
 	// no route, as its scenario says.
 	for _, l := range bare {
-		addr, gw, ok := w.formerAddr(endpoint{ns.Name, l.Name}, l, p.Dst.Is4())
+		fa, ok := w.formerAddr(ns, endpoint{ns.Name, l.Name}, l, p.Dst.Is4())
 		if !ok {
 			continue
 		}
-		return &finding{Cause: AddressMissing, NS: ns.Name, If: l.Name,
-			Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s; the node still knows it as %s",
-				ns.Name, l.Name, fam, ns.Name, p.Dst, addr.Addr()),
-			Evidence: []string{fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", gw, addr.Addr(), ns.Name, l.Name, l.MAC)},
-			Fix:      fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s && %s add default via %s dev %s", addr, l.Name, ipRoute(p.IPv6()), gw.Addr(), l.Name)),
+		addr, gw := fa.addr, fa.gw
+		f := &finding{Cause: AddressMissing, NS: ns.Name, If: l.Name,
+			Summary: fmt.Sprintf("%s/%s has no %s address, so %s has no route to %s; %s %s",
+				ns.Name, l.Name, fam, ns.Name, p.Dst, fa.knownAs, addr.Addr()),
+			Evidence: []string{fa.evidence},
 		}
+		route := ""
+		if gw.IsValid() {
+			route = fmt.Sprintf(" && %s add default via %s dev %s", ipRoute(p.IPv6()), gw, l.Name)
+		}
+		f.Fix = fixIn(ns.Name, fmt.Sprintf("ip addr add %s dev %s%s", addr, l.Name, route))
+		return f
 	}
 	return nil
 }
 
-// formerAddr finds the address link l of e had: its veth peer's bridge
-// holds a neighbor entry with l's MAC; the prefix is the bridge's subnet
-// and the gateway the bridge's address there.
-func (w *walker) formerAddr(e endpoint, l *snapshot.Link, v4 bool) (addr, gw netip.Prefix, ok bool) {
+// formerAddress is an address an interface had, and how it is known.
+type formerAddress struct {
+	addr netip.Prefix
+	gw   netip.Addr // invalid when not known
+	// knownAs ends the summary before the address ("the node still
+	// knows it as"); evidence says where it was found.
+	knownAs, evidence string
+}
+
+// formerAddr finds the address link l of e (in ns) had: the address its
+// container's runtime recorded for l's MAC (NSState.Recorded), or else
+// the one its veth peer's bridge holds a neighbor entry for with l's MAC,
+// the prefix being the bridge's subnet and the gateway the bridge's
+// address there. The runtime's record is asked first: a neighbor entry
+// goes stale and is collected once the table holds more than gc_thresh1
+// entries for all namespaces together.
+func (w *walker) formerAddr(ns *snapshot.NSState, e endpoint, l *snapshot.Link, v4 bool) (formerAddress, bool) {
+	for _, r := range ns.Recorded {
+		if r.Addr.Addr().Is4() != v4 || (r.MAC != "" && !strings.EqualFold(r.MAC, l.MAC)) {
+			continue
+		}
+		gw := ""
+		if r.Gateway.IsValid() {
+			gw = ", gateway " + r.Gateway.String()
+		}
+		return formerAddress{addr: r.Addr, gw: r.Gateway, knownAs: "its runtime recorded it as",
+			evidence: fmt.Sprintf("%s: %s%s, for MAC %s (%s/%s's)", r.By, r.Addr, gw, l.MAC, e.ns, e.ifname)}, true
+	}
 	peer, found := w.peer(e)
 	if !found || l.MAC == "" {
-		return addr, gw, false
+		return formerAddress{}, false
 	}
 	pn := w.st.NS(peer.ns)
 	pl := pn.Link(peer.ifname)
 	if pl == nil || pl.Master == "" {
-		return addr, gw, false
+		return formerAddress{}, false
 	}
 	br := pn.Link(pl.Master)
 	for _, nb := range pn.Neighbors {
@@ -472,9 +502,10 @@ func (w *walker) formerAddr(e endpoint, l *snapshot.Link, v4 bool) (addr, gw net
 		}
 		for _, a := range br.Addrs {
 			if a.Masked().Contains(nb.IP) {
-				return netip.PrefixFrom(nb.IP, a.Bits()), a, true
+				return formerAddress{addr: netip.PrefixFrom(nb.IP, a.Bits()), gw: a.Addr(), knownAs: "the node still knows it as",
+					evidence: fmt.Sprintf("the bridge %s's neighbor entry for %s holds %s/%s's MAC %s", a, nb.IP, e.ns, e.ifname, l.MAC)}, true
 			}
 		}
 	}
-	return addr, gw, false
+	return formerAddress{}, false
 }

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -146,6 +147,31 @@ func TestDockerNode(t *testing.T) {
 		},
 		cause: AddressMissing, place: "web/eth0", summary: "the node still knows it as 172.17.0.2",
 		fix: "ip addr add 172.17.0.2/16 dev eth0 && ip route add default via 172.17.0.1 dev eth0  # in web",
+	}, {
+		// The node's neighbor entry was collected (the table held more
+		// than gc_thresh1 entries): the runtime's record still says
+		// what the address was.
+		name: "the container's address removed, the node's neighbor entry gone", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit: func(f *fx) {
+			f.ns("web").link("eth0").Addrs = nil
+			f.static["web"] = nil
+			f.ns("node").n.Neighbors = nil
+			f.ns("web").n.Recorded = []snapshot.RecordedAddr{{By: "docker inspect web", MAC: strings.ToLower(f.ns("web").link("eth0").MAC),
+				Addr: netip.MustParsePrefix("172.17.0.2/16"), Gateway: netip.MustParseAddr("172.17.0.1")}}
+		},
+		cause: AddressMissing, place: "web/eth0", summary: "its runtime recorded it as 172.17.0.2",
+		fix: "ip addr add 172.17.0.2/16 dev eth0 && ip route add default via 172.17.0.1 dev eth0  # in web",
+	}, {
+		// A record for another interface's MAC is not this one's.
+		name: "the container's address removed, nothing remembers it", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
+		edit: func(f *fx) {
+			f.ns("web").link("eth0").Addrs = nil
+			f.static["web"] = nil
+			f.ns("node").n.Neighbors = nil
+			f.ns("web").n.Recorded = []snapshot.RecordedAddr{{By: "docker inspect web", MAC: "02:00:00:00:00:99",
+				Addr: netip.MustParsePrefix("172.17.0.2/16"), Gateway: netip.MustParseAddr("172.17.0.1")}}
+		},
+		cause: NoRoute, place: "web", summary: "web has no default route",
 	}, {
 		name: "a container without a network", save: dockerSave, withWeb: true, probe: ping("web", "203.0.113.8"),
 		edit: func(f *fx) {

@@ -22,6 +22,10 @@ type NamedNS struct {
 	// 'ip netns list', "nsenter --net=PATH" for a path, "nsenter -t PID
 	// -n" for a container. netns.Command renders a fix with it.
 	Exec []string
+	// Recorded are the addresses the container's runtime recorded for
+	// its interfaces (container.Container.Addresses), for a container
+	// given by name; Take puts them in the namespace's NSState.
+	Recorded []RecordedAddr
 }
 
 // Follow takes in the namespace a user names s (an `ip netns` name, or a
@@ -55,6 +59,17 @@ func (n Named) Enter(name string) ([]string, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Recorded returns the addresses a runtime recorded for the namespace
+// called name (NamedNS.Recorded).
+func (n Named) Recorded(name string) []RecordedAddr {
+	for _, ns := range n {
+		if ns.Name == name {
+			return ns.Recorded
+		}
+	}
+	return nil
 }
 
 // Namespaces returns the names, in order.

@@ -73,9 +73,27 @@ type NSState struct {
 	// NFT are the namespace's nftables tables, read through netlink.
 	NFT       []nftrules.Table `json:"nft,omitempty"`
 	Listeners []Listener       `json:"listeners,omitempty"`
+	// Recorded are the addresses a container runtime recorded for the
+	// namespace's interfaces (a container given by name): what they
+	// should have, whatever they have now.
+	Recorded []RecordedAddr `json:"recorded,omitempty"`
 	// Errors name the parts of the snapshot that could not be read; the
 	// other parts are still valid.
 	Errors []string `json:"errors,omitempty"`
+}
+
+// RecordedAddr is an address a container runtime recorded for one of a
+// container's interfaces when it connected it.
+type RecordedAddr struct {
+	// By names who recorded it, as a user would ask again: "podman
+	// inspect web".
+	By string `json:"by"`
+	// MAC is the interface's MAC as recorded; "" when not known.
+	MAC string `json:"mac,omitempty"`
+	// Addr is the address and its prefix; Gateway the network's
+	// gateway, invalid when it has none.
+	Addr    netip.Prefix `json:"addr"`
+	Gateway netip.Addr   `json:"gateway,omitzero"`
 }
 
 // Link is one network interface.

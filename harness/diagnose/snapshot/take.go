@@ -82,7 +82,18 @@ func Take(ctx context.Context, env Env) (*State, error) {
 		st.Namespaces = append(st.Namespaces, n)
 	}
 	resolvePeers(st)
+	if rec, ok := env.(recorder); ok {
+		for _, n := range st.Namespaces {
+			n.Recorded = rec.Recorded(n.Name)
+		}
+	}
 	return st, errors.Join(errs...)
+}
+
+// recorder is an Env that knows the addresses runtimes recorded for its
+// namespaces (Named).
+type recorder interface {
+	Recorded(name string) []RecordedAddr
 }
 
 // snapshotWorkers bounds how many namespaces Take reads at once.
