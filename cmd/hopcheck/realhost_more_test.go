@@ -357,8 +357,8 @@ while read -r r; do eval iptables "$r" || exit 1; done`, h.web.IP),
 			// fix: eth0 lost its address (and so its routes); the runtime
 			// knows the address (and the node's neighbor entry for it,
 			// unless collected meanwhile).
-			name:    "container's address removed",
-			kinds:   []realnode.Kind{P, D},
+			name:  "container's address removed",
+			kinds: []realnode.Kind{P, D},
 			// The container talks first, as a running one does, so the
 			// node's neighbor entry is fresh (Podman 4.3's inspect in a
 			// sandbox node cannot read its network, so that entry is
