@@ -607,7 +607,7 @@ namespaces:
 		want: []string{
 			"t.yaml:12:35: checks[0].ping.cause: cause needs expect: fail (it names why the probe must fail)",
 			"t.yaml:15:5: checks[1].cause: cause applies to ping, tcp and udp checks only",
-			"t.yaml:16:56: checks[2].ping.cause: unknown cause \"no-rout\" (did you mean \"no-route\"?); one of no-route, no-return-route, forwarding-disabled, netfilter-drop, link-down, not-bridged, arp-failed, rp-filter, no-listener, address-missing, loopback-down, wrong-mac, vxlan-mismatch, mtu, unknown",
+			"t.yaml:16:56: checks[2].ping.cause: unknown cause \"no-rout\" (did you mean \"no-route\"?); one of no-route, no-return-route, forwarding-disabled, netfilter-drop, link-down, not-bridged, arp-failed, rp-filter, no-listener, address-missing, loopback-down, wrong-mac, vxlan-mismatch, mtu, neighbor-table-full, unknown",
 			"t.yaml:17:56: checks[3].ping.cause: cause no-listener applies to tcp and udp checks; a ping has no listener",
 		}},
 	{name: "ping limits", yaml: base + `checks:
