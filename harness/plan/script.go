@@ -179,7 +179,7 @@ wait_dad() {
       if [ -z "$busy" ]; then break; fi
       sleep 0.1
     done
-    if [ -n "$busy" ]; then echo "$ns: IPv6 addresses on $busy still tentative after 10 s" >&2; fi
+    if [ -n "$busy" ]; then echo "$ns: IPv6 addresses on $busy still tentative after 10 s; a ping to them may fail until DAD ends (see: ip -n $ns -6 addr show tentative)" >&2; fi
     ip -n "$ns" -6 -o addr show dadfailed | awk -v ns="$ns" '{print ns ": " $2 " " $4 ": duplicate address (DAD failed), never used" }' >&2
   done
 }
